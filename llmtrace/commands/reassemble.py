@@ -1,0 +1,76 @@
+"""``llmtrace reassemble``: the JSON the request would have returned unstreamed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmtrace.load import load
+from llmtrace.model import Exchange
+from llmtrace.output import dumps, stdout_is_terminal, warn, write_out
+
+
+class UsageError(Exception):
+    pass
+
+
+def provider_json(exchange: Exchange) -> Any:
+    """The provider-shaped response of one exchange."""
+    resp = exchange.response
+    if exchange.failed:
+        return {"error": resp.error, "status": resp.status}
+    if exchange.result is not None:
+        return exchange.result.response
+    return resp.chunks if resp.streaming and resp.body is None else resp.body
+
+
+def normalized_json(exchange: Exchange) -> dict:
+    """llmtrace's own provider-neutral JSON (contracts.md)."""
+    out: dict[str, Any] = {"container": exchange.container, "dialect": exchange.dialect}
+    result = exchange.result
+    out["model"] = (result.model if result and result.model else None) or exchange.request.model
+    if exchange.failed:
+        out["error"] = exchange.response.error
+        out["status"] = exchange.response.status
+        return out
+    out["choices"] = [m.model_dump(mode="json") for m in result.choices] if result else []
+    out["usage"] = result.usage.model_dump(mode="json") if result else None
+    if result is None:
+        out["body"] = provider_json(exchange)
+    return out
+
+
+def run(path: str, index: int | None = None, normalized: bool = False, fmt: str | None = None) -> int:
+    recording = load(path, fmt=fmt)
+    exchanges = recording.exchanges
+    if index is not None:
+        if not 0 <= index < len(exchanges):
+            raise UsageError(f"--index {index} is out of range: {recording.source} holds "
+                             f"{len(exchanges)} exchange{'s' if len(exchanges) != 1 else ''}")
+        exchanges = [exchanges[index]]
+    single = len(exchanges) == 1
+    indent = single and stdout_is_terminal()
+    render = normalized_json if normalized else provider_json
+    parts = [dumps(render(ex), indent=indent) for ex in exchanges]
+    write_out(parts)
+    code = 0
+    for ex in exchanges:
+        where = f" (exchange {ex.index})" if len(recording.exchanges) > 1 else ""
+        if ex.failed:
+            detail = ex.response.error_message or _error_text(ex.response.error)
+            status = f"status {ex.response.status}: " if ex.response.status else ""
+            warn(f"{recording.source}{where}: recorded error: {status}{detail}")
+            code = 1
+        elif ex.result is not None and not ex.result.complete:
+            warn(f"{recording.source}{where}: warning: the stream ends without a finish "
+                 f"({ex.result.timeline.chunks} chunks); showing what arrived")
+    return code
+
+
+def _error_text(error: Any) -> str:
+    if isinstance(error, dict):
+        for key in ("message", "error", "detail"):
+            if isinstance(error.get(key), str):
+                return error[key]
+            if isinstance(error.get(key), dict):
+                return _error_text(error[key])
+    return str(error)[:200]

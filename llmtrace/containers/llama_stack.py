@@ -1,0 +1,130 @@
+"""Llama Stack's recorder format: one JSON object ``{"request": …, "response": …}`` per file.
+
+Response bodies come as lists of ``{"__type__", "__data__"}`` (pydantic dumps of SDK objects:
+OpenAI chunks, Ollama responses, ...), bare dicts (Ollama, Gemini), lists of raw SSE lines
+(``""`` entries are the blank separators), or nothing at all for a recorded exception.
+Requests come as ``{method, url, headers, body, endpoint, model}``, as
+``{test_id, url, method, payload}``, or, for non-HTTP calls, ``{provider, api, file_id}`` or
+``{tool_name, kwargs}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlparse
+
+import orjson
+
+from llmtrace.errors import ShapeError
+from llmtrace.model import Request, Response
+from llmtrace.sse import iter_events
+
+NAME = "llama-stack"
+
+
+def sniff(doc: Any) -> bool:
+    return (isinstance(doc, dict) and isinstance(doc.get("request"), dict)
+            and isinstance(doc.get("response"), dict))
+
+
+def read(doc: Any) -> list[tuple[Request, Response]]:
+    if not isinstance(doc, dict) or "response" not in doc:
+        raise ShapeError("not a Llama Stack recording (no \"response\" object)")
+    req = doc.get("request")
+    resp = doc.get("response")
+    if not isinstance(req, dict):
+        raise ShapeError("\"request\" should be an object")
+    if not isinstance(resp, dict):
+        raise ShapeError("\"response\" should be an object")
+    return [(_request(req), _response(resp))]
+
+
+def unwrap(value: Any) -> Any:
+    """``{"__type__": …, "__data__": X}`` → X (the recorder's wrapping of SDK objects)."""
+    if type(value) is dict and "__data__" in value and "__type__" in value:
+        return value["__data__"]
+    return value
+
+
+def _request(req: dict) -> Request:
+    url = req.get("url")
+    if url is not None and not isinstance(url, str):
+        raise ShapeError("request.url should be a string")
+    body = req.get("body", req.get("payload"))
+    if body is None and "url" not in req:
+        # Not HTTP (a file processor, a tool invocation): keep what was recorded as the body.
+        body = {k: v for k, v in req.items() if k != "test_id"}
+    headers = req.get("headers") or {}
+    if not isinstance(headers, dict):
+        raise ShapeError("request.headers should be an object")
+    model = req.get("model")
+    if not model and isinstance(body, dict):
+        model = body.get("model")
+    endpoint = req.get("endpoint")
+    host = None
+    if url:
+        parsed = urlparse(url)
+        host = parsed.netloc or parsed.scheme or None
+        if not endpoint:
+            endpoint = parsed.path or None
+    return Request(
+        method=req.get("method") if isinstance(req.get("method"), str) else None,
+        url=url,
+        host=host,
+        endpoint=endpoint if isinstance(endpoint, str) else None,
+        model=model if isinstance(model, str) else None,
+        body=body,
+        headers=headers,
+    )
+
+
+def _response(resp: dict) -> Response:
+    status = resp.get("status")
+    if status is not None and type(status) is not int:
+        raise ShapeError("response.status should be an integer")
+    streaming = bool(resp.get("is_streaming"))
+    if resp.get("is_exception"):
+        data = resp.get("exception_data")
+        message = resp.get("exception_message")
+        if isinstance(data, dict) and type(data.get("status_code")) is int and status is None:
+            status = data["status_code"]
+        return Response(status=status, streaming=streaming, error=data if data is not None else {"message": message},
+                        error_message=message if isinstance(message, str) else None)
+    body = resp.get("body")
+    if status is not None and status >= 400:
+        error = body.get("error", body) if isinstance(body, dict) else body
+        message = error.get("message") if isinstance(error, dict) else None
+        return Response(status=status, streaming=streaming, body=body, error=error,
+                        error_message=message if isinstance(message, str) else None)
+    if not streaming:
+        if isinstance(body, list):
+            body = [unwrap(item) for item in body]
+        else:
+            body = unwrap(body)
+        return Response(status=status, streaming=False, body=body)
+    if isinstance(body, dict):
+        body = [body]
+    if not isinstance(body, list):
+        raise ShapeError("a streamed response.body should be an array of chunks")
+    if body and all(isinstance(line, str) for line in body):
+        chunks, done = sse_chunks(body)
+        return Response(status=status, streaming=True, chunks=chunks, done_marker=done)
+    chunks = [unwrap(item) for item in body]
+    return Response(status=status, streaming=True, chunks=chunks)
+
+
+def sse_chunks(lines: list[str]) -> tuple[list[Any], bool]:
+    """Raw SSE lines → the JSON payload of each event, and whether ``[DONE]`` arrived."""
+    chunks: list[Any] = []
+    done = False
+    for event in iter_events(lines):
+        data = event.data
+        if data == "[DONE]":
+            done = True
+            continue
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise ShapeError(f"SSE data is not JSON ({exc})", f"event {len(chunks)}, line {event.line + 1}") from None
+        chunks.append(payload)
+    return chunks, done

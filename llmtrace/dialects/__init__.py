@@ -1,0 +1,176 @@
+"""Dialects: what a stream speaks. Each dialect is one module with
+
+- ``NAMES``: the dialect names it handles (contracts.md vocabulary);
+- ``sniff(payload) -> str | None``: the dialect name when one chunk/body has its shape;
+- ``fold(chunks, ctx) -> Result``: streamed chunks folded into the unstreamed response;
+- ``fold_body(body, ctx) -> Result``: a non-streaming body read into the same Result.
+
+Adding a dialect means adding a module and listing it in ``_MODULES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+import orjson
+
+from llmtrace.errors import ShapeError
+
+# Order matters only where shapes overlap: the more specific sniffers come first.
+_MODULES = (
+    "openai_chat",
+)
+
+OPAQUE = "opaque"
+
+
+@dataclass
+class FoldContext:
+    """What a fold may need beyond the chunks."""
+
+    dialect: str
+    request_body: Any = None
+    endpoint: str | None = None
+    chunk_times: list[float | None] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _module(name: str):
+    return importlib.import_module(f"llmtrace.dialects.{name}")
+
+
+def module_for(dialect: str):
+    for name in _MODULES:
+        mod = _module(name)
+        if dialect in mod.NAMES:
+            return mod
+    return None
+
+
+def sniff(payload: Any) -> str | None:
+    if not isinstance(payload, dict):
+        return None
+    for name in _MODULES:
+        found = _module(name).sniff(payload)
+        if found:
+            return found
+    return None
+
+
+def detect(payloads: list[Any], request_body: Any = None, url: str | None = None) -> str:
+    """The dialect of an exchange: from chunk shape first, the request body second, the URL
+    last (contracts.md). ``payloads`` are the chunks, or ``[body]`` when not streamed."""
+    for payload in payloads[:8]:
+        found = sniff(payload)
+        if found:
+            return found
+    if payloads and all(isinstance(p, dict) and not _has_generation_keys(p) for p in payloads[:8]):
+        # A body we can see and that is not a generation (embeddings, model lists, errors).
+        if not _looks_like_error(payloads[0]):
+            return OPAQUE
+    return _detect_from_request(request_body, url)
+
+
+def _has_generation_keys(payload: dict) -> bool:
+    return any(k in payload for k in ("choices", "candidates", "message", "response", "delta", "type"))
+
+
+def _looks_like_error(payload: Any) -> bool:
+    return isinstance(payload, dict) and "error" in payload
+
+
+def _detect_from_request(body: Any, url: str | None) -> str:
+    path = urlparse(url).path if url else ""
+    if isinstance(body, dict):
+        if "contents" in body:
+            return "gemini"
+        if path.endswith("/api/chat"):
+            return "ollama-chat"
+        if path.endswith("/api/generate"):
+            return "ollama-generate"
+        if "messages" in body:
+            if path.endswith("/messages") or "anthropic_version" in body or "system" in body and "max_tokens" in body:
+                return "anthropic-messages"
+            return "openai-chat"
+        if "input" in body and path.endswith("/interactions"):
+            return "gemini-interactions"
+        if "input" in body and path.endswith("/responses"):
+            return "openai-responses"
+        if "prompt" in body and path.endswith("/completions"):
+            return "openai-completions"
+    for suffix, dialect in (
+        ("/chat/completions", "openai-chat"),
+        ("/completions", "openai-completions"),
+        ("/responses", "openai-responses"),
+        ("/messages", "anthropic-messages"),
+        ("/api/chat", "ollama-chat"),
+        ("/api/generate", "ollama-generate"),
+        ("/interactions", "gemini-interactions"),
+        ("generate_content", "gemini"),
+        ("generateContent", "gemini"),
+    ):
+        if path.endswith(suffix) or (suffix.startswith("generate") and suffix in path):
+            return dialect
+    return OPAQUE
+
+
+# --- helpers shared by the folds -------------------------------------------------------------
+
+
+def first(current: Any, value: Any) -> Any:
+    """First non-empty value wins (explicit null and "" count as absent)."""
+    return value if (current is None or current == "") and value not in (None, "") else current
+
+
+def parse_arguments(raw: str) -> Any:
+    """Parsed tool arguments: the JSON object (or other value) when ``raw`` is valid JSON, ``{}``
+    for an empty string (a no-argument call), else None. Never repaired."""
+    if not raw.strip():
+        return {}
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def dump_arguments(value: Any) -> str:
+    """Arguments that arrived as an object, serialized once (compact, keys as sent)."""
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+def stop_of(reason: Any, table: dict[str, str]) -> str | None:
+    if not isinstance(reason, str):
+        return None
+    return table.get(reason) or table.get(reason.lower())
+
+
+def as_dict(value: Any, what: str, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ShapeError(f"{what} should be an object", where)
+    return value
+
+
+def as_list(value: Any, what: str, where: str) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ShapeError(f"{what} should be an array", where)
+    return value
+
+
+def as_text(value: Any, what: str, where: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ShapeError(f"{what} should be a string", where)
+
+
+def as_int(value: Any) -> int | None:
+    """An integer token count, or None (booleans and other types are not counts)."""
+    return value if type(value) is int else None

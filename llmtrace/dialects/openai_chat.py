@@ -1,0 +1,400 @@
+"""OpenAI chat completions (and every server that speaks it: Azure, Together, vLLM, Ollama's
+/v1, Bedrock, LiteLLM, ...): ``chat.completion.chunk`` streams folded into one
+``chat.completion``.
+
+Merge rules (reassembly.md): explicit null == absent; ``role``/``id``/``model``/``type``/
+``system_fingerprint`` first non-empty; text fields concatenate; ``finish_reason`` and
+``usage`` last non-null; tool calls keyed by (choice, index), a new id or name starting a new
+call where the index is missing or reused; per-chunk numbers go to the timeline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmtrace.dialects import (
+    FoldContext,
+    as_dict,
+    as_list,
+    as_text,
+    dump_arguments,
+    first,
+    parse_arguments,
+    stop_of,
+)
+from llmtrace.errors import ShapeError
+from llmtrace.model import Delta, Message, Observations, Result, Timeline, ToolCall, ToolEvent, Usage
+
+NAMES = ("openai-chat",)
+
+# Reasoning text fields, under the names providers use for them.
+REASONING_FIELDS = ("reasoning_content", "reasoning", "thinking")
+# Choice keys that are the message, merged by rule, or per-chunk timeline data.
+_CHOICE_KEYS = {"index", "delta", "message", "finish_reason", "logprobs", "text", "seed", "token_ids",
+                "token_id", "obfuscation"}
+STOPS = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
+         "content_filter": "content_filter", "error": "error"}
+FINISH_REASONS = frozenset(("stop", "length", "tool_calls", "content_filter", "function_call"))
+
+
+def sniff(payload: dict) -> str | None:
+    obj = payload.get("object")
+    if obj in ("chat.completion.chunk", "chat.completion"):
+        return "openai-chat"
+    choices = payload.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        if "delta" in choices[0] or "message" in choices[0]:
+            return "openai-chat"
+    return None
+
+
+class _Tool:
+    __slots__ = ("index", "id", "type", "name", "args")
+
+    def __init__(self, index: int | None):
+        self.index = index
+        self.id: str | None = None
+        self.type: str | None = None
+        self.name: str | None = None
+        self.args: list[str] = []
+
+
+class _Choice:
+    __slots__ = ("index", "role", "content", "refusal", "reasoning", "reasoning_details", "tools",
+                 "by_index", "finish_reason", "extras", "logprobs", "function_call")
+
+    def __init__(self, index: int):
+        self.index = index
+        self.role: str | None = None
+        self.content: list[str] | None = None
+        self.refusal: list[str] | None = None
+        self.reasoning: dict[str, list[str]] = {}
+        self.reasoning_details: dict[int, dict] | None = None
+        self.tools: list[_Tool] = []
+        self.by_index: dict[int, _Tool] = {}
+        self.finish_reason: str | None = None
+        self.extras: dict[str, Any] = {}
+        self.logprobs: dict[str, list] | None = None
+        self.function_call: dict[str, list[str]] | None = None
+
+
+class ChatFold:
+    """One pass over the chunks; every text fragment is appended to a list and joined once."""
+
+    def __init__(self, ctx: FoldContext):
+        self.ctx = ctx
+        self.top: dict[str, Any] = {"id": None, "object": None, "created": None, "model": None,
+                                    "system_fingerprint": None, "service_tier": None}
+        self.created_seen: Any = None
+        self.usage: Any = None
+        self.filters: list = []
+        self.choices: dict[int, _Choice] = {}
+        self.deltas: list[Delta] = []
+        self.obs = Observations()
+        self._last_id: str | None = None
+
+    # -- per chunk ---------------------------------------------------------------------------
+
+    def add(self, i: int, chunk: Any) -> None:
+        if not isinstance(chunk, dict):
+            raise ShapeError("chunk should be an object")
+        top = self.top
+        cid = chunk.get("id")
+        if cid and cid != self._last_id:
+            self._last_id = cid
+            if cid not in self.obs.chunk_ids:
+                self.obs.chunk_ids.append(cid)
+        for key in ("id", "model", "system_fingerprint", "service_tier", "object"):
+            value = chunk.get(key)
+            if value is not None and value != "" and (top[key] is None or top[key] == ""):
+                top[key] = value
+        created = chunk.get("created")
+        if created is not None:
+            if self.created_seen is None:
+                self.created_seen = created
+            if created and not top["created"]:
+                top["created"] = created
+        usage = chunk.get("usage")
+        if usage is not None:
+            self.usage = as_dict(usage, "usage", "")
+        filters = chunk.get("prompt_filter_results")
+        if filters:
+            self.filters.extend(as_list(filters, "prompt_filter_results", ""))
+        error = chunk.get("error")
+        if error is not None:
+            self.obs.stream_errors.append((i, error))
+        for raw in as_list(chunk.get("choices"), "choices", ""):
+            self._choice(i, as_dict(raw, "choice", ""))
+
+    def _choice(self, i: int, raw: dict) -> None:
+        index = raw.get("index")
+        if index is None:
+            index = 0
+        elif type(index) is not int:
+            raise ShapeError("choice index should be an integer")
+        choice = self.choices.get(index)
+        if choice is None:
+            choice = self.choices[index] = _Choice(index)
+        delta = raw.get("delta")
+        if delta is None:
+            delta = raw.get("message")
+        token_id = None
+        if delta is not None:
+            if not isinstance(delta, dict):
+                raise ShapeError("delta should be an object")
+            token_id = delta.get("token_id")
+            self._delta(i, choice, delta, token_id if type(token_id) is int else None)
+        finish = raw.get("finish_reason")
+        if finish is not None:
+            if choice.finish_reason is None and index not in self.obs.finish_chunks:
+                self.obs.finish_chunks[index] = i
+            choice.finish_reason = finish
+        logprobs = raw.get("logprobs")
+        if logprobs is not None:
+            logprobs = as_dict(logprobs, "logprobs", "")
+            if choice.logprobs is None:
+                choice.logprobs = {}
+            for key, value in logprobs.items():
+                if isinstance(value, list):
+                    choice.logprobs.setdefault(key, []).extend(value)
+                elif value is not None:
+                    choice.logprobs.setdefault(key, [])
+        if len(raw) > 4:  # anything beyond index/delta/finish_reason/logprobs
+            for key, value in raw.items():
+                if value is not None and key not in _CHOICE_KEYS:
+                    if key == "content_filter_results" and not value:
+                        continue
+                    choice.extras[key] = value
+
+    def _delta(self, i: int, choice: _Choice, delta: dict, token_id: int | None) -> None:
+        idx = choice.index
+        role = delta.get("role")
+        if role and not choice.role:
+            choice.role = role
+        content = delta.get("content")
+        if content is not None:
+            if not isinstance(content, str):
+                content = _content_text(content)
+            if choice.content is None:
+                choice.content = [content]
+            else:
+                choice.content.append(content)
+            if content:
+                self.deltas.append(Delta(i, idx, "content", content, token_id))
+        refusal = delta.get("refusal")
+        if refusal is not None:
+            refusal = as_text(refusal, "refusal", "")
+            if choice.refusal is None:
+                choice.refusal = [refusal]
+            else:
+                choice.refusal.append(refusal)
+            if refusal:
+                self.deltas.append(Delta(i, idx, "refusal", refusal, token_id))
+        for name in REASONING_FIELDS:
+            text = delta.get(name)
+            if text is not None:
+                text = as_text(text, name, "")
+                choice.reasoning.setdefault(name, []).append(text)
+                if text:
+                    self.deltas.append(Delta(i, idx, "reasoning", text, token_id))
+        details = delta.get("reasoning_details")
+        if details:
+            self._reasoning_details(choice, as_list(details, "reasoning_details", ""))
+        calls = delta.get("tool_calls")
+        if calls:
+            for call in as_list(calls, "tool_calls", ""):
+                self._tool(i, choice, as_dict(call, "tool call", ""))
+        legacy = delta.get("function_call")
+        if legacy:
+            legacy = as_dict(legacy, "function_call", "")
+            fc = choice.function_call
+            if fc is None:
+                fc = choice.function_call = {"name": [], "arguments": []}
+            if legacy.get("name") and legacy["name"] not in fc["name"]:
+                fc["name"].append(legacy["name"])
+            if legacy.get("arguments") is not None:
+                fc["arguments"].append(dump_arguments(legacy["arguments"]))
+
+    def _reasoning_details(self, choice: _Choice, details: list) -> None:
+        merged = choice.reasoning_details
+        if merged is None:
+            merged = choice.reasoning_details = {}
+        for n, item in enumerate(details):
+            item = as_dict(item, "reasoning detail", "")
+            key = item.get("index", n)
+            target = merged.get(key)
+            if target is None:
+                merged[key] = dict(item)
+                continue
+            for k, v in item.items():
+                if v is None:
+                    continue
+                if isinstance(v, str) and isinstance(target.get(k), str) and k in ("text", "summary", "data"):
+                    target[k] += v  # rare: reasoning_details streams are short
+                elif target.get(k) in (None, ""):
+                    target[k] = v
+
+    def _tool(self, i: int, choice: _Choice, call: dict) -> None:
+        index = call.get("index")
+        if index is not None and type(index) is not int:
+            raise ShapeError("tool call index should be an integer")
+        cid = call.get("id") or None
+        fn = call.get("function")
+        fn = as_dict(fn, "function", "") if fn is not None else {}
+        name = fn.get("name") or None
+        self.obs.tool_events.append(ToolEvent(i, choice.index, index, cid, name))
+        tool = choice.by_index.get(index) if index is not None else (choice.tools[-1] if choice.tools else None)
+        if tool is not None and cid and tool.id and cid != tool.id:
+            tool = None  # a different call reusing the index (or sent without one)
+        elif tool is not None and index is None and name and tool.name and name != tool.name and not cid:
+            tool = None
+        if tool is None:
+            tool = _Tool(index)
+            choice.tools.append(tool)
+            if index is not None:
+                choice.by_index[index] = tool
+        if cid and not tool.id:
+            tool.id = cid
+        ctype = call.get("type")
+        if ctype and not tool.type:
+            tool.type = ctype
+        if name and name != tool.name:
+            tool.name = name if tool.name is None else tool.name + name
+        args = fn.get("arguments")
+        if args is not None:
+            args = dump_arguments(args)
+            tool.args.append(args)
+            if args:
+                self.deltas.append(Delta(i, choice.index, "tool", args, None))
+
+    # -- result ------------------------------------------------------------------------------
+
+    def result(self, n_chunks: int, response: Any = None) -> Result:
+        choices = [self.choices[k] for k in sorted(self.choices)]
+        messages = [_message(c) for c in choices]
+        complete = bool(choices) and all(c.finish_reason is not None for c in choices)
+        if response is None:
+            response = self._response(choices, messages)
+        top = self.top
+        return Result(
+            response=response,
+            model=top["model"] or None,
+            choices=messages,
+            usage=usage_of(self.usage),
+            complete=complete,
+            timeline=Timeline(chunks=n_chunks, deltas=self.deltas, times=self.ctx.chunk_times,
+                              timing="har" if self.ctx.chunk_times else "none"),
+            observations=self.obs,
+        )
+
+    def _response(self, choices: list[_Choice], messages: list[Message]) -> dict:
+        top = self.top
+        out: dict[str, Any] = {
+            "id": top["id"],
+            "object": "chat.completion",
+            "created": top["created"] if top["created"] else self.created_seen,
+            "model": top["model"],
+            "system_fingerprint": top["system_fingerprint"],
+            "service_tier": top["service_tier"],
+            "choices": [_provider_choice(c, m) for c, m in zip(choices, messages)],
+            "usage": self.usage,
+        }
+        if self.filters:
+            out["prompt_filter_results"] = self.filters
+        return out
+
+
+def _content_text(content: Any) -> str:
+    """Content sent as a list of parts (some servers do): the text parts joined."""
+    if isinstance(content, list):
+        return "".join(p.get("text") or "" for p in content if isinstance(p, dict))
+    raise ShapeError("content should be a string")
+
+
+def _message(c: _Choice) -> Message:
+    reasoning = None
+    if c.reasoning:
+        reasoning = "".join("".join(parts) for parts in c.reasoning.values())
+    elif c.reasoning_details:
+        texts = [d.get("text") or d.get("summary") or "" for d in c.reasoning_details.values()]
+        reasoning = "".join(t for t in texts if isinstance(t, str)) or None
+    calls = [_tool_call(t) for t in c.tools]
+    if c.function_call is not None:
+        raw = "".join(c.function_call["arguments"])
+        calls.append(ToolCall(id=None, name="".join(c.function_call["name"]) or None, arguments=raw,
+                              parsed_arguments=parse_arguments(raw)))
+    return Message(
+        index=c.index,
+        role=c.role or "assistant",
+        content="".join(c.content) if c.content is not None else None,
+        reasoning=reasoning,
+        refusal="".join(c.refusal) if c.refusal is not None else None,
+        tool_calls=calls,
+        finish_reason=c.finish_reason,
+        stop=stop_of(c.finish_reason, STOPS),
+    )
+
+
+def _tool_call(t: _Tool) -> ToolCall:
+    raw = "".join(t.args)
+    return ToolCall(id=t.id, name=t.name, arguments=raw, parsed_arguments=parse_arguments(raw))
+
+
+def _provider_choice(c: _Choice, m: Message) -> dict:
+    message: dict[str, Any] = {"role": m.role, "content": m.content, "refusal": m.refusal}
+    if c.tools:
+        message["tool_calls"] = [
+            {"id": t.id, "type": t.type or "function", "function": {"name": t.name, "arguments": call.arguments}}
+            for t, call in zip(c.tools, m.tool_calls)
+        ]
+    if c.function_call is not None:
+        message["function_call"] = {"name": "".join(c.function_call["name"]) or None,
+                                    "arguments": "".join(c.function_call["arguments"])}
+    for name, parts in c.reasoning.items():
+        message[name] = "".join(parts)
+    if c.reasoning_details is not None:
+        message["reasoning_details"] = [c.reasoning_details[k] for k in sorted(c.reasoning_details, key=str)]
+    out: dict[str, Any] = {"index": c.index, "message": message, "finish_reason": c.finish_reason,
+                           "logprobs": c.logprobs}
+    out.update(c.extras)
+    return out
+
+
+def usage_of(usage: Any) -> Usage:
+    """OpenAI-style usage (chat and completions) in llmtrace's terms."""
+    if not isinstance(usage, dict):
+        return Usage()
+    from llmtrace.dialects import as_int
+
+    prompt_details = usage.get("prompt_tokens_details")
+    completion_details = usage.get("completion_tokens_details")
+    cached = prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else None
+    reasoning = completion_details.get("reasoning_tokens") if isinstance(completion_details, dict) else None
+    return Usage(
+        input_tokens=as_int(usage.get("prompt_tokens")),
+        output_tokens=as_int(usage.get("completion_tokens")),
+        total_tokens=as_int(usage.get("total_tokens")),
+        cached_tokens=as_int(cached),
+        reasoning_tokens=as_int(reasoning),
+    )
+
+
+def fold(chunks: list, ctx: FoldContext) -> Result:
+    state = ChatFold(ctx)
+    add = state.add
+    for i, chunk in enumerate(chunks):
+        try:
+            add(i, chunk)
+        except ShapeError as exc:
+            raise ShapeError(exc.what, f"chunk {i}") from None
+    return state.result(len(chunks))
+
+
+def fold_body(body: Any, ctx: FoldContext) -> Result:
+    state = ChatFold(ctx)
+    try:
+        state.add(0, body)
+    except ShapeError as exc:
+        raise ShapeError(exc.what, "response body") from None
+    result = state.result(0, response=body)
+    return result

@@ -1,0 +1,169 @@
+"""The typed model of a recording: exchanges, their request and response, and what a
+dialect folds a response into (messages, usage, timeline).
+
+Per-chunk data is kept light on purpose: raw chunks are the parsed JSON values themselves
+(never validated or copied one by one) and timeline deltas are plain tuples.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation
+
+Severity = Literal["error", "warning", "info"]
+STOPS = ("stop", "length", "tool_calls", "content_filter", "error")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Request(_Model):
+    """What was sent, as recorded."""
+
+    method: str | None = None
+    url: str | None = None
+    host: str | None = None
+    endpoint: str | None = None
+    model: str | None = None
+    body: SkipValidation[Any] = None
+    headers: dict[str, Any] = Field(default_factory=dict)
+
+
+class Response(_Model):
+    """What came back, as recorded: raw chunk payloads in arrival order when streamed,
+    the body when not, or the recorded error."""
+
+    status: int | None = None
+    streaming: bool = False
+    chunks: SkipValidation[list[Any]] = Field(default_factory=list)
+    body: SkipValidation[Any] = None
+    error: SkipValidation[Any] = None
+    error_message: str | None = None
+    # The stream's own end marker arrived (SSE ``data: [DONE]``).
+    done_marker: bool = False
+    # Per-chunk arrival times (epoch seconds) a container recorded, e.g. HAR; else None.
+    chunk_times: SkipValidation[list[float | None] | None] = None
+
+
+class RequestMessage(_Model):
+    role: str
+    content: str
+
+
+class NormalizedRequest(_Model):
+    """The request in provider-neutral terms (contracts.md)."""
+
+    model: str | None = None
+    messages: list[RequestMessage] = Field(default_factory=list)
+    tools: list[str] = Field(default_factory=list)
+    params: dict[str, Any] = Field(default_factory=dict)
+    # What the request asked of the output; used by checks, not part of the JSON contract.
+    json_mode: bool = Field(default=False, exclude=True)
+    raw_text: bool = Field(default=False, exclude=True)
+
+
+class ToolCall(_Model):
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+    parsed_arguments: Any = None
+
+
+class Message(_Model):
+    """One choice of the reassembled response, provider-neutral."""
+
+    index: int = 0
+    role: str | None = "assistant"
+    content: str | None = None
+    reasoning: str | None = None
+    refusal: str | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    finish_reason: str | None = None
+    stop: Literal["stop", "length", "tool_calls", "content_filter", "error"] | None = None
+
+
+class Usage(_Model):
+    """Token counts as reported by the provider; None means not reported (never estimated)."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+
+class Delta(NamedTuple):
+    """One piece of text a chunk carried: the unit of the token timeline."""
+
+    chunk: int
+    choice: int
+    kind: str  # "content" | "reasoning" | "refusal" | "tool"
+    text: str
+    token_id: int | None = None
+
+
+class ToolEvent(NamedTuple):
+    """A tool-call fragment as it arrived (for index and id checks)."""
+
+    chunk: int
+    choice: int
+    index: int | None
+    id: str | None
+    name: str | None
+
+
+class Timeline(_Model):
+    """Per-chunk data. ``times`` holds one arrival time per chunk (epoch seconds, None when
+    unknown) when the recording has real times, else None; times are never invented."""
+
+    chunks: int = 0
+    deltas: SkipValidation[list[Delta]] = Field(default_factory=list)
+    times: SkipValidation[list[float | None] | None] = None
+    timing: Literal["created_at", "har", "durations", "none"] = "none"
+    # Server-reported durations in seconds (Ollama's done line), only those reported non-zero.
+    durations: dict[str, float] = Field(default_factory=dict)
+
+
+class Observations(_Model):
+    """Facts a fold noticed on the way, for the anomaly checks."""
+
+    chunk_ids: list[str] = Field(default_factory=list)
+    finish_chunks: dict[int, int] = Field(default_factory=dict)
+    tool_events: SkipValidation[list[ToolEvent]] = Field(default_factory=list)
+    stream_errors: SkipValidation[list[tuple[int, Any]]] = Field(default_factory=list)
+    filter_results: SkipValidation[list[Any]] = Field(default_factory=list)
+
+
+class Result(_Model):
+    """What a dialect folded an exchange's response into."""
+
+    response: SkipValidation[Any] = None
+    model: str | None = None
+    choices: list[Message] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    complete: bool = True
+    timeline: Timeline = Field(default_factory=Timeline)
+    observations: Observations = Field(default_factory=Observations)
+
+
+class Exchange(_Model):
+    index: int = 0
+    container: str
+    dialect: str
+    request: Request
+    response: Response
+    normalized_request: NormalizedRequest = Field(default_factory=NormalizedRequest)
+    result: Result | None = None
+
+    @property
+    def failed(self) -> bool:
+        """A recorded error response (exception, or HTTP status >= 400)."""
+        return self.response.error is not None or (self.response.status or 0) >= 400
+
+
+class Recording(_Model):
+    source: str
+    container: str
+    exchanges: list[Exchange] = Field(default_factory=list)

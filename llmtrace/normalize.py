@@ -1,0 +1,178 @@
+"""The request in provider-neutral terms: messages as role + text, tool names, parameters.
+
+Built from whichever request shape was sent: OpenAI ``messages``, Anthropic ``system`` +
+``messages``, Gemini ``contents`` + ``system_instruction``, Responses/Interactions ``input``,
+Ollama ``prompt``/``system``, completions ``prompt``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from llmtrace.model import NormalizedRequest, RequestMessage
+
+# Keys that are the conversation or the tools, not parameters.
+_NOT_PARAMS = {"model", "messages", "contents", "input", "prompt", "system", "system_instruction", "tools",
+               "functions", "stream", "images", "context", "config", "generation_config", "generationConfig",
+               "systemInstruction", "instructions", "suffix"}
+
+
+def normalize_request(body: Any, dialect: str, model: str | None = None) -> NormalizedRequest:
+    if not isinstance(body, dict):
+        return NormalizedRequest(model=model)
+    messages: list[RequestMessage] = []
+    system = body.get("system") or body.get("system_instruction") or body.get("systemInstruction") \
+        or body.get("instructions")
+    config = body.get("config") if isinstance(body.get("config"), dict) else {}
+    if not system and config:
+        system = config.get("system_instruction") or config.get("systemInstruction")
+    if system:
+        messages.append(RequestMessage(role="system", content=text_of(system)))
+    for item in _list(body.get("messages")):
+        if isinstance(item, dict):
+            messages.append(RequestMessage(role=str(item.get("role") or "user"), content=_message_text(item)))
+    for item in _list(body.get("contents")):
+        if isinstance(item, dict):
+            messages.append(RequestMessage(role=str(item.get("role") or "user"), content=text_of(item.get("parts"))))
+        elif isinstance(item, str):
+            messages.append(RequestMessage(role="user", content=item))
+    if isinstance(body.get("contents"), str):
+        messages.append(RequestMessage(role="user", content=body["contents"]))
+    inp = body.get("input")
+    if isinstance(inp, str):
+        messages.append(RequestMessage(role="user", content=inp))
+    else:
+        for item in _list(inp):
+            if isinstance(item, dict):
+                role = item.get("role") or item.get("type") or "user"
+                messages.append(RequestMessage(role=str(role), content=_message_text(item)))
+            elif isinstance(item, str):
+                messages.append(RequestMessage(role="user", content=item))
+    prompt = body.get("prompt")
+    if prompt is not None:
+        if isinstance(prompt, list):
+            for p in prompt:
+                messages.append(RequestMessage(role="prompt", content=p if isinstance(p, str) else text_of(p)))
+        else:
+            messages.append(RequestMessage(role="prompt", content=text_of(prompt)))
+
+    params = {k: v for k, v in body.items() if k not in _NOT_PARAMS}
+    for key in ("generation_config", "generationConfig"):
+        if isinstance(body.get(key), dict):
+            params.update(body[key])
+    for key, value in config.items():
+        if key not in ("system_instruction", "systemInstruction", "tools"):
+            params[key] = value
+    if "stream" in body:
+        params["stream"] = body["stream"]
+    tools = _tool_names(body.get("tools")) + _tool_names(config.get("tools")) + _tool_names(body.get("functions"))
+    return NormalizedRequest(
+        model=body.get("model") if isinstance(body.get("model"), str) else model,
+        messages=messages,
+        tools=tools,
+        params=params,
+        json_mode=_json_mode(body, params),
+        raw_text=dialect in ("openai-completions",) or (dialect == "ollama-generate" and bool(body.get("raw"))),
+    )
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _message_text(item: dict) -> str:
+    text = text_of(item.get("content"))
+    if not text and item.get("parts") is not None:
+        text = text_of(item.get("parts"))
+    calls = item.get("tool_calls")
+    if isinstance(calls, list) and calls:
+        names = []
+        for call in calls:
+            fn = call.get("function") if isinstance(call, dict) else None
+            if isinstance(fn, dict):
+                names.append(f"{fn.get('name')}({text_of(fn.get('arguments'))})")
+        text = (text + "\n" if text else "") + "[tool calls] " + ", ".join(names)
+    if item.get("type") == "function_call":
+        text = f"[tool call] {item.get('name')}({text_of(item.get('arguments'))})"
+    elif item.get("type") == "function_call_output":
+        text = text_of(item.get("output"))
+    return text
+
+
+def text_of(value: Any) -> str:
+    """The text in a content value: a string, a list of parts, or a part."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "".join(text_of(part) for part in value)
+    if isinstance(value, dict):
+        for key in ("text", "content", "output"):
+            if isinstance(value.get(key), (str, list)):
+                return text_of(value[key])
+        if isinstance(value.get("parts"), list):
+            return text_of(value["parts"])
+        kind = value.get("type")
+        if kind in ("image_url", "image", "input_image", "input_audio", "file"):
+            return f"[{kind}]"
+        if "inline_data" in value or "inlineData" in value or "file_data" in value:
+            return "[data]"
+        if "function_call" in value or "functionCall" in value:
+            call = value.get("function_call") or value.get("functionCall") or {}
+            return f"[tool call] {call.get('name')}({_compact(call.get('args'))})"
+        if "function_response" in value or "functionResponse" in value:
+            resp = value.get("function_response") or value.get("functionResponse") or {}
+            return f"[tool result] {resp.get('name')}: {_compact(resp.get('response'))}"
+        if kind == "tool_use":
+            return f"[tool call] {value.get('name')}({_compact(value.get('input'))})"
+        if kind == "tool_result":
+            return "[tool result] " + text_of(value.get("content"))
+        return _compact(value)
+    return str(value)
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return str(value)
+
+
+def _tool_names(tools: Any) -> list[str]:
+    names: list[str] = []
+    for tool in _list(tools):
+        if not isinstance(tool, dict):
+            continue
+        fn = tool.get("function")
+        if isinstance(fn, dict) and isinstance(fn.get("name"), str):
+            names.append(fn["name"])
+        elif isinstance(tool.get("name"), str):
+            names.append(tool["name"])
+        for key in ("function_declarations", "functionDeclarations"):
+            for decl in _list(tool.get(key)):
+                if isinstance(decl, dict) and isinstance(decl.get("name"), str):
+                    names.append(decl["name"])
+    return names
+
+
+def _json_mode(body: dict, params: dict) -> bool:
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
+        return True
+    text = body.get("text")
+    if isinstance(text, dict) and isinstance(text.get("format"), dict) \
+            and text["format"].get("type") in ("json_object", "json_schema"):
+        return True  # Responses API
+    mime = params.get("response_mime_type") or params.get("responseMimeType")
+    if mime == "application/json" or params.get("response_schema") or params.get("responseSchema") \
+            or params.get("response_json_schema"):
+        return True
+    if body.get("format") not in (None, ""):  # Ollama: "json" or a schema
+        return True
+    return bool(body.get("guided_json") or (isinstance(body.get("extra_body"), dict)
+                                            and body["extra_body"].get("guided_json")))
