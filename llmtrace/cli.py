@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from enum import Enum
 from typing import List, Optional
 
 import typer
@@ -52,6 +53,61 @@ def reassemble(
     from llmtrace.commands import reassemble as cmd
 
     _finish(lambda: cmd.run(file, index=index, normalized=normalized, fmt=fmt), file)
+
+
+class FailOn(str, Enum):
+    error = "error"
+    warning = "warning"
+    info = "info"
+
+
+@app.command()
+def check(
+    paths: List[str] = typer.Argument(..., metavar="PATH...", help="Files or directories (recursive); - for stdin."),
+    fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when a finding reaches this severity."),
+    as_json: bool = typer.Option(False, "--json", help="JSON Lines, one line per input file."),
+    ignore: List[str] = typer.Option([], "--ignore", metavar="CODE", help="Silence an anomaly code (repeatable)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+) -> None:
+    """Detect anomalies (tool calls written as text, truncation, unfinished streams, ...).
+
+    Exit 0 when nothing reaches --fail-on, 1 when something does, 2 when an input cannot be read.
+    """
+    from llmtrace.commands import check as cmd
+
+    _finish(lambda: cmd.run(paths, fail_on=fail_on.value, as_json=as_json, ignore=ignore, fmt=fmt), "check")
+
+
+@app.command()
+def show(
+    paths: List[str] = typer.Argument(..., metavar="FILE...", help="Recordings to show; - for stdin."),
+    all_chunks: bool = typer.Option(False, "--all", help="Every chunk in the timeline, not head and tail."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document per file (JSON Lines for several)."),
+    index: Optional[int] = typer.Option(None, "--index", "-i", help="Only exchange N (0-based)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+) -> None:
+    """Show a recording at a glance: request, response, token timeline, usage, anomalies."""
+    from llmtrace.commands import show as cmd
+
+    _finish(lambda: cmd.run(paths, all_chunks=all_chunks, as_json=as_json, index=index, fmt=fmt), "show")
+
+
+@app.command()
+def diff(
+    a: str = typer.Argument(..., metavar="A", help="First recording."),
+    b: str = typer.Argument(..., metavar="B", help="Second recording."),
+    strict: bool = typer.Option(False, "--strict", help="Also compare ids, timestamps, chunk counts and timing."),
+    ignore: List[str] = typer.Option([], "--ignore", metavar="PATH", help="Drop a path, e.g. usage.output_tokens or choices[*].reasoning (repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help="The differences as a JSON list of {path, change, a, b}."),
+    stat: bool = typer.Option(False, "--stat", help="One summary line."),
+    by_request: bool = typer.Option(False, "--by-request", help="Pair exchanges by request instead of by position."),
+    fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+) -> None:
+    """Compare two recordings after reassembly. Exit 0 when equivalent, 1 when they differ, 2 on unreadable input."""
+    from llmtrace.commands import diff as cmd
+
+    _finish(lambda: cmd.run(a, b, strict=strict, ignore=ignore, as_json=as_json, stat=stat,
+                            by_request=by_request, fmt=fmt), a)
 
 
 def _finish(action, source: str) -> None:

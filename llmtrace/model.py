@@ -167,3 +167,17 @@ class Recording(_Model):
     source: str
     container: str
     exchanges: list[Exchange] = Field(default_factory=list)
+
+
+class Anomaly(_Model):
+    """A detected fault (contracts.md): stable kebab-case ``code``, ``severity``, a one-line
+    ``message``, where (exchange, choice, chunk indices, character span) and ``details``."""
+
+    code: str
+    severity: Severity
+    message: str
+    exchange: int = 0
+    choice: int | None = None
+    chunks: list[int] | None = None
+    span: tuple[int, int] | None = None
+    details: dict[str, Any] = Field(default_factory=dict)

@@ -369,6 +369,8 @@ def usage_of(usage: Any) -> Usage:
     prompt_details = usage.get("prompt_tokens_details")
     completion_details = usage.get("completion_tokens_details")
     cached = prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else None
+    if cached is None:
+        cached = usage.get("cached_tokens")  # Together reports it at the top level
     reasoning = completion_details.get("reasoning_tokens") if isinstance(completion_details, dict) else None
     return Usage(
         input_tokens=as_int(usage.get("prompt_tokens")),
