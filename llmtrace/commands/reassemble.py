@@ -56,7 +56,7 @@ def run(path: str, index: int | None = None, normalized: bool = False, fmt: str 
     for ex in exchanges:
         where = f" (exchange {ex.index})" if len(recording.exchanges) > 1 else ""
         if ex.failed:
-            detail = ex.response.error_message or _error_text(ex.response.error)
+            detail = error_text(ex.response.error) or ex.response.error_message or ""
             status = f"status {ex.response.status}: " if ex.response.status else ""
             warn(f"{recording.source}{where}: recorded error: {status}{detail}")
             code = 1
@@ -66,11 +66,18 @@ def run(path: str, index: int | None = None, normalized: bool = False, fmt: str 
     return code
 
 
-def _error_text(error: Any) -> str:
-    if isinstance(error, dict):
-        for key in ("message", "error", "detail"):
-            if isinstance(error.get(key), str):
-                return error[key]
-            if isinstance(error.get(key), dict):
-                return _error_text(error[key])
-    return str(error)[:200]
+def error_text(error: Any) -> str | None:
+    """The most specific message in a recorded error object (a provider's own message
+    inside an SDK exception's ``body`` before the SDK's wrapper text)."""
+    if isinstance(error, str):
+        return error
+    if not isinstance(error, dict):
+        return None
+    for key in ("body", "error"):
+        inner = error_text(error.get(key)) if isinstance(error.get(key), dict) else None
+        if inner:
+            return inner
+    for key in ("message", "detail", "error"):
+        if isinstance(error.get(key), str) and error[key]:
+            return error[key]
+    return None
