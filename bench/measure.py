@@ -3,7 +3,12 @@
 Peak RSS comes from ``/usr/bin/time -v`` when it is installed, else from ``os.wait4`` (the
 rusage of exactly that one child, what ``getrusage(RUSAGE_CHILDREN)`` reports in a fresh
 parent). Wall time is measured here around the whole process in both cases; the small cost of
-``/usr/bin/time`` itself is paid by every command alike.
+``/usr/bin/time`` itself is paid by every command alike. CPU time (user + system) is reported
+too: on a shared or busy machine it is much steadier than wall time.
+
+Children run with bytecode caching on, into a temporary ``PYTHONPYCACHEPREFIX`` (the warm-up
+run fills it), as an installed package runs: with ``PYTHONDONTWRITEBYTECODE=1`` in the
+environment every llmtrace module would be compiled from source on every run.
 """
 
 from __future__ import annotations
@@ -13,11 +18,19 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 TIME = "/usr/bin/time"
 HAVE_TIME = os.access(TIME, os.X_OK)
+
+
+class Sample(NamedTuple):
+    wall: float  # seconds
+    rss: int  # peak resident set size, KiB
+    cpu: float  # user + system seconds
 
 
 def llmtrace_command() -> list[str]:
@@ -29,57 +42,70 @@ def llmtrace_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "llmtrace"]
 
 
-def run_once(cmd: list[str]) -> tuple[float, int]:
-    """(wall seconds, peak RSS in KiB) of one run of ``cmd``; stdout goes to /dev/null."""
+def run_once(cmd: list[str], env: dict[str, str] | None = None) -> Sample:
+    """One run of ``cmd``, stdout to /dev/null."""
     if HAVE_TIME:
         start = time.perf_counter()
-        proc = subprocess.run([TIME, "-v", *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.run([TIME, "-v", *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              env=env)
         wall = time.perf_counter() - start
-        rss = _time_max_rss(proc.stderr)
+        fields = _time_fields(proc.stderr)
+        rss = int(fields["Maximum resident set size (kbytes)"])
+        cpu = float(fields["User time (seconds)"]) + float(fields["System time (seconds)"])
         status = proc.returncode
     else:
         start = time.perf_counter()
         with open(os.devnull, "wb") as devnull:
-            child = subprocess.Popen(cmd, stdout=devnull)
+            child = subprocess.Popen(cmd, stdout=devnull, env=env)
             _, wait_status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - start
-        child.returncode = status = os.waitstatus_to_exitcode(wait_status)
+        status = child.returncode = os.waitstatus_to_exitcode(wait_status)  # reaped here, not by Popen
         rss = usage.ru_maxrss  # KiB on Linux
+        cpu = usage.ru_utime + usage.ru_stime
     if status != 0:
         raise SystemExit(f"command failed (exit {status}): {' '.join(cmd)}")
-    return wall, rss
+    return Sample(wall, rss, cpu)
 
 
-def _time_max_rss(report: str) -> int:
+def _time_fields(report: str) -> dict[str, str]:
+    """The ``name: value`` lines of ``/usr/bin/time -v`` (the last ones: the command's own
+    stderr comes first)."""
+    fields = {}
     for line in report.splitlines():
-        if "Maximum resident set size" in line:
-            return int(line.rsplit(":", 1)[1])
-    raise SystemExit(f"no peak RSS in /usr/bin/time output:\n{report}")
+        name, sep, value = line.strip().rpartition(": ")
+        if sep:
+            fields[name] = value
+    if "Maximum resident set size (kbytes)" not in fields:
+        raise SystemExit(f"no peak RSS in /usr/bin/time output:\n{report}")
+    return fields
 
 
-def compare(commands: dict[str, list[str]], runs: int) -> dict[str, tuple[float, int]]:
+def compare(commands: dict[str, list[str]], runs: int) -> dict[str, Sample]:
     """Run every command once to warm caches, then ``runs`` rounds with the commands
-    interleaved; the median wall time and median peak RSS of each."""
-    for cmd in commands.values():
-        run_once(cmd)
-    samples: dict[str, list[tuple[float, int]]] = {name: [] for name in commands}
-    for _ in range(runs):
-        for name, cmd in commands.items():
-            samples[name].append(run_once(cmd))
-    return {name: (statistics.median(w for w, _ in s), statistics.median(r for _, r in s))
-            for name, s in samples.items()}
+    interleaved; the medians of each (wall, peak RSS and CPU time taken separately)."""
+    samples: dict[str, list[Sample]] = {name: [] for name in commands}
+    with tempfile.TemporaryDirectory(prefix="llmtrace-pycache-") as pycache:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = pycache
+        for cmd in commands.values():
+            run_once(cmd, env)
+        for _ in range(runs):
+            for name, cmd in commands.items():
+                samples[name].append(run_once(cmd, env))
+    return {name: Sample(*(statistics.median(values) for values in zip(*runs_of)))
+            for name, runs_of in samples.items()}
 
 
-def report(medians: dict[str, tuple[float, int]], baseline: str, goals: tuple[float, float | None]) -> None:
-    """Print each command's medians and its ratio to ``baseline`` (goals shown, not judged)."""
-    base_wall, base_rss = medians[baseline]
+def report(medians: dict[str, Sample], baseline: str, goals: tuple[float, float | None]) -> None:
+    """Print each command's medians and its ratios to ``baseline`` (goals shown, not judged)."""
+    base = medians[baseline]
     wall_goal, rss_goal = goals
-    print(f"{'command':<28} {'wall (median)':>14} {'peak RSS':>12} {'wall ratio':>11} {'RSS ratio':>10}")
-    for name, (wall, rss) in medians.items():
-        print(f"{name:<28} {wall * 1000:>11.1f} ms {rss / 1024:>9.1f} MiB"
-              f" {wall / base_wall:>10.2f}x {rss / base_rss:>9.2f}x")
+    print(f"{'command':<26} {'wall':>10} {'peak RSS':>12} {'CPU':>10}   {'wall':>6} {'RSS':>6} {'CPU':>6}  (ratios)")
+    for name, m in medians.items():
+        print(f"{name:<26} {m.wall * 1000:>7.1f} ms {m.rss / 1024:>8.1f} MiB {m.cpu * 1000:>7.1f} ms"
+              f"   {m.wall / base.wall:>5.2f}x {m.rss / base.rss:>5.2f}x {m.cpu / base.cpu:>5.2f}x")
     goal = f"goal: wall <= {wall_goal}x"
     if rss_goal is not None:
         goal += f", peak RSS <= {rss_goal}x"
-    print(f"(ratios against {baseline}; {goal}; peak RSS from "
+    print(f"(medians; ratios against {baseline}; {goal}; peak RSS and CPU from "
           f"{'/usr/bin/time -v' if HAVE_TIME else 'os.wait4'})")

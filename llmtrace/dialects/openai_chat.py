@@ -30,8 +30,10 @@ NAMES = ("openai-chat",)
 # Reasoning text fields, under the names providers use for them.
 REASONING_FIELDS = ("reasoning_content", "reasoning", "thinking")
 # Choice keys that are the message, merged by rule, or per-chunk timeline data.
-_CHOICE_KEYS = {"index", "delta", "message", "finish_reason", "logprobs", "text", "seed", "token_ids",
-                "token_id", "obfuscation"}
+_CHOICE_KEYS = frozenset(("index", "delta", "message", "finish_reason", "logprobs", "text", "seed", "token_ids",
+                          "token_id", "obfuscation"))
+# Top-level strings: first non-empty value wins.
+_TOP_TEXT = ("id", "model", "system_fingerprint", "service_tier", "object")
 STOPS = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
          "content_filter": "content_filter", "error": "error"}
 FINISH_REASONS = frozenset(("stop", "length", "tool_calls", "content_filter", "function_call"))
@@ -92,6 +94,8 @@ class ChatFold:
         self.deltas: list[Delta] = []
         self.obs = Observations()
         self._last_id: str | None = None
+        # Top-level strings not seen yet (first non-empty wins); most are found in chunk 0.
+        self._pending: list[str] = list(_TOP_TEXT)
 
     # -- per chunk ---------------------------------------------------------------------------
 
@@ -99,34 +103,52 @@ class ChatFold:
         if not isinstance(chunk, dict):
             raise ShapeError("chunk should be an object")
         top = self.top
+        if self._pending:
+            self._first_values(chunk)
         cid = chunk.get("id")
         if cid and cid != self._last_id:
-            self._last_id = cid
+            self._last_id = cid = as_text(cid, "id", "")
             if cid not in self.obs.chunk_ids:
                 self.obs.chunk_ids.append(cid)
-        for key in ("id", "model", "system_fingerprint", "service_tier", "object"):
-            value = chunk.get(key)
-            if value is not None and value != "" and (top[key] is None or top[key] == ""):
-                top[key] = value
-        created = chunk.get("created")
-        if created is not None:
-            if self.created_seen is None:
-                self.created_seen = created
-            if created and not top["created"]:
-                top["created"] = created
+        if not top["created"]:
+            created = chunk.get("created")
+            if created is not None:
+                if self.created_seen is None:
+                    self.created_seen = created
+                if created:
+                    top["created"] = created
         usage = chunk.get("usage")
         if usage is not None:
             self.usage = as_dict(usage, "usage", "")
         filters = chunk.get("prompt_filter_results")
         if filters:
-            self.filters.extend(as_list(filters, "prompt_filter_results", ""))
+            filters = as_list(filters, "prompt_filter_results", "")
+            self.filters.extend(filters)
+            self.obs.filter_results.extend(filters)
         error = chunk.get("error")
         if error is not None:
             self.obs.stream_errors.append((i, error))
-        for raw in as_list(chunk.get("choices"), "choices", ""):
-            self._choice(i, as_dict(raw, "choice", ""))
+        choices = chunk.get("choices")
+        if choices is not None:
+            if type(choices) is not list:
+                raise ShapeError("choices should be an array")
+            for raw in choices:
+                self._choice(i, raw)
 
-    def _choice(self, i: int, raw: dict) -> None:
+    def _first_values(self, chunk: dict) -> None:
+        top = self.top
+        found = False
+        for key in self._pending:
+            value = chunk.get(key)
+            if value is not None and value != "":
+                top[key] = as_text(value, key, "")
+                found = True
+        if found:
+            self._pending = [key for key in self._pending if not top[key]]
+
+    def _choice(self, i: int, raw: Any) -> None:
+        if type(raw) is not dict:
+            raise ShapeError("choice should be an object")
         index = raw.get("index")
         if index is None:
             index = 0
@@ -146,6 +168,7 @@ class ChatFold:
             self._delta(i, choice, delta, token_id if type(token_id) is int else None)
         finish = raw.get("finish_reason")
         if finish is not None:
+            finish = as_text(finish, "finish_reason", "")
             if choice.finish_reason is None and index not in self.obs.finish_chunks:
                 self.obs.finish_chunks[index] = i
             choice.finish_reason = finish
@@ -159,18 +182,23 @@ class ChatFold:
                     choice.logprobs.setdefault(key, []).extend(value)
                 elif value is not None:
                     choice.logprobs.setdefault(key, [])
-        if len(raw) > 4:  # anything beyond index/delta/finish_reason/logprobs
+        if not _CHOICE_KEYS.issuperset(raw):  # choice-level extras (vLLM's stop_reason, ...)
             for key, value in raw.items():
                 if value is not None and key not in _CHOICE_KEYS:
-                    if key == "content_filter_results" and not value:
-                        continue
+                    if key == "content_filter_results":
+                        if not value:
+                            continue
+                        self.obs.filter_results.append(value)
                     choice.extras[key] = value
 
     def _delta(self, i: int, choice: _Choice, delta: dict, token_id: int | None) -> None:
         idx = choice.index
         role = delta.get("role")
-        if role and not choice.role:
-            choice.role = role
+        if role is not None:
+            if type(role) is not str:
+                raise ShapeError("role should be a string")
+            if role and not choice.role:
+                choice.role = role
         content = delta.get("content")
         if content is not None:
             if not isinstance(content, str):
@@ -210,8 +238,9 @@ class ChatFold:
             fc = choice.function_call
             if fc is None:
                 fc = choice.function_call = {"name": [], "arguments": []}
-            if legacy.get("name") and legacy["name"] not in fc["name"]:
-                fc["name"].append(legacy["name"])
+            name = as_text(legacy.get("name"), "function_call name", "")
+            if name and name not in fc["name"]:
+                fc["name"].append(name)
             if legacy.get("arguments") is not None:
                 fc["arguments"].append(dump_arguments(legacy["arguments"]))
 
@@ -222,6 +251,8 @@ class ChatFold:
         for n, item in enumerate(details):
             item = as_dict(item, "reasoning detail", "")
             key = item.get("index", n)
+            if isinstance(key, (dict, list)):
+                raise ShapeError("reasoning detail index should be an integer")
             target = merged.get(key)
             if target is None:
                 merged[key] = dict(item)
@@ -238,10 +269,10 @@ class ChatFold:
         index = call.get("index")
         if index is not None and type(index) is not int:
             raise ShapeError("tool call index should be an integer")
-        cid = call.get("id") or None
+        cid = as_text(call.get("id"), "tool call id", "") or None
         fn = call.get("function")
         fn = as_dict(fn, "function", "") if fn is not None else {}
-        name = fn.get("name") or None
+        name = as_text(fn.get("name"), "function name", "") or None
         self.obs.tool_events.append(ToolEvent(i, choice.index, index, cid, name))
         tool = choice.by_index.get(index) if index is not None else (choice.tools[-1] if choice.tools else None)
         if tool is not None and cid and tool.id and cid != tool.id:
