@@ -10,10 +10,14 @@ class UnreadableInput(Exception):
     the CLI prints ``llmtrace: PATH: what, where`` and exits 2.
     """
 
-    def __init__(self, what: str, where: str | None = None, path: str | None = None):
+    def __init__(self, what: str, where: str | None = None, path: str | None = None,
+                 not_recording: bool = False):
         self.what = what
         self.where = where
         self.path = path
+        # True when the content is readable but is no recording at all (a README, a config):
+        # walking a directory skips such files instead of failing on them.
+        self.not_recording = not_recording
         super().__init__(self.line())
 
     def line(self) -> str:

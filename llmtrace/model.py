@@ -45,6 +45,14 @@ class Response(_Model):
     done_marker: bool = False
     # Per-chunk arrival times (epoch seconds) a container recorded, e.g. HAR; else None.
     chunk_times: SkipValidation[list[float | None] | None] = None
+    # Where and why the recording itself breaks off inside the stream (its last SSE event or
+    # NDJSON line stops mid-JSON): the chunks before it are kept. None when intact.
+    cut_off: str | None = None
+    # The exchange's own timing, when the container recorded it but not per-chunk times (HAR
+    # ``startedDateTime`` and ``timings``): "started" (epoch seconds) and the phases in seconds
+    # ("blocked", "dns", "connect", "ssl", "send", "wait", "receive", "total"); phases the
+    # recording marks as not applicable (-1) are left out.
+    timings: dict[str, float] | None = None
 
 
 class RequestMessage(_Model):

@@ -1,18 +1,22 @@
-"""Containers: how a recording is stored. Each container is one module with
+"""Containers: how a recording is stored. Each container is one module with ``NAME`` (its name
+in the contracts.md vocabulary) and either
 
-- ``NAME``: its name (contracts.md vocabulary);
-- ``sniff(doc) -> bool``: whether a parsed JSON document is in this container;
-- ``read(doc) -> list[(Request, Response)]``: the exchanges it holds, raw chunk payloads in
-  arrival order.
+- ``sniff(doc) -> bool`` and ``read(doc) -> list[(Request, Response)]``: a *document*
+  container, read from the file parsed as one JSON (or YAML) document; or
+- ``sniff_text(data) -> bool`` and ``read_bytes(data) -> list[(Request, Response)]``: a *text*
+  container (raw SSE, NDJSON), read from the file's bytes as a stream, event by event;
 
-Adding a container means adding a module and listing it in ``_MODULES``.
+``read``/``read_bytes`` return the exchanges in file order, raw chunk payloads in arrival order.
+Adding a container means adding a module and listing it in ``_MODULES`` (the order is the
+order documents are sniffed in). How a file's container is found from its content is
+``llmtrace.load.select``.
 """
 
 from __future__ import annotations
 
 import importlib
 
-_MODULES = ("llama_stack",)
+_MODULES = ("llama_stack", "vcr", "har", "json_chunks", "sse_text", "ndjson")
 
 
 def modules():
@@ -28,3 +32,8 @@ def by_name(name: str):
         if mod.NAME == name:
             return mod
     return None
+
+
+def is_text(mod) -> bool:
+    """Whether ``mod`` is a text container (read from bytes, not from a parsed document)."""
+    return hasattr(mod, "read_bytes")

@@ -11,13 +11,12 @@ Requests come as ``{method, url, headers, body, endpoint, model}``, as
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlparse
 
-import orjson
-
+from llmtrace.containers import recorded
+from llmtrace.containers.bodies import sse_payloads
+from llmtrace.containers.recorded import headers_of
 from llmtrace.errors import ShapeError
 from llmtrace.model import Request, Response
-from llmtrace.sse import iter_events
 
 NAME = "llama-stack"
 
@@ -47,9 +46,6 @@ def unwrap(value: Any) -> Any:
 
 
 def _request(req: dict) -> Request:
-    url = req.get("url")
-    if url is not None and not isinstance(url, str):
-        raise ShapeError("request.url should be a string")
     body = req.get("body", req.get("payload"))
     if body is None and "url" not in req:
         # Not HTTP (a file processor, a tool invocation): keep what was recorded as the body.
@@ -57,25 +53,8 @@ def _request(req: dict) -> Request:
     headers = req.get("headers") or {}
     if not isinstance(headers, dict):
         raise ShapeError("request.headers should be an object")
-    model = req.get("model")
-    if not model and isinstance(body, dict):
-        model = body.get("model")
-    endpoint = req.get("endpoint")
-    host = None
-    if url:
-        parsed = urlparse(url)
-        host = parsed.netloc or parsed.scheme or None
-        if not endpoint:
-            endpoint = parsed.path or None
-    return Request(
-        method=req.get("method") if isinstance(req.get("method"), str) else None,
-        url=url,
-        host=host,
-        endpoint=endpoint if isinstance(endpoint, str) else None,
-        model=model if isinstance(model, str) else None,
-        body=body,
-        headers=headers,
-    )
+    return recorded.request(req.get("method"), req.get("url"), headers_of(headers, "request.headers"), body,
+                            "", model=req.get("model"), endpoint=req.get("endpoint"))
 
 
 def _response(resp: dict) -> Response:
@@ -92,10 +71,8 @@ def _response(resp: dict) -> Response:
                         error_message=message if isinstance(message, str) else None)
     body = resp.get("body")
     if status is not None and status >= 400:
-        error = body.get("error", body) if isinstance(body, dict) else body
-        message = error.get("message") if isinstance(error, dict) else None
-        return Response(status=status, streaming=streaming, body=body, error=error,
-                        error_message=message if isinstance(message, str) else None)
+        error, message = recorded.recorded_error(body)
+        return Response(status=status, streaming=streaming, body=body, error=error, error_message=message)
     if not streaming:
         if isinstance(body, list):
             body = [unwrap(item) for item in body]
@@ -107,24 +84,7 @@ def _response(resp: dict) -> Response:
     if not isinstance(body, list):
         raise ShapeError("a streamed response.body should be an array of chunks")
     if body and all(isinstance(line, str) for line in body):
-        chunks, done = sse_chunks(body)
-        return Response(status=status, streaming=True, chunks=chunks, done_marker=done)
+        chunks, done, cut_off = sse_payloads(body, "response.body")
+        return Response(status=status, streaming=True, chunks=chunks, done_marker=done, cut_off=cut_off)
     chunks = [unwrap(item) for item in body]
     return Response(status=status, streaming=True, chunks=chunks)
-
-
-def sse_chunks(lines: list[str]) -> tuple[list[Any], bool]:
-    """Raw SSE lines → the JSON payload of each event, and whether ``[DONE]`` arrived."""
-    chunks: list[Any] = []
-    done = False
-    for event in iter_events(lines):
-        data = event.data
-        if data == "[DONE]":
-            done = True
-            continue
-        try:
-            payload = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise ShapeError(f"SSE data is not JSON ({exc})", f"event {len(chunks)}, line {event.line + 1}") from None
-        chunks.append(payload)
-    return chunks, done

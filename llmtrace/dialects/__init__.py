@@ -21,7 +21,13 @@ from llmtrace.errors import ShapeError
 
 # Order matters only where shapes overlap: the more specific sniffers come first.
 _MODULES = (
+    "openai_responses",
+    "anthropic_messages",
+    "gemini_interactions",
+    "openai_completions",  # before openai_chat: Together's completion.chunk also carries a delta
     "openai_chat",
+    "ollama",
+    "gemini",
 )
 
 OPAQUE = "opaque"

@@ -1,0 +1,277 @@
+"""HTTP bodies as recorders store them: decoded, then split into chunk payloads.
+
+Decoding (``decode``): a body arrives as text, as bytes (YAML ``!!binary``), or as base64 text
+(HAR ``encoding: base64``, Ruby VCR ``base64_string``). Bytes that start with the gzip magic
+are gunzipped whatever the headers say (recorders keep ``Content-Encoding`` after decoding,
+and compress bodies whose headers do not say so); ``Content-Encoding: deflate`` bodies are
+inflated. Bytes that are not UTF-8 after that are binary data (an image, audio): the body
+becomes a short ``<N bytes of binary data>`` note. Broken gzip, bad base64 and bodies in an
+encoding llmtrace cannot decode (``br``, ``zstd``) are ShapeErrors that say where.
+
+Splitting (``split``), by content, never by headers:
+- SSE: the first line is a ``data:``, ``event:``, ``id:``, ``retry:`` field or a ``:``
+  comment, and a ``data:`` line comes within the first 64 KiB. Each event's data is one JSON
+  payload; ``[DONE]`` sets ``done``; events with empty data are skipped. Parsed event by event
+  with ``llmtrace.sse``.
+- One JSON document: an array of objects is a stream of chunks (Gemini's JSON-array stream);
+  anything else is the body.
+- NDJSON: the text starts with a JSON value on its first line and more follows; one payload
+  per non-blank line.
+- Anything else (HTML, plain text) is a text body.
+
+A stream whose *last* SSE event or NDJSON line stops in the middle of its JSON was cut off
+mid-write: the payloads before it are kept and ``cut_off`` says where and why. Any other bad
+event or line (garbage, or a truncated one with more after it), or a stream where nothing is
+readable, is a ShapeError naming the line.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zlib
+from typing import Any, Iterable, Iterator, NamedTuple
+
+import orjson
+
+from llmtrace.errors import ShapeError
+from llmtrace.sse import iter_events
+
+SSE_WINDOW = 65536
+
+
+class Payloads(NamedTuple):
+    """A body split into what the dialects read."""
+
+    streaming: bool
+    chunks: list
+    body: Any = None
+    done: bool = False
+    cut_off: str | None = None
+
+
+def _patterns(pattern: str) -> tuple[re.Pattern, re.Pattern]:
+    """The same pattern for text (index 0) and for bytes (index 1)."""
+    return re.compile(pattern), re.compile(pattern.encode())
+
+
+_NON_SPACE = _patterns(r"[^ \t\r\n\f\v]")
+_SSE_START = _patterns(r"(?:data|event|id|retry)?:")
+_SSE_DATA = _patterns(r"(?m)^data:")
+_NEWLINE = ("\n", b"\n")
+
+
+def at(where: str, place: str) -> str:
+    """``where`` (the container's place, possibly empty) followed by a place inside it."""
+    return f"{where}, {place}" if where else place
+
+
+# --- decoding ----------------------------------------------------------------------------------
+
+
+def decode(value: Any, where: str, *, base64: bool = False, encoding: str | None = None) -> str | None:
+    """The text of a recorded body: ``value`` is text, bytes, or (``base64=True``) base64 text;
+    ``encoding`` is the recorded ``Content-Encoding``, if any."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if not base64:
+            return value
+        raw = _unbase64(value, where)
+    elif isinstance(value, (bytes, bytearray)):
+        raw = bytes(value)
+    else:
+        raise ShapeError(f"body should be text or bytes, got {type(value).__name__}", where)
+    raw = _decompress(raw, (encoding or "").strip().lower(), where)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"<{len(raw)} bytes of binary data>"
+
+
+def _unbase64(text: str, where: str) -> bytes:
+    import base64
+    import binascii
+
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)  # YAML wraps it over lines
+    except (binascii.Error, ValueError) as exc:
+        raise ShapeError(f"bad base64 body ({exc})", where) from None
+
+
+def _decompress(raw: bytes, encoding: str, where: str) -> bytes:
+    if raw[:2] == b"\x1f\x8b":
+        import gzip
+
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ShapeError(f"broken gzip data ({exc})", where) from None
+    if encoding == "deflate":
+        try:
+            return zlib.decompress(raw)
+        except zlib.error:
+            try:
+                return zlib.decompress(raw, -zlib.MAX_WBITS)  # raw deflate, as some servers send
+            except zlib.error as exc:
+                raise ShapeError(f"broken deflate data ({exc})", where) from None
+    if encoding in ("br", "zstd", "compress"):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ShapeError(f"body is {encoding}-compressed, which llmtrace cannot decode", where) from None
+    return raw
+
+
+# --- splitting ---------------------------------------------------------------------------------
+
+
+def kind_of(text: str | bytes) -> str:
+    """What ``text`` holds, from its first bytes: "empty", "json" (starts like a JSON document
+    or NDJSON), "sse" or "text"."""
+    b = isinstance(text, bytes)
+    match = _NON_SPACE[b].search(text)
+    if match is None:
+        return "empty"
+    start = match.start()
+    first = text[start:start + 1]
+    if first in ("{", "[", b"{", b"["):
+        return "json"
+    if _SSE_START[b].match(text, start) and _SSE_DATA[b].search(text, start, start + SSE_WINDOW):
+        return "sse"
+    return "text"
+
+
+def starts_with_json_line(text: str | bytes) -> bool:
+    """Whether the first non-blank line is a whole JSON object or array and something follows
+    it: the mark of NDJSON (called once parsing the whole text as one document failed)."""
+    b = isinstance(text, bytes)
+    match = _NON_SPACE[b].search(text)
+    if match is None:
+        return False
+    start = match.start()
+    end = text.find(_NEWLINE[b], start)
+    if end < 0:
+        return False
+    try:
+        value = orjson.loads(text[start:end])
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(value, (dict, list)) and _NON_SPACE[b].search(text, end) is not None
+
+
+def split(text: str | None, where: str) -> Payloads:
+    """A decoded body → its payloads (see the module docstring)."""
+    if text is None:
+        return Payloads(False, [])
+    kind = kind_of(text)
+    if kind == "empty":
+        return Payloads(False, [])
+    if kind == "sse":
+        chunks, done, cut_off = sse_payloads(text_lines(text), where)
+        return Payloads(True, chunks, None, done, cut_off)
+    if kind == "json":
+        try:
+            doc = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            if starts_with_json_line(text):
+                chunks, cut_off = ndjson_payloads(text_lines(text), where)
+                return Payloads(True, chunks, None, False, cut_off)
+            return Payloads(False, [], text)  # a body that only looks like JSON: kept as text
+        return document(doc)
+    return Payloads(False, [], text)
+
+
+def document(doc: Any) -> Payloads:
+    """A parsed JSON body: an array of objects is a stream of chunks, anything else the body."""
+    if isinstance(doc, list) and doc and all(isinstance(item, dict) for item in doc):
+        return Payloads(True, doc)
+    return Payloads(False, [], doc)
+
+
+def text_lines(text: str) -> Iterator[str]:
+    """The lines of ``text`` (split on ``\\n``), one at a time: no list of every line."""
+    start = 0
+    find = text.find
+    while True:
+        end = find("\n", start)
+        if end < 0:
+            if start < len(text):
+                yield text[start:]
+            return
+        yield text[start:end]
+        start = end + 1
+
+
+def byte_lines(data: bytes) -> Iterator[str]:
+    """The lines of UTF-8 ``data``, decoded one at a time (the buffer is shared, not copied)."""
+    for n, line in enumerate(io.BytesIO(data), 1):
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ShapeError(f"not UTF-8 text ({exc.reason})", f"line {n}") from None
+
+
+def sse_payloads(lines: Iterable[str], where: str = "") -> tuple[list, bool, str | None]:
+    """SSE lines → the JSON payload of each event, whether ``[DONE]`` arrived, and where the
+    stream was cut off (None when intact)."""
+    chunks: list[Any] = []
+    append = chunks.append
+    loads = orjson.loads
+    done = False
+    cut: ShapeError | None = None
+    for n, event in enumerate(iter_events(lines)):
+        if cut is not None:
+            raise cut
+        data = event.data
+        if data == "[DONE]":
+            done = True
+            continue
+        try:
+            append(loads(data))
+        except orjson.JSONDecodeError as exc:
+            if not data.strip():
+                continue
+            cut = _bad(exc, data, "SSE data is not JSON", at(where, f"event {n}, line {event.line + 1}"))
+    return chunks, done, _cut_off(cut, chunks)
+
+
+def ndjson_payloads(lines: Iterable[str | bytes], where: str = "") -> tuple[list, str | None]:
+    """NDJSON lines → one payload per non-blank line, and where the stream was cut off."""
+    chunks: list[Any] = []
+    append = chunks.append
+    loads = orjson.loads
+    cut: ShapeError | None = None
+    for n, line in enumerate(lines, 1):
+        try:
+            value = loads(line)
+        except orjson.JSONDecodeError as exc:
+            if not line.strip():
+                continue
+            if cut is not None:
+                raise cut from None
+            cut = _bad(exc, line, "line is not JSON", at(where, f"line {n}"))
+            continue
+        if cut is not None:
+            raise cut
+        append(value)
+    return chunks, _cut_off(cut, chunks)
+
+
+def _bad(exc: orjson.JSONDecodeError, text: str | bytes, what: str, where: str) -> ShapeError:
+    """The error for a payload that is not JSON: returned when the payload merely ends too soon
+    (the recording may have been cut off there), raised otherwise."""
+    error = ShapeError(f"{what} ({exc.msg})", where)
+    if exc.pos < len(text.rstrip()):
+        raise error from None
+    return error
+
+
+def _cut_off(cut: ShapeError | None, chunks: list) -> str | None:
+    """Where a stream that ends in a truncated payload was cut off; a stream where nothing at all
+    is readable is broken, not cut off."""
+    if cut is None:
+        return None
+    if not chunks:
+        raise cut
+    return f"{cut.where}: {cut.what}"

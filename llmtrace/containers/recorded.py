@@ -1,0 +1,124 @@
+"""Building ``Request`` and ``Response`` from what an HTTP recorder stored, the same way in
+every container: headers as one ``{name: value}`` dict, secrets masked (``llmtrace.secrets``),
+host and endpoint from the URL, the model from the body (or from a Gemini-style
+``/models/NAME:method`` path), and recorded errors (HTTP status >= 400) taken apart.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from llmtrace.containers.bodies import Payloads
+from llmtrace.errors import ShapeError
+from llmtrace.model import Request, Response
+from llmtrace.secrets import mask_headers, mask_url
+
+_MODEL_IN_PATH = re.compile(r"/models/([^/:?#]+):")
+_STATUS_TEXT = re.compile(r"\s*(\d{3})\b")
+
+
+def headers_of(headers: Any, where: str) -> dict[str, str]:
+    """Recorded headers → ``{name: value}``: from a dict of values or of value lists (VCR), or
+    from a list of ``{"name", "value"}`` (HAR). Repeated values are joined with ``", "``."""
+    if headers is None:
+        return {}
+    out: dict[str, str] = {}
+    if isinstance(headers, dict):
+        items = headers.items()
+    elif isinstance(headers, list):
+        items = []
+        for n, item in enumerate(headers):
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                raise ShapeError(f"header {n} should be an object with a name", where)
+            items.append((item["name"], item.get("value")))
+    else:
+        raise ShapeError("headers should be an object or a list", where)
+    for name, value in items:
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        elif value is not None and not isinstance(value, str):
+            value = str(value)
+        name = str(name)
+        out[name] = value if name not in out else f"{out[name]}, {value}"
+    return out
+
+
+def header(headers: dict[str, str], name: str) -> str | None:
+    """A header's value, whatever the case of its name."""
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def json_or_text(text: str | None) -> Any:
+    """A request body: the JSON value when it is JSON, else the text (None when empty)."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+def request(method: Any, url: Any, headers: dict[str, Any], body: Any, where: str, *,
+            model: Any = None, endpoint: Any = None) -> Request:
+    """A ``Request`` with secrets masked in its headers and URL."""
+    if url is not None and not isinstance(url, str):
+        raise ShapeError("request.url should be a string", where or None)
+    host = None
+    if url:
+        parsed = urlsplit(url)
+        host = parsed.netloc.rpartition("@")[2] or parsed.scheme or None
+        if not endpoint:
+            endpoint = parsed.path or None
+        url = mask_url(url)
+    if not model and isinstance(body, dict):
+        model = body.get("model")
+    if not model and endpoint:
+        found = _MODEL_IN_PATH.search(endpoint)
+        model = found.group(1) if found else None
+    return Request(
+        method=method if isinstance(method, str) else None,
+        url=url,
+        host=host,
+        endpoint=endpoint if isinstance(endpoint, str) else None,
+        model=model if isinstance(model, str) else None,
+        body=body,
+        headers=mask_headers(headers),
+    )
+
+
+def status_of(value: Any, where: str) -> int | None:
+    """An HTTP status as recorded: an integer, or text that starts with one (``"200 OK"``);
+    0 means no response arrived."""
+    if isinstance(value, str):
+        found = _STATUS_TEXT.match(value)
+        value = int(found.group(1)) if found else value
+    if value is not None and type(value) is not int:
+        raise ShapeError("response status should be an integer", where)
+    return value or None
+
+
+def recorded_error(body: Any) -> tuple[Any, str | None]:
+    """The error object of an error response's body, and its message."""
+    error = body.get("error", body) if isinstance(body, dict) else body
+    message = error.get("message") if isinstance(error, dict) else error
+    return error, message if isinstance(message, str) else None
+
+
+def response(status: int | None, payloads: Payloads, *, chunk_times: list | None = None,
+             timings: dict[str, float] | None = None) -> Response:
+    """A ``Response`` from a status and a split body; status >= 400 makes it a recorded error."""
+    if status is not None and status >= 400:
+        body = payloads.chunks if payloads.streaming else payloads.body
+        error, message = recorded_error(body[0] if payloads.streaming and len(body) == 1 else body)
+        return Response(status=status, streaming=payloads.streaming, body=body, error=error,
+                        error_message=message, timings=timings)
+    return Response(status=status, streaming=payloads.streaming, chunks=payloads.chunks, body=payloads.body,
+                    done_marker=payloads.done, cut_off=payloads.cut_off, chunk_times=chunk_times,
+                    timings=timings)
