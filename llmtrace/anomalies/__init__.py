@@ -1,0 +1,77 @@
+"""Anomaly detection: what went wrong in a recorded exchange, seen from the recording alone.
+
+Every check is a small function registered here with ``@check(code, severity)``: it takes an
+exchange and yields ``Anomaly`` records (``finding`` builds them). Checks work on the
+dialect-neutral fold (``exchange.result``: choices, usage, timeline deltas, observations), never on
+raw chunks, so they hold for every dialect. The codes follow the anomaly catalogue
+(anomalies.md); ``CODES.md`` beside this file lists each with its default severity and meaning.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+from llmtrace.model import Anomaly, Exchange, Recording, Severity
+
+# Higher is more severe; ``--fail-on LEVEL`` fails on anything whose rank is at least LEVEL's.
+SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "error": 2}
+
+Check = Callable[[Exchange], Iterable[Anomaly]]
+# code → check function, in registration order.
+CHECKS: dict[str, Check] = {}
+# code → default severity (a check may raise or lower it for a particular finding).
+SEVERITIES: dict[str, Severity] = {}
+# Codes whose check runs on exchanges without a folded result (recorded errors, opaque bodies).
+_WITHOUT_RESULT: set[str] = set()
+
+
+def check(code: str, severity: Severity, needs_result: bool = True) -> Callable[[Check], Check]:
+    """Register ``fn`` as the check for ``code``. Unless ``needs_result`` is False, it runs only on
+    exchanges a dialect folded (``exchange.result`` is set)."""
+
+    def register(fn: Check) -> Check:
+        if code in CHECKS:
+            raise ValueError(f"anomaly code {code!r} registered twice")
+        CHECKS[code] = fn
+        SEVERITIES[code] = severity
+        if not needs_result:
+            _WITHOUT_RESULT.add(code)
+        return fn
+
+    return register
+
+
+def finding(exchange: Exchange, code: str, message: str, *, severity: Severity | None = None,
+            choice: int | None = None, chunks: list[int] | None = None, span: tuple[int, int] | None = None,
+            details: dict[str, Any] | None = None) -> Anomaly:
+    """An Anomaly of ``exchange`` with ``code``'s default severity unless one is given."""
+    return Anomaly(code=code, severity=severity or SEVERITIES[code], message=message, exchange=exchange.index,
+                   choice=choice, chunks=chunks or None, span=span, details=details or {})
+
+
+def reaches(anomaly: Anomaly, level: str) -> bool:
+    """Whether ``anomaly`` is at least as severe as ``level``."""
+    return SEVERITY_RANK[anomaly.severity] >= SEVERITY_RANK[level]
+
+
+def detect(exchange: Exchange, recording: Recording | None = None) -> list[Anomaly]:
+    """Every anomaly of one exchange, most severe first (error, warning, info), then by code.
+
+    ``recording`` is the file the exchange came from; every check so far needs only the exchange.
+    """
+    found: list[Anomaly] = []
+    folded = exchange.result is not None
+    for code, fn in CHECKS.items():
+        if folded or code in _WITHOUT_RESULT:
+            found.extend(fn(exchange))
+    found.sort(key=lambda a: (-SEVERITY_RANK[a.severity], a.code))
+    return found
+
+
+def detect_recording(recording: Recording) -> list[Anomaly]:
+    """The anomalies of every exchange of ``recording``, exchange by exchange."""
+    return [a for exchange in recording.exchanges for a in detect(exchange, recording)]
+
+
+# The checks register themselves on import.
+from llmtrace.anomalies import content, metadata, stream, tools  # noqa: E402,F401

@@ -1,0 +1,205 @@
+"""Checks on the text of the reassembled choices: tool calls and reasoning written into content,
+leaked special tokens, duplicated text, empty answers, refusals."""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+from llmtrace.anomalies import check, finding
+from llmtrace.anomalies.evidence import brief, call_summary, span_chunks
+from llmtrace.anomalies.tool_text import body_span, code_regions, find_tool_calls, in_regions
+from llmtrace.model import Anomaly, Exchange, Message, NormalizedRequest
+
+# Tool names a prompt declares in text (a raw prompt's function list, Llama's JSON tool format).
+_DECLARED_IN_PROMPT = re.compile(r'"name"\s*:\s*"([A-Za-z_][\w.\-]*)"')
+
+
+def declared_names(request: NormalizedRequest) -> set[str]:
+    """Tools the request declared: its structured tools, and the function definitions its
+    messages spell out as JSON (raw prompts have no other way to declare them)."""
+    names = set(request.tools)
+    for message in request.messages:
+        if '"name"' in message.content:
+            names.update(_DECLARED_IN_PROMPT.findall(message.content))
+    return names
+
+
+def _texts(message: Message) -> Iterator[tuple[str, str]]:
+    if message.content:
+        yield "content", message.content
+    if message.reasoning:
+        yield "reasoning", message.reasoning
+
+
+@check("tool-call-in-text", "warning")
+def tool_call_in_text(exchange: Exchange) -> Iterator[Anomaly]:
+    """Tool-call markup in content or reasoning text instead of a structured call."""
+    request = exchange.normalized_request
+    declared = None
+    for message in exchange.result.choices:
+        for field, text in _texts(message):
+            if declared is None:
+                declared = declared_names(request)
+            matches = find_tool_calls(text, declared, request.json_mode)
+            if not matches:
+                continue
+            if request.raw_text:
+                severity, why = "info", "a raw text endpoint, where text is the only channel"
+            elif message.tool_calls:
+                severity, why = "warning", "beside structured tool calls"
+            elif request.tools:
+                severity, why = "error", "the request declared tools and no structured call came back"
+            else:
+                severity, why = "warning", "the request declared no tools"
+            evidence = span_chunks(exchange, message.index, field, len(text), [m.span for m in matches])
+            for match, chunks in zip(matches, evidence):
+                what = call_summary(match.calls) if match.calls else "markup without a readable call"
+                yield finding(exchange, "tool-call-in-text", f"tool call written as text in the "
+                              f"{field} ({match.family}): {what}; {why}", severity=severity, choice=message.index,
+                              chunks=chunks, span=match.span,
+                              details={"family": match.family, "calls": match.calls, "field": field})
+
+
+# Reasoning markup in content: opening marker → closing marker.
+_REASONING = (
+    ("<think>", "</think>"),
+    ("<reasoning>", "</reasoning>"),
+    ("[THINK]", "[/THINK]"),
+    ("<|channel|>analysis", "<|end|>"),
+)
+_REASONING_OPEN = re.compile("|".join(re.escape(o) for o, _ in _REASONING) + r"|</think>")
+_CLOSING = dict(_REASONING)
+# gpt-oss Harmony with its special tokens stripped: "analysis…assistantfinal…".
+_HARMONY_STRIPPED = re.compile(r"analysis\S.*?assistantfinal", re.S)
+
+
+def reasoning_span(text: str) -> tuple[str, tuple[int, int]] | None:
+    """The reasoning markup in content: (marker, span from the first marker to the last closing
+    one, or to the end when it is never closed); markers inside code samples do not count."""
+    start, end = body_span(text)
+    harmony = _HARMONY_STRIPPED.match(text, start, end)
+    if harmony:
+        return "analysis…assistantfinal", harmony.span()
+    code = code_regions(text, start, end)
+    for m in _REASONING_OPEN.finditer(text, start, end):
+        if in_regions(code, m.start()):
+            continue
+        marker = m.group()
+        if marker == "</think>":  # the opening tag went into the prompt: everything before is reasoning
+            return marker, (start, m.end())
+        closing = text.rfind(_CLOSING[marker], m.end(), end)
+        return marker, (m.start(), closing + len(_CLOSING[marker]) if closing != -1 else end)
+    return None
+
+
+@check("reasoning-in-content", "warning")
+def reasoning_in_content(exchange: Exchange) -> Iterator[Anomaly]:
+    """Reasoning markup in content (<think>, <reasoning>, [THINK], Harmony analysis), or empty
+    content with the answer left in the reasoning."""
+    for message in exchange.result.choices:
+        content = message.content or ""
+        found = reasoning_span(content) if content else None
+        if found:
+            marker, span = found
+            chunks = span_chunks(exchange, message.index, "content", len(content), [span])[0]
+            yield finding(exchange, "reasoning-in-content", f"reasoning markup {marker} in the content",
+                          choice=message.index, chunks=chunks, span=span, details={"marker": marker})
+        elif (not content.strip() and message.reasoning and message.reasoning.strip()
+              and not message.tool_calls and message.stop == "stop"):
+            yield finding(exchange, "reasoning-in-content", "the content is empty and the answer is left in "
+                          "the reasoning", choice=message.index, details={"reasoning_characters":
+                                                                           len(message.reasoning)})
+
+
+# Special tokens that end turns or frame roles; in content they mean the server did not strip them.
+CONTROL_TOKENS = (
+    "<|eot_id|>", "<|eom_id|>", "<|start_header_id|>", "<|end_header_id|>", "<|begin_of_text|>",
+    "<|end_of_text|>", "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|im_sep|>", "<|end|>", "<|return|>",
+    "<|start|>", "<|endofprompt|>", "<|user|>", "<|assistant|>", "<|system|>", "<end_of_turn>",
+    "<start_of_turn>", "<｜end▁of▁sentence｜>", "<｜begin▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>",
+    "<|start_of_role|>", "<|end_of_role|>", "<|END_OF_TURN_TOKEN|>", "<|START_OF_TURN_TOKEN|>", "[INST]",
+    "[/INST]",
+)
+_CONTROL = re.compile("|".join(re.escape(t) for t in CONTROL_TOKENS) + r"|</s>\s*\Z")
+
+
+@check("leaked-control-tokens", "warning")
+def leaked_control_tokens(exchange: Exchange) -> Iterator[Anomaly]:
+    """Special tokens (<|eot_id|>, <|im_end|>, <｜end▁of▁sentence｜>, …) left in the content."""
+    for message in exchange.result.choices:
+        content = message.content
+        if not content or ("<" not in content and "[" not in content):
+            continue
+        code = code_regions(content, 0, len(content))
+        spans = [m.span() for m in _CONTROL.finditer(content)
+                 if not in_regions(code, m.start())]
+        if not spans:
+            continue
+        tokens = sorted({content[a:b].strip() for a, b in spans})
+        chunks = span_chunks(exchange, message.index, "content", len(content), spans)
+        every = sorted({c for found in chunks if found for c in found})
+        yield finding(exchange, "leaked-control-tokens", f"special token{'s' if len(tokens) > 1 else ''} "
+                      f"{', '.join(tokens)} in the content ({len(spans)}×)", choice=message.index,
+                      chunks=every, span=spans[0], details={"tokens": tokens, "count": len(spans)})
+
+
+# A repeat shorter than this is left alone ("ha" "ha", "no no").
+_MIN_REPEAT = 32
+
+
+@check("duplicated-content", "warning")
+def duplicated_content(exchange: Exchange) -> Iterator[Anomaly]:
+    """A delta repeating everything before it, or a text made of two copies of itself."""
+    result = exchange.result
+    texts = {(m.index, field): text for m in result.choices for field, text in _texts(m)}
+    offsets: dict[tuple[int, str], list[int]] = {}  # (choice, field) → [characters so far, deltas so far]
+    flagged: set[tuple[int, str]] = set()
+    for delta in result.timeline.deltas:
+        key = (delta.choice, delta.kind)
+        text = texts.get(key)
+        if text is None:
+            continue
+        seen = offsets.setdefault(key, [0, 0])
+        size = len(delta.text)
+        if key not in flagged and seen[1] >= 2 and size == seen[0] and text.startswith(delta.text):
+            flagged.add(key)
+            yield finding(exchange, "duplicated-content", f"chunk {delta.chunk} resends the whole {delta.kind} "
+                          f"so far ({size} characters)", choice=delta.choice, chunks=[delta.chunk],
+                          span=(size, 2 * size), details={"field": delta.kind})
+        seen[0] += size
+        seen[1] += 1
+    for (choice, field), text in texts.items():
+        half = len(text) // 2
+        if (choice, field) in flagged or len(text) % 2 or half < _MIN_REPEAT or text[:half] != text[half:]:
+            continue
+        chunks = span_chunks(exchange, choice, field, len(text), [(half, len(text))])[0]
+        yield finding(exchange, "duplicated-content", f"the {field} is two copies of the same {half} characters",
+                      choice=choice, chunks=chunks, span=(half, len(text)), details={"field": field})
+
+
+@check("empty-response", "warning")
+def empty_response(exchange: Exchange) -> Iterator[Anomaly]:
+    """Finished with no text, no tool call and no refusal."""
+    for message in exchange.result.choices:
+        if message.finish_reason is None or message.stop in ("content_filter", "tool_calls"):
+            continue  # unfinished, filtered or "tool_calls" without calls: other codes say so
+        if any(t and t.strip() for t in (message.content, message.reasoning, message.refusal)) or message.tool_calls:
+            continue
+        yield finding(exchange, "empty-response", f"finished ({message.finish_reason}) with no text, "
+                      "no tool call and no refusal", choice=message.index,
+                      details={"finish_reason": message.finish_reason})
+
+
+@check("refusal", "info")
+def refusal(exchange: Exchange) -> Iterator[Anomaly]:
+    """The model refused: refusal text, or a ``refusal`` stop reason."""
+    for message in exchange.result.choices:
+        if message.refusal:
+            chunks = span_chunks(exchange, message.index, "refusal", len(message.refusal),
+                                 [(0, len(message.refusal))])[0]
+            yield finding(exchange, "refusal", f"refusal: {brief(message.refusal)}", choice=message.index,
+                          chunks=chunks, span=(0, len(message.refusal)))
+        elif message.finish_reason == "refusal":
+            yield finding(exchange, "refusal", "the model stopped with a refusal", choice=message.index,
+                          details={"finish_reason": message.finish_reason})

@@ -1,0 +1,90 @@
+"""Checks on what surrounds the answer: usage, the model that answered, the URL."""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator
+from urllib.parse import urlparse
+
+from llmtrace.anomalies import check, finding
+from llmtrace.anomalies.evidence import brief
+from llmtrace.model import Anomaly, Exchange
+
+
+def _asked_for_usage(exchange: Exchange) -> bool:
+    body = exchange.request.body
+    options = body.get("stream_options") if isinstance(body, dict) else None
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+@check("usage-missing", "info")
+def usage_missing(exchange: Exchange) -> Iterator[Anomaly]:
+    """No token usage reported; a warning when the request asked for it (include_usage)."""
+    usage = exchange.result.usage
+    if usage.input_tokens is not None or usage.output_tokens is not None or usage.total_tokens is not None:
+        return
+    asked = _asked_for_usage(exchange)
+    yield finding(exchange, "usage-missing", "no token usage reported" + (
+        " although the request asked for it (stream_options.include_usage)" if asked else ""),
+        severity="warning" if asked else None)
+
+
+@check("usage-inconsistent", "warning")
+def usage_inconsistent(exchange: Exchange) -> Iterator[Anomaly]:
+    """Reported total tokens differ from input + output (reasoning counted apart is allowed)."""
+    usage = exchange.result.usage
+    total, given, taken = usage.total_tokens, usage.input_tokens, usage.output_tokens
+    if total is None or given is None or taken is None:
+        return
+    if total in (given + taken, given + taken + (usage.reasoning_tokens or 0)):
+        return
+    yield finding(exchange, "usage-inconsistent", f"total_tokens {total} is not input {given} + output {taken} "
+                  f"= {given + taken}", details={"input_tokens": given, "output_tokens": taken,
+                                                 "total_tokens": total})
+
+
+# A pinned version after an alias: -2024-11-20, -20241022, -0613, -001, @20240620.
+_SNAPSHOT = re.compile(r"[-@](?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4}|\d{3})$")
+
+
+def model_name(model: str) -> str:
+    """A model id without what only addresses it: provider or path prefixes (``watsonx/``,
+    ``publishers/google/models/``, ``models/``), Ollama's ``:latest`` tag, case."""
+    name = model.strip().lower().rsplit("/", 1)[-1]
+    return name[:-len(":latest")] if name.endswith(":latest") else name
+
+
+def is_snapshot(served: str, requested: str) -> bool:
+    """Whether ``served`` is a pinned version of the alias ``requested`` (both as ``model_name``)."""
+    base = requested[:-len("-latest")] if requested.endswith("-latest") else requested
+    return served.startswith(base) and _SNAPSHOT.fullmatch(served[len(base):]) is not None
+
+
+@check("model-mismatch", "warning")
+def model_mismatch(exchange: Exchange) -> Iterator[Anomaly]:
+    """The response names another model than the request (info for a dated snapshot of the alias)."""
+    requested = exchange.normalized_request.model or exchange.request.model
+    served = exchange.result.model
+    if not requested or not served:
+        return
+    asked, got = model_name(requested), model_name(served)
+    if asked == got:
+        return
+    snapshot = is_snapshot(got, asked)
+    yield finding(exchange, "model-mismatch", f"requested {brief(requested)}, served {brief(served)}"
+                  + (" (a dated snapshot of the alias)" if snapshot else ""),
+                  severity="info" if snapshot else None, details={"requested": requested, "served": served})
+
+
+@check("malformed-url", "info", needs_result=False)
+def malformed_url(exchange: Exchange) -> Iterator[Anomaly]:
+    """A path segment repeated back to back, such as /v1/v1/ (often a recorder artefact)."""
+    url = exchange.request.url
+    if not url:
+        return
+    segments = urlparse(url).path.split("/")
+    for a, b in zip(segments, segments[1:]):
+        if a and a == b:
+            yield finding(exchange, "malformed-url", f"the URL repeats the path segment /{brief(a)}/{brief(a)}/",
+                          details={"url": url, "segment": a})
+            return

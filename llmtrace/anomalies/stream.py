@@ -1,0 +1,144 @@
+"""Checks on how the stream ended and what it carried besides text: finish signals, errors,
+content filters, late deltas, changing ids."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from llmtrace import dialects
+from llmtrace.anomalies import check, finding
+from llmtrace.anomalies.evidence import brief, finish_chunk
+from llmtrace.model import Anomaly, Exchange
+
+
+@check("error-response", "error", needs_result=False)
+def error_response(exchange: Exchange) -> Iterator[Anomaly]:
+    """A recorded exception or an HTTP status of 400 or more."""
+    if not exchange.failed:
+        return
+    response = exchange.response
+    status = f"status {response.status}" if response.status else "no status"
+    detail = response.error_message or response.error
+    yield finding(exchange, "error-response", f"the request failed ({status}): {brief(detail, 200)}",
+                  details={"status": response.status, "error": response.error})
+
+
+@check("error-in-stream", "error")
+def error_in_stream(exchange: Exchange) -> Iterator[Anomaly]:
+    """An error object inside a successful stream."""
+    for chunk, error in exchange.result.observations.stream_errors:
+        message = error.get("message") if isinstance(error, dict) else None
+        yield finding(exchange, "error-in-stream", f"error in the stream at chunk {chunk}: "
+                      f"{brief(message if isinstance(message, str) else error, 200)}",
+                      chunks=[chunk], details={"error": error})
+
+
+@check("no-finish", "error")
+def no_finish(exchange: Exchange) -> Iterator[Anomaly]:
+    """The stream ends without a finish signal (finish_reason, done, message_stop, …)."""
+    result = exchange.result
+    if result.complete:
+        return
+    streamed = exchange.response.streaming
+    last = [result.timeline.chunks - 1] if streamed and result.timeline.chunks else None
+    what = (f"the stream ends without a finish signal after {result.timeline.chunks} chunks" if streamed
+            else "the response carries no finish signal")
+    unfinished = [m.index for m in result.choices if m.finish_reason is None]
+    for choice in unfinished or [None]:
+        where = f" (choice {choice})" if len(result.choices) > 1 and choice is not None else ""
+        yield finding(exchange, "no-finish", f"{what}{where}: the response is incomplete", choice=choice,
+                      chunks=last)
+
+
+def known_finish_reasons(dialect: str) -> frozenset[str] | None:
+    """The finish reasons a dialect defines: its module's ``FINISH_REASONS``, else the keys of its
+    ``STOPS`` table; None when the dialect has neither."""
+    module = dialects.module_for(dialect)
+    known = getattr(module, "FINISH_REASONS", None) or getattr(module, "STOPS", None)
+    return frozenset(known) if known else None
+
+
+@check("nonstandard-finish", "warning")
+def nonstandard_finish(exchange: Exchange) -> Iterator[Anomaly]:
+    """A finish reason that is empty or outside the dialect's set."""
+    known = known_finish_reasons(exchange.dialect)
+    for message in exchange.result.choices:
+        reason = message.finish_reason
+        if reason is None or (reason in known if known is not None else message.stop is not None):
+            continue
+        yield finding(exchange, "nonstandard-finish", f"finish reason {brief(reason)!r} is not one "
+                      f"{exchange.dialect} defines", choice=message.index,
+                      chunks=finish_chunk(exchange, message.index), details={"finish_reason": reason})
+
+
+@check("truncated", "warning")
+def truncated(exchange: Exchange) -> Iterator[Anomaly]:
+    """Stopped at the token limit; an error when a tool call was cut."""
+    for message in exchange.result.choices:
+        if message.stop != "length":
+            continue
+        cut = [c.name for c in message.tool_calls if c.parsed_arguments is None]
+        text = f"stopped at the token limit ({message.finish_reason})"
+        if cut:
+            text += f"; tool call {brief(cut[-1])} was cut off"
+        yield finding(exchange, "truncated", text, severity="error" if cut else None, choice=message.index,
+                      chunks=finish_chunk(exchange, message.index),
+                      details={"finish_reason": message.finish_reason, **({"cut_tool": cut[-1]} if cut else {})})
+
+
+@check("content-filter", "warning")
+def content_filter(exchange: Exchange) -> Iterator[Anomaly]:
+    """Output stopped by a content filter, or content-filter results that flag something."""
+    result = exchange.result
+    for message in result.choices:
+        if message.stop == "content_filter" and message.finish_reason != "refusal":  # a refusal has its own code
+            yield finding(exchange, "content-filter", f"stopped by a content filter ({message.finish_reason})",
+                          choice=message.index, chunks=finish_chunk(exchange, message.index),
+                          details={"finish_reason": message.finish_reason})
+    flagged = sorted({name for item in result.observations.filter_results for name in _flagged(item)})
+    if flagged:
+        yield finding(exchange, "content-filter", f"content filter flagged {', '.join(flagged)}",
+                      details={"categories": flagged})
+
+
+def _flagged(value: Any, name: str | None = None) -> Iterator[str]:
+    """Category names of filter results marked filtered/blocked/detected, at any depth (Azure's
+    ``{"hate": {"filtered": true, …}}``, safety ratings ``{"category": …, "blocked": true}``)."""
+    if isinstance(value, dict):
+        if any(value.get(flag) is True for flag in ("filtered", "blocked", "detected")):
+            yield str(value.get("category") or name or "unnamed")
+        for key, inner in value.items():
+            if isinstance(inner, (dict, list)):
+                yield from _flagged(inner, key)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _flagged(inner, name)
+
+
+@check("content-after-finish", "warning")
+def content_after_finish(exchange: Exchange) -> Iterator[Anomaly]:
+    """Content or tool deltas after a choice's finish chunk (a later usage-only chunk is fine)."""
+    result = exchange.result
+    finish_chunks = result.observations.finish_chunks
+    if not finish_chunks or not exchange.response.streaming:
+        return
+    late: dict[int, list[int]] = {}
+    for delta in result.timeline.deltas:
+        finished = finish_chunks.get(delta.choice)
+        if finished is not None and delta.chunk > finished:
+            chunks = late.setdefault(delta.choice, [])
+            if not chunks or chunks[-1] != delta.chunk:
+                chunks.append(delta.chunk)
+    for choice, chunks in sorted(late.items()):
+        yield finding(exchange, "content-after-finish", f"{len(chunks)} chunk{'s' if len(chunks) > 1 else ''} "
+                      f"with content after the finish at chunk {finish_chunks[choice]}", choice=choice,
+                      chunks=chunks, details={"finish_chunk": finish_chunks[choice]})
+
+
+@check("mixed-ids", "warning")
+def mixed_ids(exchange: Exchange) -> Iterator[Anomaly]:
+    """Chunk ids that change within one stream (an empty id is not counted)."""
+    ids = exchange.result.observations.chunk_ids
+    if len(ids) > 1:
+        yield finding(exchange, "mixed-ids", f"{len(ids)} different ids in one stream: "
+                      f"{brief(', '.join(ids), 120)}", details={"ids": ids})
