@@ -1,0 +1,1 @@
+"""Rich renderables for llmtrace commands; recorded text always goes through safe.py."""
