@@ -67,7 +67,7 @@ def normalize_request(body: Any, dialect: str, model: str | None = None) -> Norm
             params[key] = value
     if "stream" in body:
         params["stream"] = body["stream"]
-    tools = _tool_names(body.get("tools")) + _tool_names(config.get("tools")) + _tool_names(body.get("functions"))
+    tools = [name for name, _ in _declared_tools(body, config)]
     return NormalizedRequest(
         model=body.get("model") if isinstance(body.get("model"), str) else model,
         messages=messages,
@@ -143,21 +143,34 @@ def _compact(value: Any) -> str:
         return str(value)
 
 
-def _tool_names(tools: Any) -> list[str]:
-    names: list[str] = []
+def tool_definitions(body: Any) -> dict[str, Any]:
+    """Each tool the request declared, by name: the object carrying its name as sent (an OpenAI
+    ``function``, an Anthropic or Responses tool, a Gemini function declaration)."""
+    if not isinstance(body, dict):
+        return {}
+    config = body.get("config") if isinstance(body.get("config"), dict) else {}
+    return dict(_declared_tools(body, config))
+
+
+def _declared_tools(body: dict, config: dict) -> list[tuple[str, dict]]:
+    return _declarations(body.get("tools")) + _declarations(config.get("tools")) + _declarations(body.get("functions"))
+
+
+def _declarations(tools: Any) -> list[tuple[str, dict]]:
+    found: list[tuple[str, dict]] = []
     for tool in _list(tools):
         if not isinstance(tool, dict):
             continue
         fn = tool.get("function")
         if isinstance(fn, dict) and isinstance(fn.get("name"), str):
-            names.append(fn["name"])
+            found.append((fn["name"], fn))
         elif isinstance(tool.get("name"), str):
-            names.append(tool["name"])
+            found.append((tool["name"], tool))
         for key in ("function_declarations", "functionDeclarations"):
             for decl in _list(tool.get(key)):
                 if isinstance(decl, dict) and isinstance(decl.get("name"), str):
-                    names.append(decl["name"])
-    return names
+                    found.append((decl["name"], decl))
+    return found
 
 
 def _json_mode(body: dict, params: dict) -> bool:
