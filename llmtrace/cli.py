@@ -63,7 +63,7 @@ class FailOn(str, Enum):
 
 @app.command()
 def check(
-    paths: List[str] = typer.Argument(..., metavar="PATH...", help="Files or directories (recursive); - for stdin."),
+    paths: List[str] = typer.Argument(..., metavar="PATH", help="Files or directories (recursive); - for stdin."),
     fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when a finding reaches this severity."),
     as_json: bool = typer.Option(False, "--json", help="JSON Lines, one line per input file."),
     ignore: List[str] = typer.Option([], "--ignore", metavar="CODE", help="Silence an anomaly code (repeatable)."),
@@ -80,7 +80,7 @@ def check(
 
 @app.command()
 def show(
-    paths: List[str] = typer.Argument(..., metavar="FILE...", help="Recordings to show; - for stdin."),
+    paths: List[str] = typer.Argument(..., metavar="FILE", help="Recordings to show; - for stdin."),
     all_chunks: bool = typer.Option(False, "--all", help="Every chunk in the timeline, not head and tail."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document per file (JSON Lines for several)."),
     index: Optional[int] = typer.Option(None, "--index", "-i", help="Only exchange N (0-based)."),
@@ -108,6 +108,23 @@ def diff(
 
     _finish(lambda: cmd.run(a, b, strict=strict, ignore=ignore, as_json=as_json, stat=stat,
                             by_request=by_request, fmt=fmt), a)
+
+
+@app.command()
+def scan(
+    paths: List[str] = typer.Argument(..., metavar="PATH", help="Files or directories (recursive)."),
+    as_json: bool = typer.Option(False, "--json", help="The summary as one JSON document."),
+    jsonl: bool = typer.Option(False, "--jsonl", help="One flat JSON row per exchange (for DuckDB, pandas)."),
+    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Exit 1 when an anomaly reaches this severity."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes (default: one per core)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+) -> None:
+    """Sweep many recordings: exchanges by container, dialect, host and model; usage totals;
+    anomalies by code; files that fail to parse. Exit 2 when a file cannot be read."""
+    from llmtrace.commands import scan as cmd
+
+    _finish(lambda: cmd.run(paths, as_json=as_json, jsonl=jsonl, fail_on=fail_on.value if fail_on else None,
+                            fmt=fmt, jobs=jobs), "scan")
 
 
 def _finish(action, source: str) -> None:

@@ -1,0 +1,65 @@
+"""`llmtrace scan` over the corpus: rows, summary, skipped and unreadable files, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+from conftest import CORPUS, SEED
+from llmtrace.commands.scan import scan, summarize
+
+ENV = {**os.environ, "NO_COLOR": "1"}
+ROW_KEYS = {"file", "exchange", "container", "dialect", "host", "endpoint", "model", "streaming", "chunks",
+            "input_tokens", "output_tokens", "total_tokens", "finish_reason", "anomalies", "error"}
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "llmtrace", "scan", *args], capture_output=True, env=ENV,
+                          timeout=300)
+
+
+def test_jsonl_rows_cover_the_corpus():
+    proc = run("--jsonl", str(CORPUS))
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    files = sorted(CORPUS.glob("**/*.json"))
+    assert len(rows) == len(files)  # one exchange per Llama Stack recording
+    assert all(set(r) == ROW_KEYS for r in rows)
+    seed = next(r for r in rows if r["file"].endswith(SEED.name))
+    assert seed["dialect"] == "openai-chat" and seed["host"] == "api.together.xyz"
+    assert seed["chunks"] == 24 and seed["input_tokens"] == 42 and seed["finish_reason"] == "stop"
+    assert "tool-call-in-text" in seed["anomalies"]
+
+
+def test_summary_counts_and_pool_equals_serial(tmp_path):
+    serial = summarize(scan([str(CORPUS)], jobs=1))
+    pooled = summarize(scan([str(CORPUS)], jobs=2))
+    assert serial == pooled
+    assert serial["files"] == len(list(CORPUS.glob("**/*.json")))
+    assert serial["skipped"] >= 1  # LICENSE, README.md
+    assert sum(serial["by_dialect"].values()) == serial["exchanges"]
+    assert serial["anomalies"]["tool-call-in-text"]["count"] >= 1
+    assert serial["usage"]["input_tokens"] > 0
+
+
+def test_unreadable_file_is_reported_and_exit_2(tmp_path):
+    shutil.copy(SEED, tmp_path / "good.json")
+    (tmp_path / "bad.json").write_text('{"request": {')
+    (tmp_path / "LICENSE").write_text("MIT")
+    proc = run("--json", str(tmp_path))
+    assert proc.returncode == 2
+    summary = json.loads(proc.stdout)
+    assert summary["files"] == 2 and summary["skipped"] == 1 and summary["exchanges"] == 1
+    assert summary["failed"][0]["file"].endswith("bad.json")
+    assert "bad.json" in proc.stderr.decode() and "Traceback" not in proc.stderr.decode()
+
+
+def test_fail_on_and_human_output(tmp_path):
+    proc = run("--fail-on", "warning", str(SEED))
+    assert proc.returncode == 1
+    text = proc.stdout.decode()
+    assert "tool-call-in-text" in text and "exchanges by dialect" in text
+    assert run(str(SEED)).returncode == 0
