@@ -61,7 +61,7 @@ def test_stream_text_usage_and_calls(path: Path):
     assert message.content == expected_text(chunks)
     assert message.finish_reason == chunks[-1]["candidates"][0]["finish_reason"] == "STOP"
     assert message.stop == "stop"
-    assert message.role == "model"
+    assert message.role == "assistant"
     usage = chunks[-1]["usage_metadata"]
     assert result.usage.input_tokens == usage["prompt_token_count"]
     assert result.usage.output_tokens == usage["candidates_token_count"]

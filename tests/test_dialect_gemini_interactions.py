@@ -64,7 +64,7 @@ def test_corpus_stream(path: Path):
     [message] = result.choices
     assert message.content == texts(events)
     assert message.reasoning is None and message.tool_calls == []
-    assert (message.finish_reason, message.stop, message.role) == ("completed", "stop", "model")
+    assert (message.finish_reason, message.stop, message.role) == ("completed", "stop", "assistant")
     assert result.usage.input_tokens == final["usage"]["total_input_tokens"]
     assert result.usage.output_tokens == final["usage"]["total_output_tokens"]
     assert result.usage.total_tokens == final["usage"]["total_tokens"]

@@ -6,11 +6,10 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS, SEED, corpus
+from conftest import SEED, corpus
 
 ENV = {**os.environ, "NO_COLOR": "1"}
 

@@ -47,6 +47,7 @@ EVENTS = frozenset(("message_start", "content_block_start", "content_block_delta
                     "message_delta", "message_stop", "ping"))
 STOPS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
          "model_context_window_exceeded": "length", "tool_use": "tool_calls", "refusal": "content_filter"}
+FINISH_REASONS = frozenset(STOPS) | {"pause_turn"}
 # The string field each known text-like delta carries, and the timeline kind of its text.
 _DELTA_FIELDS = {"text_delta": "text", "thinking_delta": "thinking", "signature_delta": "signature"}
 _TIMELINE = {"text": "content", "thinking": "reasoning"}

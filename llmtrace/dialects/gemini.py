@@ -59,6 +59,9 @@ STOPS = {
     "MALFORMED_FUNCTION_CALL": "error",
     "UNEXPECTED_TOOL_CALL": "error",
 }
+# Every FinishReason the API defines (the normal ones that map to no stop included).
+FINISH_REASONS = frozenset(STOPS) | {"FINISH_REASON_UNSPECIFIED", "LANGUAGE", "OTHER", "IMAGE_OTHER", "NO_IMAGE",
+                                     "IMAGE_RECITATION", "TOO_MANY_TOOL_CALLS", "MISSING_THOUGHT_SIGNATURE"}
 
 # The two spellings of each key llmtrace reads: SDK dump (snake_case) and REST (camelCase).
 USAGE = ("usage_metadata", "usageMetadata")
@@ -420,7 +423,7 @@ def _message(c: _Candidate) -> Message:
             calls.append(_tool_call(get(part.output(), _CALL)))
     return Message(
         index=c.index,
-        role=c.role or "model",
+        role="assistant",  # Gemini's "model" (kept in the provider JSON); neutral here
         content="".join(content) if content is not None else None,
         reasoning="".join(reasoning) if reasoning is not None else None,
         tool_calls=calls,

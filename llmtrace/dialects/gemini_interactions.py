@@ -42,6 +42,7 @@ _ITEM_DELTA = frozenset(("content.delta", "step.delta"))
 EVENTS = _FIRST | _FINAL | _ITEM_START | _ITEM_DELTA | {"content.stop", "step.stop", "interaction.status_update"}
 TERMINAL = frozenset(("completed", "requires_action", "incomplete", "failed", "cancelled"))
 STOPS = {"completed": "stop", "requires_action": "tool_calls", "incomplete": "length", "failed": "error"}
+FINISH_REASONS = TERMINAL
 _MEDIA = frozenset(("image", "audio", "document", "video"))
 
 
@@ -277,7 +278,7 @@ class InteractionFold:
         return Result(
             response=response,
             model=model if isinstance(model, str) else None,
-            choices=[_message(built, raws, self.top.get("role"), self.status if terminal else None)],
+            choices=[_message(built, raws, self.status if terminal else None)],
             usage=usage_of(self.top.get("usage")),
             complete=terminal,
             timeline=Timeline(chunks=n_chunks, deltas=self.deltas, times=self.ctx.chunk_times,
@@ -311,7 +312,7 @@ def _implied_type(dtype: Any, steps: bool) -> Any:
     return dtype
 
 
-def _message(items: list, raws: list[str | None], role: Any, finish: str | None) -> Message:
+def _message(items: list, raws: list[str | None], finish: str | None) -> Message:
     """The normalized message of rebuilt (or recorded) ``outputs`` / ``steps``."""
     content: list[str] | None = None
     reasoning: list[str] | None = None
@@ -340,7 +341,7 @@ def _message(items: list, raws: list[str | None], role: Any, finish: str | None)
                                   parsed_arguments=parse_arguments(raw)))
     return Message(
         index=0,
-        role=role if isinstance(role, str) and role else "model",
+        role="assistant",  # neutral; the provider JSON keeps the role as sent
         content="".join(content) if content is not None else None,
         reasoning="".join(reasoning) if reasoning is not None else None,
         tool_calls=calls,

@@ -21,6 +21,7 @@ NAMES = ("ollama-generate", "ollama-chat")
 
 # done_reason as sent is the finish_reason; only these map to a stop (never inferred from the content).
 STOPS = {"stop": "stop", "length": "length", "tool_calls": "tool_calls"}
+FINISH_REASONS = frozenset(STOPS) | {"load", "unload"}
 
 
 def sniff(payload: dict) -> str | None:

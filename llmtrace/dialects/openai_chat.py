@@ -18,7 +18,6 @@ from llmtrace.dialects import (
     as_list,
     as_text,
     dump_arguments,
-    first,
     parse_arguments,
     stop_of,
 )
