@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from enum import Enum
@@ -163,6 +164,11 @@ def _silence_stdout() -> None:
 
 
 def main() -> None:
+    # A short-lived process that builds large acyclic trees (parsed JSON, chunks): the cycle
+    # collector would only rescan them. Memory is returned when the process exits.
+    gc.disable()
+    # llmtrace uses no pydantic plugins; looking them up scans every installed distribution.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     try:
         app()
     except KeyboardInterrupt:
