@@ -525,7 +525,14 @@ _PARSERS = {f"m{i}": parse for i, (_, parse) in enumerate(_MARKERS)}
 _JOINERS = frozenset(" \t\r\n;,")
 
 
+# A substring every marker contains: text holding none of them cannot match, and skipping the
+# regex (whose optional Harmony prefixes are tried at every position) keeps plain answers cheap.
+_MARKER_LITERALS = ("<", "[TOOL_CALLS]", "to=functions.", "functools[", ">>>")
+
+
 def _marked(text: str, start: int, end: int, code: list[tuple[int, int]]) -> list[Match]:
+    if not any(text.find(literal, start, end) >= 0 for literal in _MARKER_LITERALS):
+        return []
     matches: list[Match] = []
     consumed = start
     for m in _MARKER.finditer(text, start, end):

@@ -14,13 +14,16 @@ order documents are sniffed in). How a file's container is found from its conten
 
 from __future__ import annotations
 
+import functools
 import importlib
 
 _MODULES = ("llama_stack", "vcr", "har", "json_chunks", "sse_text", "ndjson")
 
 
-def modules():
-    return [importlib.import_module(f"llmtrace.containers.{name}") for name in _MODULES]
+@functools.cache
+def modules() -> tuple:
+    """The container modules, in sniffing order (imported on first use, once)."""
+    return tuple(importlib.import_module(f"llmtrace.containers.{name}") for name in _MODULES)
 
 
 def names() -> list[str]:

@@ -10,6 +10,7 @@ Adding a dialect means adding a module and listing it in ``_MODULES``.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,13 +45,14 @@ class FoldContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _module(name: str):
-    return importlib.import_module(f"llmtrace.dialects.{name}")
+@functools.cache
+def modules() -> tuple:
+    """The dialect modules, in sniffing order (imported on first use, once)."""
+    return tuple(importlib.import_module(f"llmtrace.dialects.{name}") for name in _MODULES)
 
 
 def module_for(dialect: str):
-    for name in _MODULES:
-        mod = _module(name)
+    for mod in modules():
         if dialect in mod.NAMES:
             return mod
     return None
@@ -59,8 +61,8 @@ def module_for(dialect: str):
 def sniff(payload: Any) -> str | None:
     if not isinstance(payload, dict):
         return None
-    for name in _MODULES:
-        found = _module(name).sniff(payload)
+    for mod in modules():
+        found = mod.sniff(payload)
         if found:
             return found
     return None
