@@ -104,10 +104,15 @@ def select(data: bytes) -> tuple[Any, Any]:
     if kind != "sse":
         try:
             doc = parse_document(data)
-        except (UnreadableInput, ShapeError):
+        except (UnreadableInput, ShapeError) as exc:
             mod = next((m for m in text_containers if m.sniff_text(data)), None)
             if mod is None:
-                raise
+                if kind == "json":
+                    raise  # meant to be JSON: a broken recording
+                # Text that no container reads (notes, logs, prose): no recording at all.
+                error = exc if isinstance(exc, UnreadableInput) else UnreadableInput(exc.what, exc.where)
+                error.not_recording = True
+                raise error from None
             return mod, None
         mod = next((m for m in containers.modules() if not containers.is_text(m) and m.sniff(doc)), None)
         if mod is None:

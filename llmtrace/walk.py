@@ -15,9 +15,22 @@ SKIP_SUFFIXES = {".md", ".rst", ".py", ".pyc", ".toml", ".cfg", ".ini", ".lock",
                  ".jpeg", ".gif", ".svg", ".pdf", ".html", ".css", ".js", ".ts"}
 
 
+# Extensions recordings are saved under: found while walking, a file with one of them that does
+# not read is reported as unreadable; any other file that holds no recording is skipped.
+RECORDING_SUFFIXES = {".json", ".jsonl", ".ndjson", ".yaml", ".yml", ".har", ".sse", ".gz"}
+
+
 class Input(NamedTuple):
     path: str
     explicit: bool  # named on the command line (not found by walking)
+
+
+def skip_unreadable(inp: Input, exc) -> bool:
+    """Whether an input that did not read is passed over (not reported): only a file found by
+    walking whose content is no recording and whose name does not say it should be one."""
+    if inp.explicit or not getattr(exc, "not_recording", False):
+        return False
+    return os.path.splitext(inp.path.lower())[1] not in RECORDING_SUFFIXES or exc.what.startswith("not a recording")
 
 
 def is_skipped(name: str) -> bool:

@@ -236,3 +236,13 @@ def test_span_chunks_are_the_chunks_whose_deltas_overlap_the_span(pieces, raw_sp
         expected.append(chunks)
     assert span_chunks(exchange, 0, "content", length, spans) == expected
     assert span_chunks(exchange, 0, "content", length + 1, spans) == [None] * len(spans)  # deltas don't add up
+
+
+def test_snapshot_rules():
+    from llmtrace.anomalies.metadata import is_snapshot
+
+    assert is_snapshot("claude-sonnet-4-20250514", "claude-sonnet-4-0")  # Anthropic's -0 alias
+    assert is_snapshot("gpt-4o-2024-11-20", "gpt-4o")
+    assert is_snapshot("claude-3-5-sonnet-20241022", "claude-3-5-sonnet-latest")
+    assert not is_snapshot("claude-sonnet-4-5-20250929", "claude-sonnet-4-0")
+    assert not is_snapshot("gpt-4o-mini-2024-07-18", "gpt-4o")

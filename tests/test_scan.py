@@ -63,3 +63,13 @@ def test_fail_on_and_human_output(tmp_path):
     text = proc.stdout.decode()
     assert "tool-call-in-text" in text and "exchanges by dialect" in text
     assert run(str(SEED)).returncode == 0
+
+
+def test_walking_skips_notes_but_reports_broken_recordings(tmp_path):
+    shutil.copy(SEED, tmp_path / "good.json")
+    (tmp_path / "notes.txt").write_text("Recorded on Tuesday: key: value: more\n")
+    (tmp_path / "package.json").write_text('{"name": "fixtures"}')
+    (tmp_path / "broken.yaml").write_text("interactions:\n- request: {body: [\n")
+    summary = summarize(scan([str(tmp_path)], jobs=1))
+    assert summary["skipped"] == 2 and summary["exchanges"] == 1
+    assert [f["file"] for f in summary["failed"]] == [str(tmp_path / "broken.yaml")]

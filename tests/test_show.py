@@ -367,6 +367,7 @@ def test_hostile_error_message(tmp_path):
     def change(doc):
         doc["response"]["exception_message"] = HOSTILE
         doc["response"]["exception_data"]["message"] = HOSTILE
+        doc["response"]["exception_data"]["body"]["message"] = HOSTILE  # the message shown first
 
     path = _mutated(tmp_path, corpus("exception")[0], change)
     for color in (False, True):

@@ -57,6 +57,8 @@ def model_name(model: str) -> str:
 def is_snapshot(served: str, requested: str) -> bool:
     """Whether ``served`` is a pinned version of the alias ``requested`` (both as ``model_name``)."""
     base = requested[:-len("-latest")] if requested.endswith("-latest") else requested
+    if base.endswith("-0") and _SNAPSHOT.search(served):
+        base = base[:-2]  # Anthropic's "claude-sonnet-4-0" names the latest 4.0 snapshot
     return served.startswith(base) and _SNAPSHOT.fullmatch(served[len(base):]) is not None
 
 

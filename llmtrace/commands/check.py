@@ -12,7 +12,7 @@ from llmtrace.errors import UnreadableInput
 from llmtrace.load import load
 from llmtrace.model import Anomaly, Recording
 from llmtrace.output import dumps, warn
-from llmtrace.walk import iter_inputs
+from llmtrace.walk import iter_inputs, skip_unreadable
 
 
 class UsageError(Exception):
@@ -35,7 +35,7 @@ def run(paths: list[str], fail_on: str = "error", as_json: bool = False, ignore:
         try:
             recording = load(item.path, fmt=fmt)
         except UnreadableInput as exc:
-            if exc.not_recording and not item.explicit:
+            if skip_unreadable(item, exc):
                 skipped.append(item.path)
                 continue
             unreadable += 1

@@ -56,7 +56,7 @@ def run(path: str, index: int | None = None, normalized: bool = False, fmt: str 
     for ex in exchanges:
         where = f" (exchange {ex.index})" if len(recording.exchanges) > 1 else ""
         if ex.failed:
-            detail = error_text(ex.response.error) or ex.response.error_message or ""
+            detail = ex.response.error_message or "no message recorded"
             status = f"status {ex.response.status}: " if ex.response.status else ""
             warn(f"{recording.source}{where}: recorded error: {status}{detail}")
             code = 1
@@ -64,20 +64,3 @@ def run(path: str, index: int | None = None, normalized: bool = False, fmt: str 
             warn(f"{recording.source}{where}: warning: the stream ends without a finish "
                  f"({ex.result.timeline.chunks} chunks); showing what arrived")
     return code
-
-
-def error_text(error: Any) -> str | None:
-    """The most specific message in a recorded error object (a provider's own message
-    inside an SDK exception's ``body`` before the SDK's wrapper text)."""
-    if isinstance(error, str):
-        return error
-    if not isinstance(error, dict):
-        return None
-    for key in ("body", "error"):
-        inner = error_text(error.get(key)) if isinstance(error.get(key), dict) else None
-        if inner:
-            return inner
-    for key in ("message", "detail", "error"):
-        if isinstance(error.get(key), str) and error[key]:
-            return error[key]
-    return None

@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Iterable
 
 from llmtrace.output import dumps, write_out, warn
-from llmtrace.walk import iter_inputs
+from llmtrace.walk import Input, iter_inputs, skip_unreadable
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 # Below this many files a pool costs more than it saves.
@@ -32,7 +32,7 @@ def scan_file(path: str, explicit: bool = True, fmt: str | None = None) -> dict[
     try:
         recording = load(path, fmt=fmt)
     except UnreadableInput as exc:
-        if exc.not_recording and not explicit:
+        if skip_unreadable(Input(path, explicit), exc):
             out["skipped"] = True
         else:
             out["error"] = exc.line()

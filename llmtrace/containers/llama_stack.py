@@ -67,8 +67,9 @@ def _response(resp: dict) -> Response:
         message = resp.get("exception_message")
         if isinstance(data, dict) and type(data.get("status_code")) is int and status is None:
             status = data["status_code"]
-        return Response(status=status, streaming=streaming, error=data if data is not None else {"message": message},
-                        error_message=message if isinstance(message, str) else None)
+        error = data if data is not None else {"message": message}
+        text = recorded.error_text(error) or (message if isinstance(message, str) else None)
+        return Response(status=status, streaming=streaming, error=error, error_message=text)
     body = resp.get("body")
     if status is not None and status >= 400:
         error, message = recorded.recorded_error(body)

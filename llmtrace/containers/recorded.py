@@ -107,8 +107,24 @@ def status_of(value: Any, where: str) -> int | None:
 def recorded_error(body: Any) -> tuple[Any, str | None]:
     """The error object of an error response's body, and its message."""
     error = body.get("error", body) if isinstance(body, dict) else body
-    message = error.get("message") if isinstance(error, dict) else error
-    return error, message if isinstance(message, str) else None
+    return error, error_text(error)
+
+
+def error_text(error: Any) -> str | None:
+    """The most specific message in a recorded error: a provider's own message inside an SDK
+    exception's ``body`` or ``error`` before the SDK's wrapper text."""
+    if isinstance(error, str):
+        return error or None
+    if not isinstance(error, dict):
+        return None
+    for key in ("body", "error"):
+        inner = error_text(error[key]) if isinstance(error.get(key), dict) else None
+        if inner:
+            return inner
+    for key in ("message", "detail", "error"):
+        if isinstance(error.get(key), str) and error[key]:
+            return error[key]
+    return None
 
 
 def response(status: int | None, payloads: Payloads, *, chunk_times: list | None = None,
