@@ -60,7 +60,7 @@ def _load(source: str, data: bytes, fmt: str | None) -> Recording:
             mod, doc = select(data)
             pairs = mod.read_bytes(data) if doc is None else mod.read(doc)
         del data
-        exchanges = [build_exchange(i, mod.NAME, req, resp) for i, (req, resp) in enumerate(pairs)]
+        exchanges = [_built(mod, i, req, resp) for i, (req, resp) in enumerate(pairs)]
     return Recording(source=source, container=mod.NAME, exchanges=exchanges)
 
 
@@ -119,6 +119,17 @@ def select(data: bytes) -> tuple[Any, Any]:
             raise UnreadableInput(f"not a recording ({_describe(doc)})", not_recording=True)
         return mod, doc
     return next(m for m in text_containers if m.sniff_text(data)), None
+
+
+def _built(mod, index: int, req: Request, resp: Response) -> Exchange:
+    """``build_exchange``; in containers that hold many exchanges (``MANY_EXCHANGES``: cassettes,
+    HAR), the place of a bad chunk starts with the exchange's index (the one ``--index`` takes)."""
+    try:
+        return build_exchange(index, mod.NAME, req, resp)
+    except ShapeError as exc:
+        if not getattr(mod, "MANY_EXCHANGES", False):
+            raise
+        raise ShapeError(exc.what, f"exchange {index}, {exc.where}" if exc.where else f"exchange {index}") from None
 
 
 def parse_document(data: bytes) -> Any:

@@ -274,3 +274,12 @@ def test_error_status_is_a_recorded_error(tmp_path):
     path.write_text(yaml.safe_dump(doc))
     (ex,) = load(str(path)).exchanges
     assert ex.failed and ex.response.status == 429 and ex.response.error_message == "Rate limit reached"
+
+
+def test_bad_chunk_in_a_cassette_names_the_exchange_and_chunk(tmp_path):
+    source = DATA.parent.parent / "examples/containers/vcr/openai-chat.yaml"
+    path = tmp_path / "cassette.yaml"
+    path.write_text(source.read_text().replace('"delta":{"content":"Why"}', '"delta":["Why"]'))
+    with pytest.raises(UnreadableInput) as info:
+        load(str(path))
+    assert info.value.line() == f"{path}: delta should be an object, exchange 0, chunk 1"

@@ -29,6 +29,7 @@ from llmtrace.errors import ShapeError
 from llmtrace.model import Request, Response
 
 NAME = "har"
+MANY_EXCHANGES = True
 PHASES = ("blocked", "dns", "connect", "ssl", "send", "wait", "receive")
 # Python before 3.11 reads only 0, 3 or 6 fractional digits and no "Z".
 _FRACTION = re.compile(r"\.(\d+)")

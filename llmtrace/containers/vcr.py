@@ -35,6 +35,7 @@ from llmtrace.errors import ShapeError
 from llmtrace.model import Request, Response
 
 NAME = "vcr"
+MANY_EXCHANGES = True
 
 
 def sniff(doc: Any) -> bool:
