@@ -128,6 +128,17 @@ def _detect_from_request(body: Any, url: str | None) -> str:
 # --- helpers shared by the folds -------------------------------------------------------------
 
 
+def feed(state: Any, chunks: list) -> None:
+    """Fold every chunk into ``state`` (``state.add(i, chunk)``), in order; a wrong type inside a
+    chunk surfaces as a ShapeError that names the chunk."""
+    add = state.add
+    for i, chunk in enumerate(chunks):
+        try:
+            add(i, chunk)
+        except ShapeError as exc:
+            raise ShapeError(exc.what, f"chunk {i}") from None
+
+
 def first(current: Any, value: Any) -> Any:
     """First non-empty value wins (explicit null and "" count as absent)."""
     return value if (current is None or current == "") and value not in (None, "") else current

@@ -37,12 +37,22 @@ from llmtrace.dialects import (
     as_list,
     as_text,
     dump_arguments,
+    feed,
     first,
     parse_arguments,
     stop_of,
 )
 from llmtrace.errors import ShapeError
-from llmtrace.model import Delta, Message, Observations, Result, Timeline, ToolCall, ToolEvent, Usage
+from llmtrace.model import (
+    Delta,
+    Message,
+    Observations,
+    Result,
+    Timeline,
+    ToolCall,
+    ToolEvent,
+    Usage,
+)
 
 NAMES = ("gemini",)
 
@@ -454,12 +464,7 @@ def usage_of(usage: Any) -> Usage:
 
 def fold(chunks: list, ctx: FoldContext) -> Result:
     state = GeminiFold(ctx)
-    add = state.add
-    for i, chunk in enumerate(chunks):
-        try:
-            add(i, chunk)
-        except ShapeError as exc:
-            raise ShapeError(exc.what, f"chunk {i}") from None
+    feed(state, chunks)
     return state.result(len(chunks))
 
 

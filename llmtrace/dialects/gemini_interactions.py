@@ -29,9 +29,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmtrace.dialects import FoldContext, as_dict, as_int, as_list, as_text, dump_arguments, parse_arguments, stop_of
+from llmtrace.dialects import (
+    FoldContext,
+    as_dict,
+    as_int,
+    as_list,
+    as_text,
+    dump_arguments,
+    feed,
+    parse_arguments,
+    stop_of,
+)
 from llmtrace.errors import ShapeError
-from llmtrace.model import Delta, Message, Observations, Result, Timeline, ToolCall, ToolEvent, Usage
+from llmtrace.model import (
+    Delta,
+    Message,
+    Observations,
+    Result,
+    Timeline,
+    ToolCall,
+    ToolEvent,
+    Usage,
+)
 
 NAMES = ("gemini-interactions",)
 
@@ -370,12 +389,7 @@ def usage_of(usage: Any) -> Usage:
 
 def fold(chunks: list, ctx: FoldContext) -> Result:
     state = InteractionFold(ctx)
-    add = state.add
-    for i, chunk in enumerate(chunks):
-        try:
-            add(i, chunk)
-        except ShapeError as exc:
-            raise ShapeError(exc.what, f"chunk {i}") from None
+    feed(state, chunks)
     try:
         return state.result(len(chunks))
     except ShapeError as exc:  # outputs the final event sent, when no content events arrived

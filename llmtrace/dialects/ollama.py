@@ -13,9 +13,28 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from llmtrace.dialects import FoldContext, as_dict, as_list, as_text, dump_arguments, first, parse_arguments, stop_of
+from llmtrace.dialects import (
+    FoldContext,
+    as_dict,
+    as_list,
+    as_text,
+    dump_arguments,
+    feed,
+    first,
+    parse_arguments,
+    stop_of,
+)
 from llmtrace.errors import ShapeError
-from llmtrace.model import Delta, Message, Observations, Result, Timeline, ToolCall, ToolEvent, Usage
+from llmtrace.model import (
+    Delta,
+    Message,
+    Observations,
+    Result,
+    Timeline,
+    ToolCall,
+    ToolEvent,
+    Usage,
+)
 
 NAMES = ("ollama-generate", "ollama-chat")
 
@@ -250,12 +269,7 @@ def _count(line: dict, key: str, where: str) -> int | None:
 
 def fold(chunks: list, ctx: FoldContext) -> Result:
     state = OllamaFold(ctx)
-    add = state.add
-    for i, chunk in enumerate(chunks):
-        try:
-            add(i, chunk)
-        except ShapeError as exc:
-            raise ShapeError(exc.what, f"chunk {i}") from None
+    feed(state, chunks)
     return state.result(len(chunks))
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmtrace.dialects import FoldContext, as_dict, as_list, as_text, stop_of
+from llmtrace.dialects import FoldContext, as_dict, as_list, as_text, feed, stop_of
 from llmtrace.dialects.openai_chat import _CHOICE_KEYS, STOPS, ChatFold, usage_of
 from llmtrace.errors import ShapeError
 from llmtrace.model import Delta, Message, Result, Timeline
@@ -151,12 +151,7 @@ def _provider_choice(c: _TextChoice) -> dict:
 
 def fold(chunks: list, ctx: FoldContext) -> Result:
     state = CompletionsFold(ctx)
-    add = state.add
-    for i, chunk in enumerate(chunks):
-        try:
-            add(i, chunk)
-        except ShapeError as exc:
-            raise ShapeError(exc.what, f"chunk {i}") from None
+    feed(state, chunks)
     return state.result(len(chunks))
 
 
