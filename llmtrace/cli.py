@@ -130,13 +130,16 @@ def scan(
 
 def _finish(action, source: str) -> None:
     """Run a command; turn bad input and usage errors into one line and an exit code."""
-    from llmtrace.errors import UnreadableInput
+    from llmtrace.errors import UnreadableInput, UsageError
     from llmtrace.output import warn
 
     try:
         code = action()
     except UnreadableInput as exc:
         warn(exc.line())
+        code = 2
+    except UsageError as exc:
+        warn(str(exc))
         code = 2
     except KeyboardInterrupt:
         code = 130
@@ -146,11 +149,8 @@ def _finish(action, source: str) -> None:
     except Exception as exc:  # noqa: BLE001 - never a traceback for a user
         if os.environ.get("LLMTRACE_DEBUG"):
             raise
-        if type(exc).__name__ == "UsageError":
-            warn(str(exc))
-        else:
-            warn(f"{source}: internal error: {type(exc).__name__}: {exc} "
-                 "(set LLMTRACE_DEBUG=1 for the traceback, and please report it)")
+        warn(f"{source}: internal error: {type(exc).__name__}: {exc} "
+             "(set LLMTRACE_DEBUG=1 for the traceback, and please report it)")
         code = 2
     raise typer.Exit(code)
 

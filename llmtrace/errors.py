@@ -25,6 +25,11 @@ class UnreadableInput(Exception):
         return f"{self.path}: {text}" if self.path else text
 
 
+class UsageError(Exception):
+    """Options that do not fit the input (an --index out of range, an unknown code): the CLI
+    prints the message on one line and exits 2."""
+
+
 class ShapeError(Exception):
     """Raised inside a reader or a dialect when a value has the wrong type."""
 

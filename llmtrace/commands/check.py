@@ -8,15 +8,11 @@ import sys
 from collections import Counter
 
 from llmtrace.anomalies import CHECKS, SEVERITY_RANK, detect, reaches
-from llmtrace.errors import UnreadableInput
+from llmtrace.errors import UnreadableInput, UsageError
 from llmtrace.load import load
 from llmtrace.model import Anomaly, Recording
 from llmtrace.output import dumps, warn
 from llmtrace.walk import iter_inputs, skip_unreadable
-
-
-class UsageError(Exception):
-    pass
 
 
 def run(paths: list[str], fail_on: str = "error", as_json: bool = False, ignore: list[str] | None = None,

@@ -30,14 +30,10 @@ from __future__ import annotations
 from typing import Any
 
 from llmtrace import compare
-from llmtrace.errors import UnreadableInput
+from llmtrace.errors import UnreadableInput, UsageError
 from llmtrace.load import load
 from llmtrace.model import Exchange, Recording, Usage
 from llmtrace.output import dumps, stdout_is_terminal, warn, write_out
-
-
-class UsageError(Exception):
-    pass
 
 
 def run(a: str, b: str, strict: bool = False, ignore: list[str] = (), as_json: bool = False,

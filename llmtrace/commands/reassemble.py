@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmtrace.errors import UsageError
 from llmtrace.load import load
 from llmtrace.model import Exchange
 from llmtrace.output import dumps, stdout_is_terminal, warn, write_out
-
-
-class UsageError(Exception):
-    pass
 
 
 def provider_json(exchange: Exchange) -> Any:

@@ -13,7 +13,7 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Iterable
 
-from llmtrace.output import dumps, write_out, warn
+from llmtrace.output import dumps, warn, write_out
 from llmtrace.walk import Input, iter_inputs, skip_unreadable
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
@@ -192,7 +192,13 @@ def run(paths: list[str], as_json: bool = False, jsonl: bool = False, fail_on: s
 
 def _with_progress(paths: list[str], fmt: str | None, jobs: int | None) -> dict[str, Any]:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     total = sum(1 for _ in iter_inputs(paths))
     with Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
