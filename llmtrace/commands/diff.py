@@ -105,7 +105,7 @@ def document(exchange: Exchange, recording: Recording | None = None) -> dict:
         if not exchange.failed:
             response["body"] = provider_json(exchange)
     else:
-        summary = summarize(result)
+        summary = summarize(result, exchange.response.timings)
         response["chunks"] = observed(result).chunks
         response.update(timing=summary.timing, ttft_s=summary.ttft_s, gap_p50_s=summary.gap_p50_s,
                         gap_p95_s=summary.gap_p95_s, tokens_per_second=summary.tokens_per_second,

@@ -13,10 +13,10 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Iterable
 
+from llmtrace.anomalies import SEVERITY_RANK
 from llmtrace.output import dumps, warn, write_out
 from llmtrace.walk import Input, iter_inputs, skip_unreadable
 
-SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 # Below this many files a pool costs more than it saves.
 _POOL_MIN_FILES = 24
 EXAMPLES_PER_CODE = 3
