@@ -168,8 +168,12 @@ def build_exchange(index: int, container: str, req: Request, resp: Response) -> 
     if resp.error is not None:
         payloads = []
     dialect = dialects.detect(payloads, req.body, req.url)
+    try:
+        normalized = normalize_request(req.body, dialect, req.model)
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        raise ShapeError(f"unexpected value ({dialects.unexpected(exc)})", "request body") from None
     exchange = Exchange(index=index, container=container, dialect=dialect, request=req, response=resp,
-                        normalized_request=normalize_request(req.body, dialect, req.model))
+                        normalized_request=normalized)
     exchange.result = fold_exchange(exchange)
     return exchange
 
@@ -185,8 +189,10 @@ def fold_exchange(exchange: Exchange):
     ctx = dialects.FoldContext(dialect=exchange.dialect, request_body=exchange.request.body,
                                endpoint=exchange.request.endpoint, chunk_times=resp.chunk_times,
                                extra={"done_marker": resp.done_marker})
-    if resp.streaming:
-        return mod.fold(resp.chunks, ctx)
-    if resp.body is None:
+    if not resp.streaming and resp.body is None:
         return None
-    return mod.fold_body(resp.body, ctx)
+    try:
+        return mod.fold(resp.chunks, ctx) if resp.streaming else mod.fold_body(resp.body, ctx)
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        # Values of a type the fold did not foresee, met while building the result.
+        raise ShapeError(f"unexpected value ({dialects.unexpected(exc)})", "response") from None

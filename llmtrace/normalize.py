@@ -121,10 +121,10 @@ def text_of(value: Any) -> str:
         if "inline_data" in value or "inlineData" in value or "file_data" in value:
             return "[data]"
         if "function_call" in value or "functionCall" in value:
-            call = value.get("function_call") or value.get("functionCall") or {}
+            call = _dict(value.get("function_call") or value.get("functionCall"))
             return f"[tool call] {call.get('name')}({_compact(call.get('args'))})"
         if "function_response" in value or "functionResponse" in value:
-            resp = value.get("function_response") or value.get("functionResponse") or {}
+            resp = _dict(value.get("function_response") or value.get("functionResponse"))
             return f"[tool result] {resp.get('name')}: {_compact(resp.get('response'))}"
         if kind == "tool_use":
             return f"[tool call] {value.get('name')}({_compact(value.get('input'))})"
@@ -132,6 +132,10 @@ def text_of(value: Any) -> str:
             return "[tool result] " + text_of(value.get("content"))
         return _compact(value)
     return str(value)
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def _compact(value: Any) -> str:

@@ -137,6 +137,16 @@ def feed(state: Any, chunks: list) -> None:
             add(i, chunk)
         except ShapeError as exc:
             raise ShapeError(exc.what, f"chunk {i}") from None
+        except (TypeError, AttributeError, KeyError, ValueError) as exc:
+            # A value of a type no check above foresaw: still the input's fault, and still
+            # one line that names the chunk rather than a traceback.
+            raise ShapeError(f"unexpected value ({unexpected(exc)})", f"chunk {i}") from None
+
+
+def unexpected(exc: Exception) -> str:
+    """A short, one-line description of an exception raised by a value of the wrong type."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:120]}" if text else type(exc).__name__
 
 
 def first(current: Any, value: Any) -> Any:

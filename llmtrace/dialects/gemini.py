@@ -294,7 +294,7 @@ class GeminiFold:
                     self._content(i, cand, as_dict(value, "content", ""))
             elif key not in fields or value is not None:
                 fields[key] = value
-        finish = get(raw, _FINISH)
+        finish = as_text(get(raw, _FINISH), "finish_reason", "")
         if finish is not None:
             if cand.finish_reason is None and index not in self.obs.finish_chunks:
                 self.obs.finish_chunks[index] = i

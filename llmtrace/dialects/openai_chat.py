@@ -142,6 +142,8 @@ class ChatFold:
             if type(choices) is not list:
                 raise ShapeError("choices should be an array")
             for raw in choices:
+                if type(raw) is not dict:
+                    raise ShapeError("choice should be an object")
                 self._choice(i, raw)
 
     def _first_values(self, chunk: dict) -> None:
@@ -155,9 +157,7 @@ class ChatFold:
         if found:
             self._pending = [key for key in self._pending if not top[key]]
 
-    def _choice(self, i: int, raw: Any) -> None:
-        if type(raw) is not dict:
-            raise ShapeError("choice should be an object")
+    def _choice(self, i: int, raw: dict) -> None:
         index = raw.get("index")
         if index is None:
             index = 0

@@ -26,7 +26,8 @@ LOGPROB_ARRAYS = ("tokens", "token_logprobs", "top_logprobs", "text_offset")
 
 
 def sniff(payload: dict) -> str | None:
-    if payload.get("object") in OBJECTS:
+    obj = payload.get("object")
+    if isinstance(obj, str) and obj in OBJECTS:
         return "openai-completions"
     choices = payload.get("choices")
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
