@@ -143,6 +143,14 @@ def feed(state: Any, chunks: list) -> None:
             raise ShapeError(f"unexpected value ({unexpected(exc)})", f"chunk {i}") from None
 
 
+def feed_body(state: Any, body: Any) -> None:
+    """Fold a non-streamed body into ``state`` as its one chunk; errors name the response body."""
+    try:
+        state.add(0, body)
+    except ShapeError as exc:
+        raise ShapeError(exc.what, "response body") from None
+
+
 def unexpected(exc: Exception) -> str:
     """A short, one-line description of an exception raised by a value of the wrong type."""
     text = str(exc).strip().splitlines()

@@ -38,6 +38,7 @@ from llmtrace.dialects import (
     as_text,
     dump_arguments,
     feed,
+    feed_body,
     first,
     parse_arguments,
     stop_of,
@@ -470,10 +471,7 @@ def fold(chunks: list, ctx: FoldContext) -> Result:
 
 def fold_body(body: Any, ctx: FoldContext) -> Result:
     state = GeminiFold(ctx)
-    try:
-        state.add(0, body)
-    except ShapeError as exc:
-        raise ShapeError(exc.what, "response body") from None
+    feed_body(state, body)
     # The body as recorded (its parts are not merged), without the SDK's HTTP headers.
     response = {k: v for k, v in body.items() if k not in _DROPPED}
     return state.result(0, response=response)

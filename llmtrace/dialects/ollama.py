@@ -20,6 +20,7 @@ from llmtrace.dialects import (
     as_text,
     dump_arguments,
     feed,
+    feed_body,
     first,
     parse_arguments,
     stop_of,
@@ -275,8 +276,8 @@ def fold(chunks: list, ctx: FoldContext) -> Result:
 
 def fold_body(body: Any, ctx: FoldContext) -> Result:
     state = OllamaFold(ctx)
+    feed_body(state, body)
     try:
-        state.add(0, body)
         return state.result(0, response=body)
     except ShapeError as exc:
         raise ShapeError(exc.what, "response body") from None

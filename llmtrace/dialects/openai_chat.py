@@ -19,6 +19,7 @@ from llmtrace.dialects import (
     as_text,
     dump_arguments,
     feed,
+    feed_body,
     parse_arguments,
     stop_of,
 )
@@ -429,9 +430,5 @@ def fold(chunks: list, ctx: FoldContext) -> Result:
 
 def fold_body(body: Any, ctx: FoldContext) -> Result:
     state = ChatFold(ctx)
-    try:
-        state.add(0, body)
-    except ShapeError as exc:
-        raise ShapeError(exc.what, "response body") from None
-    result = state.result(0, response=body)
-    return result
+    feed_body(state, body)
+    return state.result(0, response=body)

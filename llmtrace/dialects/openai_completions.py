@@ -13,7 +13,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmtrace.dialects import FoldContext, as_dict, as_list, as_text, feed, stop_of
+from llmtrace.dialects import (
+    FoldContext,
+    as_dict,
+    as_list,
+    as_text,
+    feed,
+    feed_body,
+    stop_of,
+)
 from llmtrace.dialects.openai_chat import _CHOICE_KEYS, STOPS, ChatFold, usage_of
 from llmtrace.errors import ShapeError
 from llmtrace.model import Delta, Message, Result, Timeline
@@ -158,8 +166,5 @@ def fold(chunks: list, ctx: FoldContext) -> Result:
 
 def fold_body(body: Any, ctx: FoldContext) -> Result:
     state = CompletionsFold(ctx)
-    try:
-        state.add(0, body)
-    except ShapeError as exc:
-        raise ShapeError(exc.what, "response body") from None
+    feed_body(state, body)
     return state.result(0, response=body)
