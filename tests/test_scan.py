@@ -73,3 +73,26 @@ def test_walking_skips_notes_but_reports_broken_recordings(tmp_path):
     summary = summarize(scan([str(tmp_path)], jobs=1))
     assert summary["skipped"] == 2 and summary["exchanges"] == 1
     assert [f["file"] for f in summary["failed"]] == [str(tmp_path / "broken.yaml")]
+
+
+def test_progress_bar_on_a_terminal_then_the_summary():
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.run([sys.executable, "-m", "llmtrace", "scan", "-j", "2", str(CORPUS)], stdout=follower,
+                          stderr=follower, env={**ENV, "COLUMNS": "120"}, timeout=300)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    text = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0
+    assert "scanning" in text  # the progress bar, drawn on the terminal
+    assert "exchanges by dialect" in text and "Traceback" not in text
