@@ -3,6 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# No per-example deadline: a busy 2-core CI machine must not turn slow examples into failures.
+settings.register_profile("llmtrace", deadline=None)
+settings.load_profile("llmtrace")
 
 DATA = Path(__file__).parent / "data"
 CORPUS = DATA / "corpus"
