@@ -40,7 +40,7 @@ NAMES = ("openai-chat",)
 # Reasoning text fields, under the names providers use for them.
 REASONING_FIELDS = ("reasoning_content", "reasoning", "thinking")
 # Choice keys that are the message, merged by rule, or per-chunk timeline data.
-_CHOICE_KEYS = frozenset(("index", "delta", "message", "finish_reason", "logprobs", "text", "seed", "token_ids",
+CHOICE_KEYS = frozenset(("index", "delta", "message", "finish_reason", "logprobs", "text", "seed", "token_ids",
                           "token_id", "obfuscation"))
 # Top-level strings: first non-empty value wins.
 _TOP_TEXT = ("id", "model", "system_fingerprint", "service_tier", "object")
@@ -92,6 +92,8 @@ class _Choice:
 
 class ChatFold:
     """One pass over the chunks; every text fragment is appended to a list and joined once."""
+
+    CHOICE = _Choice  # the per-choice state (the completions fold swaps in its own)
 
     def __init__(self, ctx: FoldContext):
         self.ctx = ctx
@@ -158,7 +160,8 @@ class ChatFold:
         if found:
             self._pending = [key for key in self._pending if not top[key]]
 
-    def _choice(self, i: int, raw: dict) -> None:
+    def _slot(self, raw: dict) -> Any:
+        """The state of the choice ``raw`` belongs to (by its ``index``; absent means 0)."""
         index = raw.get("index")
         if index is None:
             index = 0
@@ -166,7 +169,28 @@ class ChatFold:
             raise ShapeError("choice index should be an integer")
         choice = self.choices.get(index)
         if choice is None:
-            choice = self.choices[index] = _Choice(index)
+            choice = self.choices[index] = self.CHOICE(index)
+        return choice
+
+    def _finish(self, i: int, choice: Any, raw: dict) -> None:
+        """A non-null ``finish_reason``: the last one wins; the chunk of the first is evidence."""
+        finish = as_text(raw["finish_reason"], "finish_reason", "")
+        if choice.finish_reason is None and choice.index not in self.obs.finish_chunks:
+            self.obs.finish_chunks[choice.index] = i
+        choice.finish_reason = finish
+
+    def _extras(self, choice: Any, raw: dict) -> None:
+        """Choice-level fields beyond the merged ones (vLLM's ``stop_reason``, ...): last non-null."""
+        for key, value in raw.items():
+            if value is not None and key not in CHOICE_KEYS:
+                if key == "content_filter_results":
+                    if not value:
+                        continue
+                    self.obs.filter_results.append(value)
+                choice.extras[key] = value
+
+    def _choice(self, i: int, raw: dict) -> None:
+        choice = self._slot(raw)
         delta = raw.get("delta")
         if delta is None:
             delta = raw.get("message")
@@ -176,12 +200,8 @@ class ChatFold:
                 raise ShapeError("delta should be an object")
             token_id = delta.get("token_id")
             self._delta(i, choice, delta, token_id if type(token_id) is int else None)
-        finish = raw.get("finish_reason")
-        if finish is not None:
-            finish = as_text(finish, "finish_reason", "")
-            if choice.finish_reason is None and index not in self.obs.finish_chunks:
-                self.obs.finish_chunks[index] = i
-            choice.finish_reason = finish
+        if raw.get("finish_reason") is not None:
+            self._finish(i, choice, raw)
         logprobs = raw.get("logprobs")
         if logprobs is not None:
             logprobs = as_dict(logprobs, "logprobs", "")
@@ -192,14 +212,8 @@ class ChatFold:
                     choice.logprobs.setdefault(key, []).extend(value)
                 elif value is not None:
                     choice.logprobs.setdefault(key, [])
-        if not _CHOICE_KEYS.issuperset(raw):  # choice-level extras (vLLM's stop_reason, ...)
-            for key, value in raw.items():
-                if value is not None and key not in _CHOICE_KEYS:
-                    if key == "content_filter_results":
-                        if not value:
-                            continue
-                        self.obs.filter_results.append(value)
-                    choice.extras[key] = value
+        if not CHOICE_KEYS.issuperset(raw):
+            self._extras(choice, raw)
 
     def _delta(self, i: int, choice: _Choice, delta: dict, token_id: int | None) -> None:
         idx = choice.index

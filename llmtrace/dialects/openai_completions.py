@@ -22,8 +22,7 @@ from llmtrace.dialects import (
     feed_body,
     stop_of,
 )
-from llmtrace.dialects.openai_chat import _CHOICE_KEYS, STOPS, ChatFold, usage_of
-from llmtrace.errors import ShapeError
+from llmtrace.dialects.openai_chat import CHOICE_KEYS, STOPS, ChatFold, usage_of
 from llmtrace.model import Delta, Message, Result, Timeline
 
 NAMES = ("openai-completions",)
@@ -59,15 +58,11 @@ class _TextChoice:
 class CompletionsFold(ChatFold):
     """The chat fold's per-chunk top-level merge, with completions choices."""
 
+    CHOICE = _TextChoice
+
     def _choice(self, i: int, raw: dict) -> None:
-        index = raw.get("index")
-        if index is None:
-            index = 0
-        elif type(index) is not int:
-            raise ShapeError("choice index should be an integer")
-        choice = self.choices.get(index)
-        if choice is None:
-            choice = self.choices[index] = _TextChoice(index)
+        choice = self._slot(raw)
+        index = choice.index
         text = raw.get("text")
         if text is not None:
             text = as_text(text, "text", "")
@@ -77,18 +72,13 @@ class CompletionsFold(ChatFold):
                 choice.text.append(text)
             if text:
                 self.deltas.append(Delta(i, index, "content", text, _token_id(raw)))
-        finish = as_text(raw.get("finish_reason"), "finish_reason", "")
-        if finish is not None:
-            if choice.finish_reason is None and index not in self.obs.finish_chunks:
-                self.obs.finish_chunks[index] = i
-            choice.finish_reason = finish
+        if raw.get("finish_reason") is not None:
+            self._finish(i, choice, raw)
         logprobs = raw.get("logprobs")
         if logprobs is not None:
             self._logprobs(choice, as_dict(logprobs, "logprobs", ""))
-        if not _CHOICE_KEYS.issuperset(raw):  # choice-level extras (vLLM's stop_reason, ...)
-            for key, value in raw.items():
-                if value is not None and key not in _CHOICE_KEYS:
-                    choice.extras[key] = value
+        if not CHOICE_KEYS.issuperset(raw):
+            self._extras(choice, raw)
 
     @staticmethod
     def _logprobs(choice: _TextChoice, logprobs: dict) -> None:
