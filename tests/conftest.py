@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import os
+import pty
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,3 +30,23 @@ def all_recordings() -> list[Path]:
 @pytest.fixture
 def seed() -> Path:
     return SEED
+
+
+def run_on_terminal(args: list[str], env: dict, stderr_too: bool = False) -> tuple[int, str]:
+    """Run ``python -m llmtrace ARGS`` with stdout (and stderr) on a pseudo-terminal; the exit
+    code and what the terminal showed."""
+    leader, follower = pty.openpty()
+    proc = subprocess.run([sys.executable, "-m", "llmtrace", *args], stdout=follower,
+                          stderr=follower if stderr_too else subprocess.PIPE, env=env, timeout=300)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # the other side is closed: all was read
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    return proc.returncode, b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")

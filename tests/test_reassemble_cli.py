@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import SEED, corpus
+from conftest import SEED, corpus, run_on_terminal
 
 ENV = {**os.environ, "NO_COLOR": "1"}
 
@@ -134,23 +134,7 @@ def test_missing_file():
 
 
 def test_indented_on_a_terminal():
-    import pty
-
-    leader, follower = pty.openpty()
-    proc = subprocess.run([sys.executable, "-m", "llmtrace", "reassemble", str(SEED)], stdout=follower,
-                          stderr=subprocess.PIPE, env=ENV, timeout=60)
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            data = os.read(leader, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(leader)
-    text = b"".join(chunks).decode().replace("\r\n", "\n")
-    assert proc.returncode == 0
+    code, text = run_on_terminal(["reassemble", str(SEED)], ENV)
+    assert code == 0
     assert text.startswith("{\n  \"id\"")
     assert json.loads(text)["object"] == "chat.completion"

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 
-from conftest import CORPUS, SEED
+from conftest import CORPUS, SEED, run_on_terminal
 from llmtrace.commands.scan import scan, summarize
 
 ENV = {**os.environ, "NO_COLOR": "1"}
@@ -76,23 +76,7 @@ def test_walking_skips_notes_but_reports_broken_recordings(tmp_path):
 
 
 def test_progress_bar_on_a_terminal_then_the_summary():
-    import pty
-
-    leader, follower = pty.openpty()
-    proc = subprocess.run([sys.executable, "-m", "llmtrace", "scan", "-j", "2", str(CORPUS)], stdout=follower,
-                          stderr=follower, env={**ENV, "COLUMNS": "120"}, timeout=300)
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            data = os.read(leader, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(leader)
-    text = b"".join(chunks).decode(errors="replace")
-    assert proc.returncode == 0
+    code, text = run_on_terminal(["scan", "-j", "2", str(CORPUS)], {**ENV, "COLUMNS": "120"}, stderr_too=True)
+    assert code == 0
     assert "scanning" in text  # the progress bar, drawn on the terminal
     assert "exchanges by dialect" in text and "Traceback" not in text
