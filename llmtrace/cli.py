@@ -167,8 +167,10 @@ def main() -> None:
     # A short-lived process that builds large acyclic trees (parsed JSON, chunks): the cycle
     # collector would only rescan them. Memory is returned when the process exits.
     gc.disable()
-    # llmtrace uses no pydantic plugins; looking them up scans every installed distribution.
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    # llmtrace uses no pydantic plugins: looking them up imports and scans package metadata.
+    from llmtrace._startup import disable_pydantic_plugins
+
+    disable_pydantic_plugins()
     try:
         app()
     except KeyboardInterrupt:

@@ -4,6 +4,8 @@ leaked special tokens, duplicated text, empty answers, refusals."""
 from __future__ import annotations
 
 import re
+from itertools import accumulate, compress, count
+from operator import eq, itemgetter
 from typing import Iterator
 
 from llmtrace.anomalies import check, finding
@@ -70,6 +72,8 @@ _REASONING = (
 )
 _REASONING_OPEN = re.compile("|".join(re.escape(o) for o, _ in _REASONING) + r"|</think>")
 _CLOSING = dict(_REASONING)
+# A text holding none of these has no reasoning markup (the cheap test before the patterns).
+_REASONING_LITERALS = (*(opening for opening, _ in _REASONING), "</think>", "assistantfinal")
 # gpt-oss Harmony with its special tokens stripped: "analysis…assistantfinal…".
 _HARMONY_STRIPPED = re.compile(r"analysis\S.*?assistantfinal", re.S)
 
@@ -77,12 +81,16 @@ _HARMONY_STRIPPED = re.compile(r"analysis\S.*?assistantfinal", re.S)
 def reasoning_span(text: str) -> tuple[str, tuple[int, int]] | None:
     """The reasoning markup in content: (marker, span from the first marker to the last closing
     one, or to the end when it is never closed); markers inside code samples do not count."""
+    if not any(literal in text for literal in _REASONING_LITERALS):
+        return None
     start, end = body_span(text)
     harmony = _HARMONY_STRIPPED.match(text, start, end)
     if harmony:
         return "analysis…assistantfinal", harmony.span()
-    code = code_regions(text, start, end)
+    code = None  # the code regions, found when a first marker needs them
     for m in _REASONING_OPEN.finditer(text, start, end):
+        if code is None:
+            code = code_regions(text, start, end)
         if in_regions(code, m.start()):
             continue
         marker = m.group()
@@ -122,6 +130,8 @@ CONTROL_TOKENS = (
     "[/INST]",
 )
 _CONTROL = re.compile("|".join(re.escape(t) for t in CONTROL_TOKENS) + r"|</s>\s*\Z")
+# Every control token starts with one of these: content without them is skipped cheaply.
+_CONTROL_HEADS = frozenset(token[:2] for token in (*CONTROL_TOKENS, "</s>"))
 
 
 @check("leaked-control-tokens", "warning")
@@ -129,7 +139,7 @@ def leaked_control_tokens(exchange: Exchange) -> Iterator[Anomaly]:
     """Special tokens (<|eot_id|>, <|im_end|>, <｜end▁of▁sentence｜>, …) left in the content."""
     for message in exchange.result.choices:
         content = message.content
-        if not content or ("<" not in content and "[" not in content):
+        if not content or not any(head in content for head in _CONTROL_HEADS):
             continue
         code = code_regions(content, 0, len(content))
         spans = [m.span() for m in _CONTROL.finditer(content)
@@ -146,6 +156,21 @@ def leaked_control_tokens(exchange: Exchange) -> Iterator[Anomaly]:
 
 # A repeat shorter than this is left alone ("ha" "ha", "no no").
 _MIN_REPEAT = 32
+_TEXT = itemgetter(3)  # Delta.text
+_FIELD = itemgetter(1, 2)  # Delta.choice, Delta.kind
+
+
+def _by_field(deltas: list) -> dict[tuple[int, str], list]:
+    """The deltas of each (choice, kind), in order; one text stream (the usual case) without a loop."""
+    if not deltas:
+        return {}
+    fields = set(map(_FIELD, deltas))
+    if len(fields) == 1:
+        return {fields.pop(): deltas}
+    groups: dict[tuple[int, str], list] = {}
+    for delta in deltas:
+        groups.setdefault((delta.choice, delta.kind), []).append(delta)
+    return groups
 
 
 @check("duplicated-content", "warning")
@@ -153,22 +178,23 @@ def duplicated_content(exchange: Exchange) -> Iterator[Anomaly]:
     """A delta repeating everything before it, or a text made of two copies of itself."""
     result = exchange.result
     texts = {(m.index, field): text for m in result.choices for field, text in _texts(m)}
-    offsets: dict[tuple[int, str], list[int]] = {}  # (choice, field) → [characters so far, deltas so far]
     flagged: set[tuple[int, str]] = set()
-    for delta in result.timeline.deltas:
-        key = (delta.choice, delta.kind)
+    for key, deltas in _by_field(result.timeline.deltas).items():
         text = texts.get(key)
-        if text is None:
+        if text is None or len(deltas) < 3:
             continue
-        seen = offsets.setdefault(key, [0, 0])
-        size = len(delta.text)
-        if key not in flagged and seen[1] >= 2 and size == seen[0] and text.startswith(delta.text):
-            flagged.add(key)
-            yield finding(exchange, "duplicated-content", f"chunk {delta.chunk} resends the whole {delta.kind} "
-                          f"so far ({size} characters)", choice=delta.choice, chunks=[delta.chunk],
-                          span=(size, 2 * size), details={"field": delta.kind})
-        seen[0] += size
-        seen[1] += 1
+        # The first delta, after two or more, as long as all the deltas before it together and
+        # equal to their text. Sizes, running totals and comparisons are computed in C.
+        sizes = list(map(len, map(_TEXT, deltas)))
+        for n in compress(count(), map(eq, sizes, accumulate(sizes, initial=0))):
+            delta = deltas[n]
+            if n >= 2 and text.startswith(delta.text):
+                flagged.add(key)
+                size = sizes[n]
+                yield finding(exchange, "duplicated-content", f"chunk {delta.chunk} resends the whole "
+                              f"{delta.kind} so far ({size} characters)", choice=delta.choice, chunks=[delta.chunk],
+                              span=(size, 2 * size), details={"field": delta.kind})
+                break
     for (choice, field), text in texts.items():
         half = len(text) // 2
         if (choice, field) in flagged or len(text) % 2 or half < _MIN_REPEAT or text[:half] != text[half:]:

@@ -53,7 +53,7 @@ def find_tool_calls(text: str, declared_tools=(), json_mode: bool = False) -> li
         return []
     start, end = body_span(text)
     declared = frozenset(declared_tools)
-    matches = _marked(text, start, end, code_regions(text, start, end))
+    matches = _marked(text, start, end)
     if matches or json_mode:
         return matches
     shaped = _shaped(text, start, end, declared)
@@ -525,18 +525,25 @@ _PARSERS = {f"m{i}": parse for i, (_, parse) in enumerate(_MARKERS)}
 _JOINERS = frozenset(" \t\r\n;,")
 
 
-# A substring every marker contains: text holding none of them cannot match, and skipping the
-# regex (whose optional Harmony prefixes are tried at every position) keeps plain answers cheap.
-_MARKER_LITERALS = ("<", "[TOOL_CALLS]", "to=functions.", "functools[", ">>>")
+# Every marker contains one of these substrings: text holding none of them cannot match, and
+# skipping the regex (whose optional Harmony prefixes are tried at every position) keeps plain
+# answers cheap — HTML, comparisons and code in answers included, hence no bare "<".
+MARKER_LITERALS = ("<|", "<\uff5c", "<function", "<tool_call", "<seed:tool_call>", "<minimax:", "<TOOLCALL>",
+                   "<start_function_call>", "[TOOL_CALLS]", "to=functions.", "functools[", ">>>")
 
 
-def _marked(text: str, start: int, end: int, code: list[tuple[int, int]]) -> list[Match]:
-    if not any(text.find(literal, start, end) >= 0 for literal in _MARKER_LITERALS):
+def _marked(text: str, start: int, end: int) -> list[Match]:
+    if not any(text.find(literal, start, end) >= 0 for literal in MARKER_LITERALS):
         return []
     matches: list[Match] = []
     consumed = start
+    code = None  # the code regions, found when a first marker needs them
     for m in _MARKER.finditer(text, start, end):
-        if m.start() < consumed or in_regions(code, m.start()):
+        if m.start() < consumed:
+            continue
+        if code is None:
+            code = code_regions(text, start, end)
+        if in_regions(code, m.start()):
             continue
         parsed = _PARSERS[m.lastgroup](text, m, end)
         if parsed is None:

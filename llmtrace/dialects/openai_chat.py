@@ -47,6 +47,11 @@ _TOP_TEXT = ("id", "model", "system_fingerprint", "service_tier", "object")
 STOPS = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
          "content_filter": "content_filter", "error": "error"}
 FINISH_REASONS = frozenset(("stop", "length", "tool_calls", "content_filter", "function_call"))
+# Delta keys read on every delta; a delta with any other key is also searched for reasoning text
+# and token ids.
+_COMMON_DELTA_KEYS = frozenset(("role", "content", "refusal", "tool_calls", "function_call"))
+# A Delta built without the named tuple's Python-level constructor (it is on the hot path).
+_new_tuple = tuple.__new__
 
 
 def sniff(payload: dict) -> str | None:
@@ -112,8 +117,9 @@ class ChatFold:
     # -- per chunk ---------------------------------------------------------------------------
 
     def add(self, i: int, chunk: Any) -> None:
-        if not isinstance(chunk, dict):
-            raise ShapeError("chunk should be an object")
+        if type(chunk) is not dict:
+            if not isinstance(chunk, dict):
+                raise ShapeError("chunk should be an object")
         top = self.top
         if self._pending:
             self._first_values(chunk)
@@ -190,16 +196,18 @@ class ChatFold:
                 choice.extras[key] = value
 
     def _choice(self, i: int, raw: dict) -> None:
-        choice = self._slot(raw)
+        index = raw.get("index")
+        choice = self.choices.get(index if index is not None else 0) if type(index) is int or index is None else None
+        if choice is None:
+            choice = self._slot(raw)
         delta = raw.get("delta")
         if delta is None:
             delta = raw.get("message")
-        token_id = None
         if delta is not None:
-            if not isinstance(delta, dict):
-                raise ShapeError("delta should be an object")
-            token_id = delta.get("token_id")
-            self._delta(i, choice, delta, token_id if type(token_id) is int else None)
+            if type(delta) is not dict:
+                if not isinstance(delta, dict):
+                    raise ShapeError("delta should be an object")
+            self._delta(i, choice, delta)
         if raw.get("finish_reason") is not None:
             self._finish(i, choice, raw)
         logprobs = raw.get("logprobs")
@@ -215,8 +223,17 @@ class ChatFold:
         if not CHOICE_KEYS.issuperset(raw):
             self._extras(choice, raw)
 
-    def _delta(self, i: int, choice: _Choice, delta: dict, token_id: int | None) -> None:
+    def _delta(self, i: int, choice: _Choice, delta: dict) -> None:
         idx = choice.index
+        deltas = self.deltas
+        # Most deltas hold only the common fields; the others (reasoning, token ids) are looked
+        # for only when the delta has a key beyond them.
+        common = _COMMON_DELTA_KEYS.issuperset(delta)
+        token_id = None
+        if not common:
+            token_id = delta.get("token_id")
+            if type(token_id) is not int:
+                token_id = None
         role = delta.get("role")
         if role is not None:
             if type(role) is not str:
@@ -225,14 +242,14 @@ class ChatFold:
                 choice.role = role
         content = delta.get("content")
         if content is not None:
-            if not isinstance(content, str):
-                content = _content_text(content)
+            if type(content) is not str:
+                content = content if isinstance(content, str) else _content_text(content)
             if choice.content is None:
                 choice.content = [content]
             else:
                 choice.content.append(content)
             if content:
-                self.deltas.append(Delta(i, idx, "content", content, token_id))
+                deltas.append(_new_tuple(Delta, (i, idx, "content", content, token_id)))
         refusal = delta.get("refusal")
         if refusal is not None:
             refusal = as_text(refusal, "refusal", "")
@@ -241,17 +258,18 @@ class ChatFold:
             else:
                 choice.refusal.append(refusal)
             if refusal:
-                self.deltas.append(Delta(i, idx, "refusal", refusal, token_id))
-        for name in REASONING_FIELDS:
-            text = delta.get(name)
-            if text is not None:
-                text = as_text(text, name, "")
-                choice.reasoning.setdefault(name, []).append(text)
-                if text:
-                    self.deltas.append(Delta(i, idx, "reasoning", text, token_id))
-        details = delta.get("reasoning_details")
-        if details:
-            self._reasoning_details(choice, as_list(details, "reasoning_details", ""))
+                deltas.append(Delta(i, idx, "refusal", refusal, token_id))
+        if not common:
+            for name in REASONING_FIELDS:
+                text = delta.get(name)
+                if text is not None:
+                    text = as_text(text, name, "")
+                    choice.reasoning.setdefault(name, []).append(text)
+                    if text:
+                        deltas.append(Delta(i, idx, "reasoning", text, token_id))
+            details = delta.get("reasoning_details")
+            if details:
+                self._reasoning_details(choice, as_list(details, "reasoning_details", ""))
         calls = delta.get("tool_calls")
         if calls:
             for call in as_list(calls, "tool_calls", ""):
