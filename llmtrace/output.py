@@ -13,7 +13,21 @@ PROG = "llmtrace"
 
 def dumps(value: Any, indent: bool = False) -> bytes:
     option = orjson.OPT_NON_STR_KEYS | (orjson.OPT_INDENT_2 if indent else 0)
-    return orjson.dumps(value, option=option, default=_default)
+    try:
+        return orjson.dumps(value, option=option, default=_default)
+    except orjson.JSONEncodeError as exc:
+        if "64-bit" not in str(exc):
+            raise
+        return _dumps_exact(value, indent)
+
+
+def _dumps_exact(value: Any, indent: bool) -> bytes:
+    """The same JSON through the standard library, which writes integers beyond 64 bits (tool
+    arguments may hold them) exactly, where orjson refuses them."""
+    import json
+
+    return json.dumps(value, default=_default, ensure_ascii=False, indent=2 if indent else None,
+                      separators=(",", ": ") if indent else (",", ":")).encode()
 
 
 def _default(value: Any) -> Any:

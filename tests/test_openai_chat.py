@@ -115,6 +115,18 @@ def test_parallel_tool_calls_by_index():
         (2, '{"city": '), (2, '{"tz"'), (3, ': "UTC"}'), (4, '"Paris"}')]
 
 
+def test_parsed_arguments_keep_integers_beyond_64_bits_exact():
+    # orjson alone would read them as floats (found by hypothesis on the Anthropic fold).
+    result = run([
+        chunk(choice(tool_calls=[call(0, "call_a", "lookup", '{"id": 18446744073709551616, ')])),
+        chunk(choice(tool_calls=[call(0, arguments='"n": -9223372036854775809, "small": 7}')])),
+        chunk(choice(finish="tool_calls")),
+    ])
+    parsed = result.choices[0].tool_calls[0].parsed_arguments
+    assert parsed == {"id": 18446744073709551616, "n": -9223372036854775809, "small": 7}
+    assert all(type(v) is int for v in parsed.values())
+
+
 def test_tool_calls_without_index_new_id_starts_a_new_call():
     result = run([
         chunk(choice(tool_calls=[call(None, "a", "lookup", '{"q": ')])),

@@ -138,3 +138,28 @@ def test_indented_on_a_terminal():
     assert code == 0
     assert text.startswith("{\n  \"id\"")
     assert json.loads(text)["object"] == "chat.completion"
+
+
+def test_integers_beyond_64_bits_in_tool_arguments_come_out_exact(tmp_path):
+    def chunk(delta: dict, finish: str | None = None) -> str:
+        return json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                           "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    call = {"index": 0, "id": "call_1", "type": "function",
+            "function": {"name": "lookup", "arguments": '{"id": 18446744073709551616}'}}
+    path = tmp_path / "big.jsonl"
+    path.write_text("\n".join([chunk({"role": "assistant", "tool_calls": [call]}), chunk({}, "tool_calls")]) + "\n")
+    proc = run("reassemble", str(path), "--normalized")
+    assert proc.returncode == 0, proc.stderr
+    assert b'"parsed_arguments":{"id":18446744073709551616}' in proc.stdout
+    assert json.loads(proc.stdout)["choices"][0]["tool_calls"][0]["parsed_arguments"] == {"id": 2**64}
+    proc = run("show", str(path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["exchanges"][0]["choices"][0]["tool_calls"][0]["parsed_arguments"] == {"id": 2**64}
+
+
+def test_dumps_falls_back_to_exact_integers_with_the_same_layout():
+    from llmtrace.output import dumps
+
+    assert dumps({"a": [1, 2**70], "é": None}) == '{"a":[1,1180591620717411303424],"é":null}'.encode()
+    assert json.loads(dumps({"a": 2**70}, indent=True)) == {"a": 2**70}
+    assert dumps({"a": 2**70}, indent=True) == b'{\n  "a": 1180591620717411303424\n}'

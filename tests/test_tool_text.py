@@ -201,3 +201,9 @@ def test_matches_are_ordered_disjoint_spans_inside_the_text(text, json_mode):
         assert match.family in FAMILIES
         assert all(set(call) == {"name", "arguments"} for call in match.calls)
         previous_end = end
+
+
+def test_an_empty_code_fence_is_no_call():
+    # Found by hypothesis: a fence whose info string looks like a marker and whose body is empty.
+    assert find_tool_calls("```>>>f\n```") == []
+    assert find_tool_calls("~~~json\n~~~") == []

@@ -52,6 +52,8 @@ def find_tool_calls(text: str, declared_tools=(), json_mode: bool = False) -> li
     if not text or text.isspace():
         return []
     start, end = body_span(text)
+    if start == end:  # only an empty code fence
+        return []
     declared = frozenset(declared_tools)
     matches = _marked(text, start, end)
     if matches or json_mode:

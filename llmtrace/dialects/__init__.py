@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -162,15 +163,24 @@ def first(current: Any, value: Any) -> Any:
     return value if (current is None or current == "") and value not in (None, "") else current
 
 
+_LONG_DIGITS = re.compile(r"\d{19}")
+
+
 def parse_arguments(raw: str) -> Any:
     """Parsed tool arguments: the JSON object (or other value) when ``raw`` is valid JSON, ``{}``
     for an empty string (a no-argument call), else None. Never repaired."""
     if not raw.strip():
         return {}
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return None
+    if _LONG_DIGITS.search(raw):
+        # orjson reads integers beyond 64 bits as floats; the standard library keeps them exact.
+        import json
+
+        return json.loads(raw)
+    return value
 
 
 def dump_arguments(value: Any) -> str:
