@@ -3,7 +3,9 @@
 Builds its input from the test corpus (copies of real recordings), then measures whole
 processes with runs interleaved (see measure.py) and prints:
 - throughput per core of ``scan --jsonl -j 1`` relative to the bare loop (goal: >= 0.5x);
-- the speed-up of ``scan -j N`` (N = cores) over ``-j 1``.
+- the speed-up of ``scan -j N`` (N = cores) over ``-j 1``;
+- where a file's time goes inside scan (read, parse, container + fold + model, checks) and what
+  the goal leaves per file after scan's start-up.
 
 Usage: python bench/bench_scan.py [--files 5000] [--runs 3]
 """
@@ -58,6 +60,11 @@ def main() -> None:
             f"scan --jsonl -j {cores}": [*cli, "scan", "--jsonl", "-j", str(cores), str(root)],
         }
         medians = compare(commands, args.runs)
+        phases = per_file_phases(sorted(root.glob("*/*.json")))
+        empty = root / "empty"
+        empty.mkdir()
+        start_up = compare({"scan start-up (no files)": [*cli, "scan", "--jsonl", "-j", "1", str(empty)]},
+                           args.runs)["scan start-up (no files)"][0]
     bare = medians["bare orjson loop (1 core)"][0]
     one = medians["scan --jsonl -j 1"][0]
     many = medians[f"scan --jsonl -j {cores}"][0]
@@ -65,6 +72,56 @@ def main() -> None:
         print(f"{name:<28} {wall:>8.2f} s  {args.files / wall:>8.0f} files/s  peak RSS {rss / 1024:.0f} MiB")
     print(f"scan throughput per core vs bare loop: {bare / one:.2f}x (goal >= 0.5x)")
     print(f"speed-up with {cores} cores: {one / many:.2f}x")
+    # Where a file's time goes, in one process; and what the goal leaves for it.
+    budget = (2 * bare - start_up) / args.files * 1e6
+    print(f"\nper file, in process (µs): " + ", ".join(f"{k} {v:.0f}" for k, v in phases.items()))
+    print(f"0.5x leaves {budget:.0f} µs per file after scan's {start_up:.2f} s start-up, "
+          f"of which read + parse take {phases['read'] + phases['parse']:.0f}")
+
+
+def per_file_phases(files: list[Path]) -> dict[str, float]:
+    """Mean µs per file of each stage of ``scan`` (best of three passes, cycle collector off)."""
+    import gc
+    import time
+
+    import orjson
+
+    from llmtrace.anomalies import detect
+    from llmtrace.errors import UnreadableInput
+    from llmtrace.load import load
+
+    datas = [f.read_bytes() for f in files]
+    recordings = []
+    for path, data in zip(files, datas):
+        try:
+            recordings.append(load(str(path), data=data))
+        except UnreadableInput:
+            pass
+
+    def best(fn) -> float:
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return min(times) / len(files) * 1e6
+
+    def load_all() -> None:
+        for path, data in zip(files, datas):
+            try:
+                load(str(path), data=data)
+            except UnreadableInput:
+                pass
+
+    gc.disable()
+    try:
+        read = best(lambda: [f.read_bytes() for f in files])
+        parse = best(lambda: [orjson.loads(d) for d in datas])
+        loaded = best(load_all)
+        checks = best(lambda: [detect(ex, r) for r in recordings for ex in r.exchanges])
+    finally:
+        gc.enable()
+    return {"read": read, "parse": parse, "container + fold + model": loaded - parse, "checks": checks}
 
 
 if __name__ == "__main__":
