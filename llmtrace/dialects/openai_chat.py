@@ -117,9 +117,8 @@ class ChatFold:
     # -- per chunk ---------------------------------------------------------------------------
 
     def add(self, i: int, chunk: Any) -> None:
-        if type(chunk) is not dict:
-            if not isinstance(chunk, dict):
-                raise ShapeError("chunk should be an object")
+        if not isinstance(chunk, dict):
+            raise ShapeError("chunk should be an object")
         top = self.top
         if self._pending:
             self._first_values(chunk)
@@ -196,17 +195,13 @@ class ChatFold:
                 choice.extras[key] = value
 
     def _choice(self, i: int, raw: dict) -> None:
-        index = raw.get("index")
-        choice = self.choices.get(index if index is not None else 0) if type(index) is int or index is None else None
-        if choice is None:
-            choice = self._slot(raw)
+        choice = self._slot(raw)
         delta = raw.get("delta")
         if delta is None:
             delta = raw.get("message")
         if delta is not None:
-            if type(delta) is not dict:
-                if not isinstance(delta, dict):
-                    raise ShapeError("delta should be an object")
+            if not isinstance(delta, dict):
+                raise ShapeError("delta should be an object")
             self._delta(i, choice, delta)
         if raw.get("finish_reason") is not None:
             self._finish(i, choice, raw)
@@ -242,8 +237,8 @@ class ChatFold:
                 choice.role = role
         content = delta.get("content")
         if content is not None:
-            if type(content) is not str:
-                content = content if isinstance(content, str) else _content_text(content)
+            if not isinstance(content, str):
+                content = _content_text(content)
             if choice.content is None:
                 choice.content = [content]
             else:
