@@ -5,7 +5,8 @@ Per-chunk data is kept light on purpose: raw chunks are the parsed JSON values t
 (never validated or copied one by one) and timeline deltas are plain tuples.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: pydantic would then evaluate every annotation
+# from its string when building the models, which costs ~2 ms of every command's start-up.
 
 from typing import Any, Literal, NamedTuple
 
@@ -13,6 +14,17 @@ from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 Severity = Literal["error", "warning", "info"]
 STOPS = ("stop", "length", "tool_calls", "content_filter", "error")
+
+
+# Default factories are plain Python functions, never ``list``, ``dict`` or a model class:
+# pydantic inspects each factory's signature when it builds a model, and inspecting a builtin
+# starts Python's tokenizer (~3 ms of every command's start-up).
+def _list() -> list:
+    return []
+
+
+def _dict() -> dict:
+    return {}
 
 
 class _Model(BaseModel):
@@ -28,7 +40,7 @@ class Request(_Model):
     endpoint: str | None = None
     model: str | None = None
     body: SkipValidation[Any] = None
-    headers: dict[str, Any] = Field(default_factory=dict)
+    headers: dict[str, Any] = Field(default_factory=_dict)
 
 
 class Response(_Model):
@@ -37,7 +49,7 @@ class Response(_Model):
 
     status: int | None = None
     streaming: bool = False
-    chunks: SkipValidation[list[Any]] = Field(default_factory=list)
+    chunks: SkipValidation[list[Any]] = Field(default_factory=_list)
     body: SkipValidation[Any] = None
     error: SkipValidation[Any] = None
     error_message: str | None = None
@@ -64,9 +76,9 @@ class NormalizedRequest(_Model):
     """The request in provider-neutral terms (contracts.md)."""
 
     model: str | None = None
-    messages: list[RequestMessage] = Field(default_factory=list)
-    tools: list[str] = Field(default_factory=list)
-    params: dict[str, Any] = Field(default_factory=dict)
+    messages: list[RequestMessage] = Field(default_factory=_list)
+    tools: list[str] = Field(default_factory=_list)
+    params: dict[str, Any] = Field(default_factory=_dict)
     # What the request asked of the output; used by checks, not part of the JSON contract.
     json_mode: bool = Field(default=False, exclude=True)
     raw_text: bool = Field(default=False, exclude=True)
@@ -87,7 +99,7 @@ class Message(_Model):
     content: str | None = None
     reasoning: str | None = None
     refusal: str | None = None
-    tool_calls: list[ToolCall] = Field(default_factory=list)
+    tool_calls: list[ToolCall] = Field(default_factory=_list)
     finish_reason: str | None = None
     stop: Literal["stop", "length", "tool_calls", "content_filter", "error"] | None = None
 
@@ -127,21 +139,21 @@ class Timeline(_Model):
     unknown) when the recording has real times, else None; times are never invented."""
 
     chunks: int = 0
-    deltas: SkipValidation[list[Delta]] = Field(default_factory=list)
+    deltas: SkipValidation[list[Delta]] = Field(default_factory=_list)
     times: SkipValidation[list[float | None] | None] = None
     timing: Literal["created_at", "har", "durations", "none"] = "none"
     # Server-reported durations in seconds (Ollama's done line), only those reported non-zero.
-    durations: dict[str, float] = Field(default_factory=dict)
+    durations: dict[str, float] = Field(default_factory=_dict)
 
 
 class Observations(_Model):
     """Facts a fold noticed on the way, for the anomaly checks."""
 
-    chunk_ids: list[str] = Field(default_factory=list)
-    finish_chunks: dict[int, int] = Field(default_factory=dict)
-    tool_events: SkipValidation[list[ToolEvent]] = Field(default_factory=list)
-    stream_errors: SkipValidation[list[tuple[int, Any]]] = Field(default_factory=list)
-    filter_results: SkipValidation[list[Any]] = Field(default_factory=list)
+    chunk_ids: list[str] = Field(default_factory=_list)
+    finish_chunks: dict[int, int] = Field(default_factory=_dict)
+    tool_events: SkipValidation[list[ToolEvent]] = Field(default_factory=_list)
+    stream_errors: SkipValidation[list[tuple[int, Any]]] = Field(default_factory=_list)
+    filter_results: SkipValidation[list[Any]] = Field(default_factory=_list)
 
 
 class Result(_Model):
@@ -149,11 +161,11 @@ class Result(_Model):
 
     response: SkipValidation[Any] = None
     model: str | None = None
-    choices: list[Message] = Field(default_factory=list)
-    usage: Usage = Field(default_factory=Usage)
+    choices: list[Message] = Field(default_factory=_list)
+    usage: Usage = Field(default_factory=lambda: Usage())
     complete: bool = True
-    timeline: Timeline = Field(default_factory=Timeline)
-    observations: Observations = Field(default_factory=Observations)
+    timeline: Timeline = Field(default_factory=lambda: Timeline())
+    observations: Observations = Field(default_factory=lambda: Observations())
 
 
 class Exchange(_Model):
@@ -162,7 +174,7 @@ class Exchange(_Model):
     dialect: str
     request: Request
     response: Response
-    normalized_request: NormalizedRequest = Field(default_factory=NormalizedRequest)
+    normalized_request: NormalizedRequest = Field(default_factory=lambda: NormalizedRequest())
     result: Result | None = None
 
     @property
@@ -174,7 +186,7 @@ class Exchange(_Model):
 class Recording(_Model):
     source: str
     container: str
-    exchanges: list[Exchange] = Field(default_factory=list)
+    exchanges: list[Exchange] = Field(default_factory=_list)
 
 
 class Anomaly(_Model):
@@ -188,4 +200,4 @@ class Anomaly(_Model):
     choice: int | None = None
     chunks: list[int] | None = None
     span: tuple[int, int] | None = None
-    details: dict[str, Any] = Field(default_factory=dict)
+    details: dict[str, Any] = Field(default_factory=_dict)
