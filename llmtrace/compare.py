@@ -27,7 +27,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections import Counter
-from typing import Any, NamedTuple
+from typing import Any, Iterator, NamedTuple
 
 import orjson
 
@@ -314,20 +314,20 @@ def _anomalies(a: list[dict], b: list[dict], out: list[Difference]) -> None:
     def key(anomaly: dict) -> tuple:
         return anomaly.get("code"), anomaly.get("severity"), anomaly.get("choice")
 
-    left = Counter(key(x) for x in b)
-    for anomaly in a:
-        k = key(anomaly)
-        if left[k]:
-            left[k] -= 1
-        else:
-            out.append(Difference("anomalies", REMOVED, anomaly, None, anomaly.get("severity") != "info"))
-    right = Counter(key(x) for x in a)
-    for anomaly in b:
-        k = key(anomaly)
-        if right[k]:
-            right[k] -= 1
-        else:
-            out.append(Difference("anomalies", ADDED, None, anomaly, anomaly.get("severity") != "info"))
+    def unmatched(these: list[dict], those: list[dict]) -> Iterator[dict]:
+        """The anomalies of ``these`` left over once each is paired with one of ``those``."""
+        left = Counter(key(x) for x in those)
+        for anomaly in these:
+            k = key(anomaly)
+            if left[k]:
+                left[k] -= 1
+            else:
+                yield anomaly
+
+    for anomaly in unmatched(a, b):
+        out.append(Difference("anomalies", REMOVED, anomaly, None, anomaly.get("severity") != "info"))
+    for anomaly in unmatched(b, a):
+        out.append(Difference("anomalies", ADDED, None, anomaly, anomaly.get("severity") != "info"))
 
 
 def value_diff(a: Any, b: Any) -> list[Difference]:
