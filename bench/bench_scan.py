@@ -88,7 +88,7 @@ def per_file_phases(files: list[Path]) -> dict[str, float]:
 
     from llmtrace.anomalies import detect
     from llmtrace.errors import UnreadableInput
-    from llmtrace.load import load
+    from llmtrace.loader import load
 
     datas = [f.read_bytes() for f in files]
     recordings = []

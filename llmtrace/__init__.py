@@ -1,3 +1,157 @@
-"""llmtrace: inspect recorded LLM streaming transcripts."""
+"""llmtrace: inspect recorded LLM streaming transcripts — from Python.
+
+The public API is what ``__all__`` lists; everything else is internal and may change.
+
+>>> import llmtrace
+>>> recording = llmtrace.load("examples/llama-stack/together-llama-tool-call-as-text.json")
+>>> recording.container, [exchange.dialect for exchange in recording.exchanges]
+('llama-stack', ['openai-chat'])
+>>> response = llmtrace.reassemble(recording.exchanges[0])
+>>> response["choices"][0]["message"]["content"]
+'{"type": "function", "name": "get_weather", "parameters": {"city": "Tokyo"}}'
+>>> [(a.code, a.severity) for a in llmtrace.check(recording, fail_on="warning")]
+[('tool-call-in-text', 'warning')]
+>>> llmtrace.diff(recording, recording)
+[]
+
+Importing ``llmtrace`` is cheap: it loads neither rich nor typer, and the rest of the package
+only when a function needs it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any, Iterable
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "load",
+    "reassemble",
+    "check",
+    "diff",
+    "serve",
+    "Recording",
+    "Exchange",
+    "Request",
+    "Response",
+    "Message",
+    "ToolCall",
+    "Usage",
+    "Anomaly",
+    "Difference",
+    "UnreadableInput",
+    "SEVERITIES",
+]
+
+# Severity names, least to most severe (``check(fail_on=…)`` takes one of them).
+SEVERITIES = ("info", "warning", "error")
+
+if TYPE_CHECKING:  # pragma: no cover - names for type checkers; loaded lazily at run time
+    from llmtrace.compare import Difference
+    from llmtrace.errors import UnreadableInput
+    from llmtrace.model import Anomaly, Exchange, Message, Recording, Request, Response, ToolCall, Usage
+
+_LAZY = {
+    "Recording": "llmtrace.model", "Exchange": "llmtrace.model", "Request": "llmtrace.model",
+    "Response": "llmtrace.model", "Message": "llmtrace.model", "ToolCall": "llmtrace.model",
+    "Usage": "llmtrace.model", "Anomaly": "llmtrace.model", "Difference": "llmtrace.compare",
+    "UnreadableInput": "llmtrace.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmtrace' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def load(source: str | os.PathLike | bytes, format: str | None = None) -> Recording:
+    """Read one recording: a path (``"-"`` is stdin) or the bytes of one. The container and the
+    dialects are detected from the content; ``format`` names the container instead
+    (``llama-stack``, ``vcr``, ``har``, ``sse``, ``ndjson``, ``json-chunks``, …).
+
+    Raises ``UnreadableInput`` (its ``line()`` is the one-line reason the CLI prints) for
+    anything that is not a readable recording; never anything else for bad input."""
+    from llmtrace.loader import load as _load
+
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _load("<bytes>", data=bytes(source), fmt=format)
+    return _load(os.fspath(source), fmt=format)
+
+
+def reassemble(recording: Recording | Exchange, normalized: bool = False) -> Any:
+    """The response each exchange would have returned unstreamed, in the provider's own shape
+    (``normalized=True``: llmtrace's provider-neutral message, as ``reassemble --normalized``
+    prints). An exchange gives one value; a recording gives a list, one per exchange, in file
+    order. A recorded error gives ``{"error": …, "status": …}``."""
+    from llmtrace.commands.reassemble import normalized_json, provider_json
+    from llmtrace.model import Exchange as _Exchange
+
+    render = normalized_json if normalized else provider_json
+    if isinstance(recording, _Exchange):
+        return render(recording)
+    return [render(exchange) for exchange in recording.exchanges]
+
+
+def check(recording: Recording | Exchange, fail_on: str | None = None, ignore: Iterable[str] = ()) -> list[Anomaly]:
+    """The anomalies of a recording (or one exchange), most severe first within each exchange.
+    ``fail_on`` keeps only those at or above a severity (``info``, ``warning``, ``error``) — what
+    ``llmtrace check --fail-on`` would fail on; ``ignore`` drops codes. Unknown severities or
+    codes raise ValueError."""
+    from llmtrace.anomalies import CHECKS, SEVERITY_RANK, detect
+    from llmtrace.model import Exchange as _Exchange
+
+    ignored = set(ignore)
+    unknown = sorted(ignored - CHECKS.keys())
+    if unknown:
+        raise ValueError(f"unknown anomaly code{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}")
+    if fail_on is not None and fail_on not in SEVERITY_RANK:
+        raise ValueError(f"fail_on should be one of {', '.join(SEVERITIES)}, not {fail_on!r}")
+    if isinstance(recording, _Exchange):
+        found = detect(recording)
+    else:
+        found = [a for exchange in recording.exchanges for a in detect(exchange, recording)]
+    floor = SEVERITY_RANK[fail_on] if fail_on is not None else -1
+    return [a for a in found if a.code not in ignored and SEVERITY_RANK[a.severity] >= floor]
+
+
+def diff(a: Recording, b: Recording, strict: bool = False, ignore: Iterable[str] = ()) -> list[Difference]:
+    """What differs between two recordings, compared by meaning after reassembly, as
+    ``llmtrace diff --json`` lists it: ``Difference(path, change, a, b)`` with paths such as
+    ``choices[0].content``. Chunk counts, timing and ids count only with ``strict``; ``ignore``
+    takes paths (``usage``, ``choices[*].reasoning``). Empty when they are equivalent."""
+    from llmtrace import compare
+    from llmtrace.commands.diff import documents
+
+    patterns = list(ignore)
+    for pattern in patterns:
+        compare.parse_path(pattern)  # ValueError, with the reason, for a bad path
+    pairs = compare.compare_recordings(documents(a), documents(b), strict=strict, ignore=patterns)
+    return [d for pair in pairs for d in pair.differences if d.counts]
+
+
+def serve(recordings: Iterable[Recording | str | os.PathLike], *, speed: float | None = None,
+          rate: float | None = None, faults: Iterable[str] = (), seed: int | None = None, match: str = "strict",
+          cors: bool = False, host: str = "127.0.0.1", port: int = 0):
+    """Recordings served as a live provider endpoint, as an async context manager (the server of
+    ``llmtrace serve``)::
+
+        async with llmtrace.serve(["cassettes/chat.yaml"]) as server:
+            client = openai.AsyncOpenAI(base_url=server.base_url + "/v1", api_key="test")
+
+    ``speed`` divides the recorded pace (None: as fast as the socket takes them); ``rate`` paces
+    recordings without times; ``faults`` are ``--fault`` specs; ``match`` is ``strict``,
+    ``loose`` or ``sequence``; port 0 takes a free one. Needs aiohttp (installed with llmtrace)."""
+    from llmtrace.server.app import Options, Server
+    from llmtrace.server.faults import parse
+
+    loaded = [r if not isinstance(r, (str, os.PathLike)) else load(r) for r in recordings]
+    options = Options(speed=speed, rate=rate, faults=tuple(parse(f) for f in faults), seed=seed, mode=match, cors=cors)
+    return Server(loaded, host=host, port=port, options=options)

@@ -7,7 +7,7 @@ import gc
 import os
 import sys
 from enum import Enum
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import typer
 
@@ -37,6 +37,7 @@ def _root(
 
 
 FORMAT_HELP = "Container format, overriding detection (llama-stack, vcr, har, sse, ndjson, json-chunks)."
+MAX_SIZE_HELP = "Largest file or decoded (gunzipped) body to read, e.g. 200M or 2G (default 1G)."
 
 
 @app.command()
@@ -45,6 +46,7 @@ def reassemble(
     index: Optional[int] = typer.Option(None, "--index", "-i", help="Only exchange N (0-based)."),
     normalized: bool = typer.Option(False, "--normalized", "-n", help="llmtrace's provider-neutral JSON."),
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
 ) -> None:
     """Print the response the request would have returned unstreamed, as JSON.
 
@@ -53,7 +55,7 @@ def reassemble(
     """
     from llmtrace.commands import reassemble as cmd
 
-    _finish(lambda: cmd.run(file, index=index, normalized=normalized, fmt=fmt), file)
+    _finish(_limited(max_size, lambda: cmd.run(file, index=index, normalized=normalized, fmt=fmt)), file)
 
 
 class FailOn(str, Enum):
@@ -69,6 +71,7 @@ def check(
     as_json: bool = typer.Option(False, "--json", help="JSON Lines, one line per input file."),
     ignore: List[str] = typer.Option([], "--ignore", metavar="CODE", help="Silence an anomaly code (repeatable)."),
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
 ) -> None:
     """Detect anomalies (tool calls written as text, truncation, unfinished streams, ...).
 
@@ -76,21 +79,25 @@ def check(
     """
     from llmtrace.commands import check as cmd
 
-    _finish(lambda: cmd.run(paths, fail_on=fail_on.value, as_json=as_json, ignore=ignore, fmt=fmt), "check")
+    _finish(_limited(max_size, lambda: cmd.run(paths, fail_on=fail_on.value, as_json=as_json, ignore=ignore, fmt=fmt)),
+            "check")
 
 
 @app.command()
 def show(
     paths: List[str] = typer.Argument(..., metavar="FILE", help="Recordings to show; - for stdin."),
-    all_chunks: bool = typer.Option(False, "--all", help="Every chunk in the timeline, not head and tail."),
+    all_chunks: bool = typer.Option(False, "--all", help="Everything: every chunk in the timeline, not head and "
+                                    "tail, and long texts (content, arguments, errors) whole, not cut."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document per file (JSON Lines for several)."),
     index: Optional[int] = typer.Option(None, "--index", "-i", help="Only exchange N (0-based)."),
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
 ) -> None:
     """Show a recording at a glance: request, response, token timeline, usage, anomalies."""
     from llmtrace.commands import show as cmd
 
-    _finish(lambda: cmd.run(paths, all_chunks=all_chunks, as_json=as_json, index=index, fmt=fmt), "show")
+    _finish(_limited(max_size, lambda: cmd.run(paths, all_chunks=all_chunks, as_json=as_json, index=index, fmt=fmt)),
+            "show")
 
 
 @app.command()
@@ -103,12 +110,13 @@ def diff(
     stat: bool = typer.Option(False, "--stat", help="One summary line."),
     by_request: bool = typer.Option(False, "--by-request", help="Pair exchanges by request instead of by position."),
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
 ) -> None:
     """Compare two recordings after reassembly. Exit 0 when equivalent, 1 when they differ, 2 on unreadable input."""
     from llmtrace.commands import diff as cmd
 
-    _finish(lambda: cmd.run(a, b, strict=strict, ignore=ignore, as_json=as_json, stat=stat,
-                            by_request=by_request, fmt=fmt), a)
+    _finish(_limited(max_size, lambda: cmd.run(a, b, strict=strict, ignore=ignore, as_json=as_json, stat=stat,
+                                               by_request=by_request, fmt=fmt)), a)
 
 
 @app.command()
@@ -119,13 +127,128 @@ def scan(
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Exit 1 when an anomaly reaches this severity."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes (default: one per core)."),
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
 ) -> None:
     """Sweep many recordings: exchanges by container, dialect, host and model; usage totals;
     anomalies by code; files that fail to parse. Exit 2 when a file cannot be read."""
     from llmtrace.commands import scan as cmd
 
-    _finish(lambda: cmd.run(paths, as_json=as_json, jsonl=jsonl, fail_on=fail_on.value if fail_on else None,
-                            fmt=fmt, jobs=jobs), "scan")
+    _finish(_limited(max_size, lambda: cmd.run(paths, as_json=as_json, jsonl=jsonl,
+                                               fail_on=fail_on.value if fail_on else None, fmt=fmt, jobs=jobs)),
+            "scan")
+
+
+@app.command()
+def report(
+    paths: List[str] = typer.Argument(None, metavar="PATH", help="A recording, several, or folders (recursive)."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="FILE",
+                                         help="Where to write (default report.html, or report.svg with --svg)."),
+    diff: Optional[Tuple[str, str]] = typer.Option(None, "--diff", metavar="A B", help="Compare two recordings."),
+    svg: bool = typer.Option(False, "--svg", help="Only the timeline chart, as a standalone SVG."),
+    open_browser: bool = typer.Option(False, "--open", help="Open the page in a browser when written."),
+    fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
+) -> None:
+    """Write one self-contained HTML page: a recording, a folder, or two recordings compared.
+
+    The timeline as a chart, anomalies marked in the text, every chunk in a table; nothing is
+    fetched from outside the file. Exit 2 when an input cannot be read (it is listed in the page).
+    """
+    from llmtrace.commands import report as cmd
+
+    _finish(_limited(max_size, lambda: cmd.run(paths or [], output=output, diff=diff, svg=svg,
+                                                open_browser=open_browser, fmt=fmt)), "report")
+
+
+@app.command()
+def redact(
+    paths: List[str] = typer.Argument(..., metavar="FILE", help="Recordings to redact; - for stdin (with -o)."),
+    in_place: bool = typer.Option(False, "--in-place", help="Replace each FILE (atomically)."),
+    backup: Optional[str] = typer.Option(None, "--backup", metavar="SUFFIX",
+                                         help="With --in-place: keep the original as FILE+SUFFIX."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="OUT",
+                                         help="Write the redacted copy of the one FILE here (- for stdout)."),
+    max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
+) -> None:
+    """Replace the credentials a recording holds (what `check` reports as unmasked-secret) with
+    placeholders such as <OPENAI_API_KEY>, changing no other byte.
+
+    Needs --in-place or -o OUT. Prints one line per replacement (masked). Exit 0 when nothing
+    was found, 1 when something was replaced, 2 on a usage error or an unreadable FILE.
+    """
+    from llmtrace.commands import redact as cmd
+
+    _finish(_limited(max_size, lambda: cmd.run(paths, in_place=in_place, backup=backup, output=output)), "redact")
+
+
+class MatchMode(str, Enum):
+    strict = "strict"
+    loose = "loose"
+    sequence = "sequence"
+
+
+@app.command()
+def serve(
+    paths: List[str] = typer.Argument(..., metavar="PATH", help="Recordings or folders (recursive) to serve."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on; 0 takes a free one."),
+    speed: str = typer.Option("1", "--speed", metavar="FLOAT|max",
+                              help="Recorded pace divided by this; max sends as fast as the socket takes."),
+    rate: Optional[float] = typer.Option(None, "--rate", metavar="CHUNKS_PER_S",
+                                         help="A synthetic pace for recordings without times."),
+    fault: List[str] = typer.Option([], "--fault", metavar="SPEC",
+                                    help="A fault: stall:after=N,seconds=S, cut:after=N, duplicate:chunk=N, split-utf8, "
+                                         "drop-done, error:status=CODE, error-in-stream:after=N, tool-call-as-text "
+                                         "(request=K for the K-th request only; repeatable)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for after=random."),
+    match_mode: MatchMode = typer.Option(MatchMode.strict, "--match", help="How a request finds its recording."),
+    cors: bool = typer.Option(False, "--cors", help="Allow browsers from any origin (chat UIs)."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Serve the readable recordings when some are not."),
+    fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
+) -> None:
+    """Replay recordings as a live provider endpoint (OpenAI, Anthropic, Gemini, Ollama paths),
+    chunk for chunk at the recorded pace, with faults on demand. Prints the base URL first."""
+    from llmtrace.commands import serve as cmd
+
+    _finish(_limited(max_size, lambda: cmd.run(paths, host=host, port=port, speed=speed, rate=rate, fault=fault,
+                                                seed=seed, match_mode=match_mode.value, cors=cors, skip_bad=skip_bad,
+                                                fmt=fmt)), "serve")
+
+
+class SaveAs(str, Enum):
+    har = "har"
+    vcr = "vcr"
+
+
+@app.command()
+def record(
+    upstream: str = typer.Option(..., "--upstream", metavar="URL",
+                                 help="The provider to forward to, e.g. https://api.openai.com."),
+    listen: str = typer.Option("127.0.0.1:8001", "--listen", metavar="HOST:PORT",
+                               help="Address to listen on; port 0 takes a free one."),
+    out: str = typer.Option("recordings", "--out", "-o", metavar="DIR", help="Folder for the recordings."),
+    save_as: SaveAs = typer.Option(SaveAs.har, "--save-as",
+                                   help="har: one HAR file per exchange; vcr: one VCR.py cassette per run."),
+    no_mask: bool = typer.Option(False, "--no-mask", help="Write credentials as sent (masked by default)."),
+) -> None:
+    """Record a provider's traffic through a reverse proxy, keeping every chunk and when it
+    arrived. Point the client's base URL at the proxy; prints the proxy's URL first."""
+    from llmtrace.commands import record as cmd
+
+    _finish(lambda: cmd.run(upstream, listen=listen, out=out, save_as=save_as.value, mask=not no_mask), "record")
+
+
+def _limited(max_size: Optional[str], action):
+    """``action`` with ``--max-size`` applied first; a bad size is a usage error (exit 2)."""
+
+    def run():
+        from llmtrace import limits
+
+        limits.set_max_size(None if max_size is None else limits.parse_size(max_size))
+        return action()
+
+    return run
 
 
 def _finish(action, source: str) -> None:
@@ -146,6 +269,11 @@ def _finish(action, source: str) -> None:
     except BrokenPipeError:
         _silence_stdout()
         code = 0
+    except MemoryError:  # reading is guarded (llmtrace.limits); this is what comes after it
+        from llmtrace.limits import out_of_memory
+
+        warn(f"{source}: {out_of_memory(ran_out=True)}")
+        code = 2
     except Exception as exc:  # noqa: BLE001 - never a traceback for a user
         if os.environ.get("LLMTRACE_DEBUG"):
             raise

@@ -11,7 +11,10 @@ A *document* is one exchange in provider-neutral terms (built by ``llmtrace.comm
 A difference is ``(path, change, a, b)`` with ``change`` one of added | removed | changed and
 whole values (``None`` on the side that lacks the value). Paths follow contracts.md:
 ``request.messages[2].content``, ``choices[0].tool_calls[1].parsed_arguments.city``; keys that
-are not plain names are written ``["like this"]``.
+are not plain names are written ``["like this"]`` (a JSON string, every character that is not
+printable escaped as ``\\uXXXX``), so that any key round-trips through ``--ignore`` and shows
+nothing invisible on a terminal. Recorded values may nest as deep as the parsers go, so values
+are walked and compared without recursion.
 
 What counts (contracts.md): the request, the choices, usage, and anomalies at warning or above.
 The ``response`` section (response model, status, recorded error, opaque body, chunk count,
@@ -25,6 +28,7 @@ order do not matter) unless one side is not valid JSON, then as raw strings.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections import Counter
 from typing import Any, Iterator, NamedTuple
@@ -62,24 +66,52 @@ class Pair(NamedTuple):
 
 # --- paths -------------------------------------------------------------------------------------
 
+# A plain name: written after a dot. Any other key is written quoted in brackets.
 _NAME = re.compile(r"[A-Za-z_][\w-]*")
 _BRACKET = re.compile(r'\[(?:(\d+)|(\*)|("(?:[^"\\]|\\.)*"))\]')
+_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
 
 
 def format_path(tokens: list[Token]) -> str:
+    """``["choices", 0, "tool_calls", None, "two words"]`` → ``choices[0].tool_calls[*]["two words"]``.
+    ``parse_path`` gives the tokens back, whatever the keys hold."""
     parts: list[str] = []
     for token in tokens:
         if token is None or isinstance(token, int):
             parts.append("[*]" if token is None else f"[{token}]")
-        elif _NAME.fullmatch(token):
+        elif _NAME.fullmatch(token) and token.isprintable():
             parts.append(f".{token}" if parts else token)
         else:
-            parts.append(f"[{orjson.dumps(token).decode()}]")
+            parts.append(f"[{quote_key(token)}]")
     return "".join(parts)
 
 
+def quote_key(key: str) -> str:
+    """``key`` as a JSON string in which every character that is not printable (controls, C1,
+    bidi overrides, zero-width and other format characters, separators, lone surrogates) is a
+    ``\\uXXXX`` escape: a path shows no invisible or terminal-controlling character, and what
+    it shows is what ``--ignore`` takes back."""
+    if key.isprintable() and '"' not in key and "\\" not in key:
+        return f'"{key}"'
+    return '"' + "".join(_escaped(ch) for ch in key) + '"'
+
+
+def _escaped(ch: str) -> str:
+    short = _SHORT_ESCAPES.get(ch)
+    if short:
+        return short
+    if ch.isprintable():
+        return ch
+    code = ord(ch)
+    if code > 0xFFFF:  # a surrogate pair, as JSON writes characters beyond the BMP
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
+
+
 def parse_path(path: str) -> list[Token]:
-    """``choices[*].tool_calls[0].name`` → ``["choices", None, "tool_calls", 0, "name"]``.
+    """``choices[*].tool_calls[0].name`` → ``["choices", None, "tool_calls", 0, "name"]``;
+    ``request.params["a.b"]`` → ``["request", "params", "a.b"]`` (the key a JSON string).
     Raises ValueError for anything that is not such a path."""
     tokens: list[Token] = []
     pos = 0
@@ -88,7 +120,7 @@ def parse_path(path: str) -> list[Token]:
             m = _BRACKET.match(path, pos)
             if m:
                 index, star, quoted = m.groups()
-                tokens.append(int(index) if index else None if star else orjson.loads(quoted))
+                tokens.append(int(index) if index else None if star else _unquote(quoted, pos, path))
         else:
             dotted = path[pos] == "."
             # A name follows a dot, except the first one, which has none.
@@ -101,6 +133,13 @@ def parse_path(path: str) -> list[Token]:
     if not tokens:
         raise ValueError("empty path")
     return tokens
+
+
+def _unquote(quoted: str, pos: int, path: str) -> str:
+    try:
+        return json.loads(quoted, strict=False)  # the standard library: lone surrogates too
+    except ValueError:
+        raise ValueError(f"not a path (bad quoted key at character {pos + 2}): {path}") from None
 
 
 def matches(pattern: list[Token], path: list[Token]) -> bool:
@@ -117,6 +156,8 @@ def matches(pattern: list[Token], path: list[Token]) -> bool:
 
 
 def ignored(path: str, patterns: list[list[Token]]) -> bool:
+    if not patterns:
+        return False
     tokens = parse_path(path)
     return any(matches(p, tokens) for p in patterns)
 
@@ -339,15 +380,66 @@ def value_diff(a: Any, b: Any) -> list[Difference]:
 
 
 def _value(path: list[Token], a: Any, b: Any, out: list[Difference], counts: bool = True) -> None:
-    """Recursive comparison: objects key by key, arrays position by position; None (or a missing
-    key) on one side makes the value added or removed."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in _keys(a, b):
-            _value(path + [key], a.get(key), b.get(key), out, counts)
-    elif isinstance(a, list) and isinstance(b, list):
-        _list(path, a, b, out, lambda p, x, y: _value(p, x, y, out, counts), counts)
-    else:
-        _whole(path, a, b, out, counts)
+    """Objects key by key, arrays position by position; None (or a missing key) on one side makes
+    the value added or removed, and an array item beyond the other side's end is added or
+    removed whole. Depth first in document order, without recursion: recorded values may nest
+    as deep as the parsers go (orjson: 1,024 levels). One iterator per open level and one path
+    list grown and cut back: the work is linear in the values' size."""
+    path = list(path)
+    base = len(path)
+    stack = [iter(((_SELF, a, b),))]
+    while stack:
+        level = base + len(stack) - 1  # the path length of the items of the innermost level
+        for token, x, y in stack[-1]:
+            if token is _SELF:  # the values themselves, at ``base``
+                del path[level:]
+            else:
+                del path[level - 1:]
+                path.append(token)
+            if x is _MISSING:
+                out.append(Difference(format_path(path), ADDED, None, y, counts))
+            elif y is _MISSING:
+                out.append(Difference(format_path(path), REMOVED, x, None, counts))
+            elif isinstance(x, dict) and isinstance(y, dict):
+                stack.append(_object_steps(x, y))
+                break
+            elif isinstance(x, list) and isinstance(y, list):
+                stack.append(_array_steps(x, y))
+                break
+            else:
+                _whole(path, x, y, out, counts)
+        else:
+            stack.pop()
+
+
+_SELF = object()  # the value itself (no path step)
+_MISSING = object()  # an array item beyond the end of one side
+
+
+def _object_steps(a: dict, b: dict) -> Iterator[tuple[str, Any, Any]]:
+    """(key, a's value, b's value) for every key of either side but those whose values are
+    equal scalars, in ``_keys`` order; a missing key gives None."""
+    for key, x in a.items():
+        y = b.get(key)
+        if not _same_scalars(x, y):
+            yield key, x, y
+    for key, y in b.items():
+        if key not in a and y is not None:
+            yield key, None, y
+
+
+def _array_steps(a: list, b: list) -> Iterator[tuple[int, Any, Any]]:
+    """(index, a's item, b's item) for every position but those holding equal scalars; past the
+    shorter side's end, ``_MISSING`` on that side."""
+    shared = min(len(a), len(b))
+    for i in range(shared):
+        x, y = a[i], b[i]
+        if not _same_scalars(x, y):
+            yield i, x, y
+    for i in range(shared, len(a)):
+        yield i, a[i], _MISSING
+    for i in range(shared, len(b)):
+        yield i, _MISSING, b[i]
 
 
 def _whole(path: list[Token], a: Any, b: Any, out: list[Difference], counts: bool = True) -> None:
@@ -372,15 +464,47 @@ def _keys(a: dict, b: dict) -> list:
 
 
 def _equal(a: Any, b: Any) -> bool:
-    """JSON equality: 1 equals 1.0, but true is not 1."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
-    numbers = (int, float)
-    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and not isinstance(b, bool):
+    """JSON equality: 1 equals 1.0, but true is not 1. In document order, stopping at the first
+    difference, without recursion (see ``_value``)."""
+    stack = [iter(((a, b),))]
+    while stack:
+        for x, y in stack[-1]:
+            kind = type(x)
+            if kind is type(y) and kind in _SCALARS:  # the common case, settled here
+                if x != y:
+                    return False
+            elif isinstance(x, dict):
+                if not isinstance(y, dict) or x.keys() != y.keys():
+                    return False
+                stack.append(zip(x.values(), map(y.__getitem__, x)))
+                break
+            elif isinstance(x, list):
+                if not isinstance(y, list) or len(x) != len(y):
+                    return False
+                stack.append(zip(x, y))
+                break
+            elif not _same_scalar(x, y):
+                return False
+        else:
+            stack.pop()
+    return True
+
+
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
+def _same_scalars(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are equal scalars of one type (the common case, settled at once)."""
+    kind = type(a)
+    return kind is type(b) and kind in _SCALARS and a == b
+
+
+def _same_scalar(a: Any, b: Any) -> bool:
+    if type(a) is type(b):
         return a == b
-    return type(a) is type(b) and a == b
+    numbers = (int, float)
+    return isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) \
+        and not isinstance(b, bool) and a == b
 
 
 # --- recordings --------------------------------------------------------------------------------
@@ -455,14 +579,21 @@ def stat_line(counted: list[Difference]) -> str:
 
 
 def section(path: str) -> str:
-    """The section a path belongs to: request, choices, usage, anomalies, response or exchanges."""
-    return _NAME.match(local_path(path)).group()
+    """The section a path belongs to: request, choices, usage, anomalies, response or exchanges
+    (``""`` for a path that starts with no name, such as one relative to a value)."""
+    m = _NAME.match(local_path(path))
+    return m.group() if m else ""
 
 
 def field(path: str) -> str | None:
-    """The field within its section: ``choices[0].tool_calls[1].name`` → ``tool_calls``."""
-    names = [t for t in parse_path(local_path(path))[1:] if isinstance(t, str)]
-    return names[0] if names else None
+    """The field within its section, written as a path step: ``choices[0].tool_calls[1].name`` →
+    ``tool_calls``, ``request.params["a b"].c`` → ``["a b"]``; None when there is none."""
+    try:
+        tokens = parse_path(local_path(path))
+    except ValueError:
+        return None
+    names = [t for t in tokens[1:] if isinstance(t, str)]
+    return format_path(names[:1]) if names else None
 
 
 def local_path(path: str) -> str:

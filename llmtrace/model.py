@@ -41,6 +41,10 @@ class Request(_Model):
     model: str | None = None
     body: SkipValidation[Any] = None
     headers: dict[str, Any] = Field(default_factory=_dict)
+    # Live-looking credentials the recorded headers, URL and endpoint held before they were
+    # masked (``llmtrace.secrets.Leak``: place, kind, mask; never the secret), for the
+    # ``unmasked-secret`` check. Not part of any output.
+    leaks: SkipValidation[list] = Field(default_factory=_list, exclude=True)
 
 
 class Response(_Model):
@@ -65,6 +69,9 @@ class Response(_Model):
     # ("blocked", "dns", "connect", "ssl", "send", "wait", "receive", "total"); phases the
     # recording marks as not applicable (-1) are left out.
     timings: dict[str, float] | None = None
+    # Where ``chunk_times`` came from when not the default "har": "chunk-times" for the reads
+    # ``llmtrace record`` kept (``containers.chunk_reads``). Not part of any output.
+    chunk_timing: str | None = Field(default=None, exclude=True)
 
 
 class RequestMessage(_Model):
@@ -141,7 +148,7 @@ class Timeline(_Model):
     chunks: int = 0
     deltas: SkipValidation[list[Delta]] = Field(default_factory=_list)
     times: SkipValidation[list[float | None] | None] = None
-    timing: Literal["created_at", "har", "durations", "none"] = "none"
+    timing: Literal["created_at", "har", "chunk-times", "durations", "none"] = "none"
     # Server-reported durations in seconds (Ollama's done line), only those reported non-zero.
     durations: dict[str, float] = Field(default_factory=_dict)
 
@@ -154,6 +161,11 @@ class Observations(_Model):
     tool_events: SkipValidation[list[ToolEvent]] = Field(default_factory=_list)
     stream_errors: SkipValidation[list[tuple[int, Any]]] = Field(default_factory=_list)
     filter_results: SkipValidation[list[Any]] = Field(default_factory=_list)
+    # Bytes of audio the response streamed (realtime sessions): counted, never kept or printed.
+    audio_bytes: int = 0
+    # Anomaly codes the recording holds no data to judge (a span that captured no text): the
+    # checks are skipped, not run on nothing.
+    skipped: list[str] = Field(default_factory=_list)
 
 
 class Result(_Model):
@@ -181,6 +193,22 @@ class Exchange(_Model):
     def failed(self) -> bool:
         """A recorded error response (exception, or HTTP status >= 400)."""
         return self.response.error is not None or (self.response.status or 0) >= 400
+
+    @property
+    def fidelity(self) -> str | None:
+        """What the recording kept of the generation (contracts.md): ``chunks+times`` (every
+        chunk and when it arrived), ``chunks``, ``ttft-only`` (a first-token time and no chunks),
+        ``final-text`` (only the finished output), or None when this is no generation (an
+        opaque body, a recorded error)."""
+        result = self.result
+        if result is None or self.failed:
+            return None
+        if self.response.streaming and result.timeline.chunks:
+            times = result.timeline.times
+            return "chunks+times" if times and any(t is not None for t in times) else "chunks"
+        if result.timeline.durations.get("time_to_first_chunk"):
+            return "ttft-only"
+        return "final-text"
 
 
 class Recording(_Model):

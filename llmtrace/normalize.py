@@ -2,7 +2,8 @@
 
 Built from whichever request shape was sent: OpenAI ``messages``, Anthropic ``system`` +
 ``messages``, Gemini ``contents`` + ``system_instruction``, Responses/Interactions ``input``,
-Ollama ``prompt``/``system``, completions ``prompt``.
+Ollama ``prompt``/``system``, completions ``prompt``, Cohere v1 ``preamble`` +
+``chat_history`` + ``message``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from llmtrace.model import NormalizedRequest, RequestMessage
 # Keys that are the conversation or the tools, not parameters.
 _NOT_PARAMS = {"model", "messages", "contents", "input", "prompt", "system", "system_instruction", "tools",
                "functions", "stream", "images", "context", "config", "generation_config", "generationConfig",
-               "systemInstruction", "instructions", "suffix"}
+               "systemInstruction", "instructions", "suffix", "preamble", "chat_history", "message", "toolConfig",
+               "inferenceConfig"}
 
 
 def normalize_request(body: Any, dialect: str, model: str | None = None) -> NormalizedRequest:
@@ -24,7 +26,7 @@ def normalize_request(body: Any, dialect: str, model: str | None = None) -> Norm
         return NormalizedRequest(model=model)
     messages: list[RequestMessage] = []
     system = body.get("system") or body.get("system_instruction") or body.get("systemInstruction") \
-        or body.get("instructions")
+        or body.get("instructions") or body.get("preamble")
     config = body.get("config") if isinstance(body.get("config"), dict) else {}
     if not system and config:
         system = config.get("system_instruction") or config.get("systemInstruction")
@@ -33,6 +35,11 @@ def normalize_request(body: Any, dialect: str, model: str | None = None) -> Norm
     for item in _list(body.get("messages")):
         if isinstance(item, dict):
             messages.append(RequestMessage(role=str(item.get("role") or "user"), content=_message_text(item)))
+    for item in _list(body.get("chat_history")):  # Cohere v1: {role: USER|CHATBOT|SYSTEM, message}
+        if isinstance(item, dict):
+            messages.append(RequestMessage(role=str(item.get("role") or "user"), content=text_of(item.get("message"))))
+    if isinstance(body.get("message"), str):  # Cohere v1: the new user turn
+        messages.append(RequestMessage(role="user", content=body["message"]))
     for item in _list(body.get("contents")):
         if isinstance(item, dict):
             messages.append(RequestMessage(role=str(item.get("role") or "user"), content=text_of(item.get("parts"))))
@@ -59,7 +66,7 @@ def normalize_request(body: Any, dialect: str, model: str | None = None) -> Norm
             messages.append(RequestMessage(role="prompt", content=text_of(prompt)))
 
     params = {k: v for k, v in body.items() if k not in _NOT_PARAMS}
-    for key in ("generation_config", "generationConfig"):
+    for key in ("generation_config", "generationConfig", "inferenceConfig"):
         if isinstance(body.get(key), dict):
             params.update(body[key])
     for key, value in config.items():
@@ -157,7 +164,9 @@ def tool_definitions(body: Any) -> dict[str, Any]:
 
 
 def _declared_tools(body: dict, config: dict) -> list[tuple[str, dict]]:
-    return _declarations(body.get("tools")) + _declarations(config.get("tools")) + _declarations(body.get("functions"))
+    tool_config = body.get("toolConfig") if isinstance(body.get("toolConfig"), dict) else {}  # Bedrock Converse
+    return (_declarations(body.get("tools")) + _declarations(config.get("tools")) + _declarations(body.get("functions"))
+            + _declarations([t.get("toolSpec") for t in _list(tool_config.get("tools")) if isinstance(t, dict)]))
 
 
 def _declarations(tools: Any) -> list[tuple[str, dict]]:

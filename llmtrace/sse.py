@@ -4,6 +4,11 @@ Follows the WHATWG event-stream rules (``field: value``, one optional space afte
 ``data`` lines joined with newlines, ``:`` comments, a blank line dispatches). A final event
 that the input ends before dispatching is still yielded: recordings get cut off, and what
 they hold should be shown.
+
+Lines end with CRLF, LF or a lone CR, mixed freely (WHATWG: ``end-of-line = ( cr lf / cr /
+lf )``). The lines given may come split on LF only (with or without the LF kept), so a CR
+still inside one ends a line there; a CR at the end of one is its terminator (the CR of a CRLF,
+or a lone CR before the LF split or the end of the input).
 """
 
 from __future__ import annotations
@@ -24,11 +29,8 @@ def iter_events(lines: Iterable[str]) -> Iterator[Event]:
     last_id: str | None = None
     start = -1
     n = -1
-    for n, line in enumerate(lines):
-        if line.endswith("\n"):
-            line = line[:-1]
-        if line.endswith("\r"):
-            line = line[:-1]
+    for line in _cr_split(lines):
+        n += 1
         if not line:
             if data:
                 yield Event(event or "message", "\n".join(data), last_id, start)
@@ -51,3 +53,25 @@ def iter_events(lines: Iterable[str]) -> Iterator[Event]:
         # "retry" and unknown fields are ignored, as the spec says.
     if data:
         yield Event(event or "message", "\n".join(data), last_id, start)
+
+
+def _cr_split(lines: Iterable[str]) -> Iterator[str]:
+    """The lines of ``lines`` with their terminators removed and a lone CR inside one taken as
+    a line end too; each character is looked at a bounded number of times."""
+    for line in lines:
+        if line[-1:] == "\n":
+            line = line[:-1]
+        if line[-1:] == "\r":
+            line = line[:-1]
+        if "\r" not in line:
+            yield line
+            continue
+        start = 0
+        find = line.find
+        while True:
+            end = find("\r", start)
+            if end < 0:
+                yield line[start:]
+                break
+            yield line[start:end]
+            start = end + 1

@@ -40,6 +40,7 @@ TAIL = 10
 
 TTFT_FROM_START = "first text chunk − request start"
 TTFT_FROM_DURATIONS = "server: load + prompt eval"
+TTFT_RECORDED = "recorded by the client's tracer"
 TPS_FROM_DURATIONS = "eval_count / eval_duration"
 TPS_FROM_TIMES = "output tokens / stream span"
 TPS_FROM_RECEIVE = "output tokens / HAR receive time"
@@ -183,6 +184,9 @@ def _ttft(times: list[float | None] | None, first: Entry | None, started: float 
     prompt = durations.get("prompt_eval_duration")
     if load is not None and prompt is not None:
         return _round(load + prompt), TTFT_FROM_DURATIONS
+    recorded = durations.get("time_to_first_chunk")  # OpenTelemetry's gen_ai.response.time_to_first_chunk
+    if recorded is not None:
+        return _round(recorded), TTFT_RECORDED
     return None, None
 
 

@@ -14,7 +14,7 @@ from conftest import CORPUS, SEED, all_recordings, corpus
 from llmtrace.anomalies import CHECKS, SEVERITIES, SEVERITY_RANK, detect, detect_recording, reaches
 from llmtrace.anomalies.evidence import span_chunks
 from llmtrace.errors import UnreadableInput
-from llmtrace.load import load
+from llmtrace.loader import load
 from llmtrace.model import Anomaly, Delta, Exchange, Request, Response, Result, Timeline
 
 CODES_MD = Path(__file__).parent.parent / "llmtrace" / "anomalies" / "CODES.md"
@@ -29,6 +29,9 @@ CATALOGUE = {
     "empty-response": "warning", "refusal": "info", "content-filter": "warning", "error-response": "error",
     "error-in-stream": "error", "content-after-finish": "warning", "mixed-ids": "warning",
     "leaked-control-tokens": "warning",
+    "unmasked-secret": "error",
+    "bad-frame": "error",
+    "duplicate-chunk": "warning",
 }
 
 

@@ -1,6 +1,6 @@
 """Each anomaly on a real recording made to carry the fault: a copy of a corpus file is changed
 in tmp_path (a chunk dropped, arguments cut, a delta duplicated, the model changed, …) and
-loaded with ``llmtrace.load.load``."""
+loaded with ``llmtrace.loader.load``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from conftest import CORPUS, SEED
 from llmtrace.anomalies import detect
-from llmtrace.load import load
+from llmtrace.loader import load
 from llmtrace.model import Anomaly, Exchange
 
 TEXT = "llama-stack/openai-chat-stream/8a174c150228.json"  # gpt-4o: "The capital of France is Paris."

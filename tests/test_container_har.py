@@ -11,7 +11,7 @@ import pytest
 from conftest import DATA
 from llmtrace.containers.har import parse_time
 from llmtrace.errors import UnreadableInput
-from llmtrace.load import load
+from llmtrace.loader import load
 
 CASSETTES = DATA / "cassettes" / "mirascope"
 EXAMPLES = DATA.parent.parent / "examples" / "containers"

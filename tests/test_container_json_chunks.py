@@ -9,7 +9,7 @@ import yaml
 
 from conftest import DATA
 from llmtrace.errors import UnreadableInput
-from llmtrace.load import load
+from llmtrace.loader import load
 
 EXAMPLES = DATA.parent.parent / "examples" / "containers"
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from conftest import DATA
 from llmtrace.cli import app
 from llmtrace.errors import UnreadableInput
-from llmtrace.load import load
+from llmtrace.loader import load
 
 EXAMPLES = DATA.parent.parent / "examples" / "containers"
 

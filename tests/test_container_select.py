@@ -15,14 +15,15 @@ from conftest import DATA
 from llmtrace import containers
 from llmtrace.cli import app
 from llmtrace.errors import UnreadableInput
-from llmtrace.load import load
+from llmtrace.loader import load
 
 EXAMPLES = DATA.parent.parent / "examples" / "containers"
 ALL = sorted(p for p in EXAMPLES.rglob("*") if p.is_file() and not p.name.startswith(("README", "LICENSE")))
 
 
 def test_container_names():
-    assert sorted(containers.names()) == sorted(["llama-stack", "vcr", "har", "sse", "ndjson", "json-chunks"])
+    assert sorted(containers.names()) == sorted(["llama-stack", "vcr", "har", "sse", "ndjson", "json-chunks", "websocket",
+                                                 "aws-eventstream", "mitmproxy", "otlp"])
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(EXAMPLES)))

@@ -14,7 +14,7 @@ from conftest import DATA
 from llmtrace.cli import app
 from llmtrace.containers import sse_text
 from llmtrace.errors import UnreadableInput
-from llmtrace.load import load
+from llmtrace.loader import load
 
 EXAMPLES = DATA.parent.parent / "examples" / "containers"
 SSE = sorted((EXAMPLES / "sse").glob("*.sse"))

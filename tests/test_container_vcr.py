@@ -15,7 +15,7 @@ import yaml
 from conftest import DATA
 from llmtrace.containers import vcr
 from llmtrace.errors import UnreadableInput
-from llmtrace.load import load
+from llmtrace.loader import load
 
 CASSETTES = DATA / "cassettes"
 EXAMPLES = DATA.parent.parent / "examples" / "containers"
@@ -39,7 +39,6 @@ EXPECTED = {
         ["openai-chat"],
     "openllmetry/test_llms--test_trace_propagation_stream_with_events_with_no_content[VLLMOpenAI].yaml":
         ["openai-completions"],
-    "pydantic-ai/test_gateway_ws--test_gateway_gemini_text_in_audio_out.yaml": ["opaque"] * 13,
     "pydantic-ai/test_openai_prompt_cache--test_openai_responses_prompt_cache_e2e.yaml": ["openai-responses"] * 2,
     "pydantic-ai/test_openai_responses--test_background_mode_reasoning_vcr.yaml": ["openai-responses"] * 2,
     "pydantic-ai/test_openai_responses--test_openai_responses_phase_streamed_on_part_start.yaml":
@@ -47,8 +46,12 @@ EXPECTED = {
 }
 
 
+# Cassettes of websocket frames are realtime sessions: the websocket container reads them.
+WEBSOCKET = {"pydantic-ai/test_gateway_ws--test_gateway_gemini_text_in_audio_out.yaml"}
+
+
 def test_every_cassette_is_listed():
-    assert sorted(str(p.relative_to(CASSETTES)) for p in CASSETTES.glob("*/*.yaml")) == sorted(EXPECTED)
+    assert sorted(str(p.relative_to(CASSETTES)) for p in CASSETTES.glob("*/*.yaml")) == sorted({*EXPECTED, *WEBSOCKET})
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -96,11 +99,11 @@ def test_parsed_body_on_both_sides_and_the_background_get():
     assert done.result.choices[0].content == "2 + 2 = 4." and done.result.usage.total_tokens == 26
 
 
-def test_websocket_frames_are_opaque_and_kept_as_recorded():
+def test_websocket_sessions_are_their_own_container():
+    # A cassette of websocket frames is a realtime session (tests/test_container_websocket.py).
     recording = load(str(CASSETTES / "pydantic-ai/test_gateway_ws--test_gateway_gemini_text_in_audio_out.yaml"))
-    first = recording.exchanges[0]
-    assert first.request.url is None and first.result is None
-    assert first.response.body["direction"] == "sent" and "setup" in first.response.body["data"]
+    assert recording.container == "websocket"
+    assert [ex.dialect for ex in recording.exchanges] == ["gemini-live"]
 
 
 def test_non_llm_interactions_keep_their_place():
@@ -204,7 +207,7 @@ def test_the_c_loader_is_used_when_present():
 
 
 def test_pyyaml_is_imported_only_for_yaml_files():
-    code = ("import sys; from llmtrace.load import load; load(sys.argv[1]); print('yaml' in sys.modules); "
+    code = ("import sys; from llmtrace.loader import load; load(sys.argv[1]); print('yaml' in sys.modules); "
             "load(sys.argv[2]); print('yaml' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(EXAMPLES / "sse/openai-chat.sse"),
                           str(EXAMPLES / "vcr/gemini.yaml")], capture_output=True, text=True, check=True).stdout

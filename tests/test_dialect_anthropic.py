@@ -14,7 +14,7 @@ from conftest import corpus
 from llmtrace.cli import app
 from llmtrace.dialects import FoldContext, anthropic_messages as anthropic
 from llmtrace.errors import UnreadableInput
-from llmtrace.load import load
+from llmtrace.loader import load
 
 RAW_SSE = corpus("raw-sse")
 

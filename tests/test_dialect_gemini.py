@@ -14,7 +14,7 @@ from conftest import corpus
 from llmtrace.cli import app
 from llmtrace.dialects import FoldContext, gemini
 from llmtrace.errors import UnreadableInput
-from llmtrace.load import load
+from llmtrace.loader import load
 
 STREAMS = corpus("gemini-stream")
 BODIES = corpus("gemini")

@@ -15,7 +15,7 @@ from conftest import corpus
 from llmtrace.cli import app
 from llmtrace.dialects import FoldContext, gemini_interactions as interactions
 from llmtrace.errors import UnreadableInput
-from llmtrace.load import load
+from llmtrace.loader import load
 
 OTHER = {p.name: p for p in corpus("other")}
 BODY = OTHER["e12c581332b4.json"]

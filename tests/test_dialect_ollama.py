@@ -18,7 +18,7 @@ from llmtrace.cli import app
 from llmtrace.containers.llama_stack import unwrap
 from llmtrace.dialects import FoldContext, ollama
 from llmtrace.errors import UnreadableInput
-from llmtrace.load import load
+from llmtrace.loader import load
 
 STREAMS = corpus("ollama-generate-stream") + corpus("ollama-chat-stream")
 BODIES = corpus("ollama-generate") + corpus("ollama-chat")

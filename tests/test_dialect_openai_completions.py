@@ -17,7 +17,7 @@ from llmtrace.cli import app
 from llmtrace.containers.llama_stack import unwrap
 from llmtrace.dialects import FoldContext, openai_completions
 from llmtrace.errors import UnreadableInput
-from llmtrace.load import load
+from llmtrace.loader import load
 
 STREAMS = corpus("openai-completion-stream")
 BODIES = corpus("openai-completion")

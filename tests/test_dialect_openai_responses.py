@@ -16,7 +16,7 @@ from conftest import DATA
 from llmtrace import dialects
 from llmtrace.dialects import FoldContext, openai_responses
 from llmtrace.errors import ShapeError, UnreadableInput
-from llmtrace.load import load
+from llmtrace.loader import load
 
 CASSETTES = DATA / "cassettes"
 EXAMPLES = DATA.parent.parent / "examples" / "containers"

@@ -18,7 +18,7 @@ import yaml
 from conftest import CORPUS, DATA, SEED, corpus
 from llmtrace.commands import diff
 from llmtrace.commands.reassemble import provider_json
-from llmtrace.load import load
+from llmtrace.loader import load
 from llmtrace.model import Recording
 
 STREAMS = CORPUS / "llama-stack"

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import CORPUS, SEED, all_recordings, corpus
 from llmtrace.errors import UnreadableInput
-from llmtrace.load import load
+from llmtrace.loader import load
 
 # The corpus folder a recording sits in says what it is.
 DIALECT_OF_KIND = {

@@ -23,7 +23,7 @@ from openai.types.chat import ChatCompletionChunk
 from conftest import SEED, corpus
 from llmtrace.dialects import FoldContext
 from llmtrace.dialects.openai_chat import REASONING_FIELDS, fold
-from llmtrace.load import load
+from llmtrace.loader import load
 
 FILES = corpus("openai-chat-stream") + corpus("openai-chat-on-completions-stream") + [SEED]
 

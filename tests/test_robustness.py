@@ -14,7 +14,7 @@ from conftest import CORPUS, SEED, corpus
 from llmtrace.anomalies import detect
 from llmtrace.commands.reassemble import normalized_json, provider_json
 from llmtrace.errors import UnreadableInput
-from llmtrace.load import load
+from llmtrace.loader import load
 from llmtrace.output import dumps
 
 SOURCES = [SEED, corpus("openai-chat-stream")[0], corpus("openai-completion")[0], corpus("ollama-chat-stream")[0],

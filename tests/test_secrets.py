@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from conftest import CORPUS, DATA
-from llmtrace.load import load
+from llmtrace.loader import load
 from llmtrace.secrets import MASK, is_secret_name, mask_headers, mask_url
 
 EXAMPLES = DATA.parent.parent / "examples" / "containers"

@@ -19,7 +19,7 @@ from rich.console import Console
 from conftest import CORPUS, SEED, all_recordings, corpus
 from llmtrace.commands import show
 from llmtrace.commands.reassemble import normalized_json
-from llmtrace.load import load
+from llmtrace.loader import load
 from llmtrace.model import Recording
 from llmtrace.render.recording import RecordingView, runs
 

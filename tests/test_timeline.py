@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from conftest import corpus
 from llmtrace import timeline
-from llmtrace.load import load
+from llmtrace.loader import load
 from llmtrace.model import Delta, Message, Result, Timeline, Usage
 
 

@@ -54,6 +54,23 @@ def reaches(anomaly: Anomaly, level: str) -> bool:
     return SEVERITY_RANK[anomaly.severity] >= SEVERITY_RANK[level]
 
 
+# Checks that read a stream's chunks (their ids, indices, order): a recording that kept only the
+# final text, or a first-token time, holds nothing they could find.
+NEEDS_CHUNKS = frozenset(("content-after-finish", "mixed-ids", "tool-index-gap", "duplicate-chunk"))
+
+
+def skipped_codes(exchange: Exchange) -> list[str]:
+    """The codes that are not checked on ``exchange`` because its recording lacks what they
+    need (contracts.md, fidelity): chunk checks on a recording without chunks, and the codes
+    the dialect's fold said it has no data for (a span that captured no text)."""
+    if exchange.result is None:
+        return []
+    skipped = set(exchange.result.observations.skipped)
+    if exchange.fidelity in ("final-text", "ttft-only"):
+        skipped |= NEEDS_CHUNKS
+    return sorted(code for code in skipped if code in CHECKS)
+
+
 def detect(exchange: Exchange, recording: Recording | None = None) -> list[Anomaly]:
     """Every anomaly of one exchange, most severe first (error, warning, info), then by code.
 
@@ -61,8 +78,9 @@ def detect(exchange: Exchange, recording: Recording | None = None) -> list[Anoma
     """
     found: list[Anomaly] = []
     folded = exchange.result is not None
+    skipped = skipped_codes(exchange) if folded else ()
     for code, fn in CHECKS.items():
-        if folded or code in _WITHOUT_RESULT:
+        if (folded or code in _WITHOUT_RESULT) and code not in skipped:
             found.extend(fn(exchange))
     found.sort(key=lambda a: (-SEVERITY_RANK[a.severity], a.code))
     return found
@@ -75,3 +93,6 @@ def detect_recording(recording: Recording) -> list[Anomaly]:
 
 # The checks register themselves on import.
 from llmtrace.anomalies import content, metadata, stream, tools  # noqa: E402,F401
+from llmtrace.anomalies import frames  # noqa: E402,F401  (AWS event-stream frames)
+from llmtrace.anomalies import secrets  # noqa: E402,F401  (unmasked-secret: the file leaks a credential)
+from llmtrace.anomalies import chunks  # noqa: E402,F401  (duplicate-chunk: a chunk sent twice)

@@ -10,7 +10,7 @@ from typing import Iterator
 
 from llmtrace.anomalies import check, finding
 from llmtrace.anomalies.evidence import brief, call_summary, span_chunks
-from llmtrace.anomalies.tool_text import body_span, code_regions, find_tool_calls, in_regions
+from llmtrace.anomalies.tool_text import body_span, code_regions, find_tool_calls, hint, in_regions, parsers
 from llmtrace.model import Anomaly, Exchange, Message, NormalizedRequest
 
 # Tool names a prompt declares in text (a raw prompt's function list, Llama's JSON tool format).
@@ -38,15 +38,16 @@ def _texts(message: Message) -> Iterator[tuple[str, str]]:
 def tool_call_in_text(exchange: Exchange) -> Iterator[Anomaly]:
     """Tool-call markup in content or reasoning text instead of a structured call."""
     request = exchange.normalized_request
+    model = request.model or exchange.result.model  # tells apart families that share a markup
     declared = None
     for message in exchange.result.choices:
         for field, text in _texts(message):
             if declared is None:
                 declared = declared_names(request)
-            matches = find_tool_calls(text, declared, request.json_mode)
+            matches = find_tool_calls(text, declared, request.json_mode, model)
             if not matches:
                 continue
-            if request.raw_text:
+            if request.raw_text or request.params.get("raw_prompting") is True:  # Cohere's raw prompts too
                 severity, why = "info", "a raw text endpoint, where text is the only channel"
             elif message.tool_calls:
                 severity, why = "warning", "beside structured tool calls"
@@ -57,10 +58,12 @@ def tool_call_in_text(exchange: Exchange) -> Iterator[Anomaly]:
             evidence = span_chunks(exchange, message.index, field, len(text), [m.span for m in matches])
             for match, chunks in zip(matches, evidence):
                 what = call_summary(match.calls) if match.calls else "markup without a readable call"
+                missing = hint(match.family)  # which server-side parser would have read it
                 yield finding(exchange, "tool-call-in-text", f"tool call written as text in the "
-                              f"{field} ({match.family}): {what}; {why}", severity=severity, choice=message.index,
-                              chunks=chunks, span=match.span,
-                              details={"family": match.family, "calls": match.calls, "field": field})
+                              f"{field} ({match.family}): {what}; {why}" + (f"; {missing}" if missing else ""),
+                              severity=severity, choice=message.index, chunks=chunks, span=match.span,
+                              details={"family": match.family, "calls": match.calls, "field": field,
+                                       "parsers": parsers(match.family)})
 
 
 # Reasoning markup in content: opening marker → closing marker.

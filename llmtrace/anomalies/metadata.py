@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from typing import Iterator
-from urllib.parse import urlparse
 
 from llmtrace.anomalies import check, finding
 from llmtrace.anomalies.evidence import brief
 from llmtrace.model import Anomaly, Exchange
+from llmtrace.urls import url_path
 
 
 def _asked_for_usage(exchange: Exchange) -> bool:
@@ -84,7 +84,7 @@ def malformed_url(exchange: Exchange) -> Iterator[Anomaly]:
     url = exchange.request.url
     if not url:
         return
-    segments = urlparse(url).path.split("/")
+    segments = url_path(url).split("/")
     for a, b in zip(segments, segments[1:]):
         if a and a == b:
             yield finding(exchange, "malformed-url", f"the URL repeats the path segment /{brief(a)}/{brief(a)}/",

@@ -8,8 +8,9 @@ import sys
 from collections import Counter
 
 from llmtrace.anomalies import CHECKS, SEVERITY_RANK, detect, reaches
+from llmtrace.commands.per_file import internal_error, passes_through, refused
 from llmtrace.errors import UnreadableInput, UsageError
-from llmtrace.load import load
+from llmtrace.loader import load
 from llmtrace.model import Anomaly, Recording
 from llmtrace.output import dumps, warn
 from llmtrace.walk import iter_inputs, skip_unreadable
@@ -25,24 +26,35 @@ def run(paths: list[str], fail_on: str = "error", as_json: bool = False, ignore:
     out = _JsonLines() if as_json else _Report()
     skipped: list[str] = []
     unreadable = 0
+    failed = 0
     failing = False
     for item in iter_inputs(paths, skipped):
         source = "<stdin>" if item.path == "-" else item.path
         try:
+            error = refused(item)
+            if error is not None:
+                raise error
             recording = load(item.path, fmt=fmt)
+            anomalies = [a for ex in recording.exchanges for a in detect(ex, recording) if a.code not in ignored]
+            out.file(source, recording, anomalies)
         except UnreadableInput as exc:
             if skip_unreadable(item, exc):
                 skipped.append(item.path)
                 continue
             unreadable += 1
-            out.unreadable(source, exc)
+            out.unreadable(source, exc.line())
             warn(exc.line())
             continue
-        anomalies = [a for ex in recording.exchanges for a in detect(ex, recording) if a.code not in ignored]
+        except Exception as exc:  # noqa: BLE001 - one file's bug must not cost the others
+            if passes_through(exc):
+                raise
+            failed += 1
+            out.unreadable(source, internal_error(source, exc))
+            warn(internal_error(source, exc))
+            continue
         failing = failing or any(reaches(a, fail_on) for a in anomalies)
-        out.file(source, recording, anomalies)
-    out.close(len(skipped), unreadable)
-    if unreadable:
+    out.close(len(skipped), unreadable, failed)
+    if unreadable or failed:
         return 2
     return 1 if failing else 0
 
@@ -74,10 +86,10 @@ class _JsonLines:
     def file(self, source: str, recording: Recording, anomalies: list[Anomaly]) -> None:
         self._line({"source": source, "anomalies": [a.model_dump(mode="json") for a in anomalies], "error": None})
 
-    def unreadable(self, source: str, exc: UnreadableInput) -> None:
-        self._line({"source": source, "anomalies": [], "error": exc.line()})
+    def unreadable(self, source: str, error: str) -> None:
+        self._line({"source": source, "anomalies": [], "error": error})
 
-    def close(self, skipped: int, unreadable: int) -> None:
+    def close(self, skipped: int, unreadable: int, failed: int) -> None:
         pass
 
 
@@ -120,10 +132,10 @@ class _Report:
             table.add_row("", Text(a.severity, style=SEVERITY_STYLE[a.severity]), Text(a.code, style="bold"), line)
         self.console.print(table)
 
-    def unreadable(self, source: str, exc: UnreadableInput) -> None:
+    def unreadable(self, source: str, error: str) -> None:
         pass  # the line on stderr says it
 
-    def close(self, skipped: int, unreadable: int) -> None:
+    def close(self, skipped: int, unreadable: int, failed: int) -> None:
         if not self.files:
             return  # nothing was read: the stderr lines are the whole story
         from rich.text import Text
@@ -131,7 +143,8 @@ class _Report:
         from llmtrace.render.recording import SEVERITY_STYLE
 
         line = Text(f"{self.files} file{'s' if self.files != 1 else ''} checked, {self.clean} clean")
-        for label, n in ((f"{skipped} skipped", skipped), (f"{unreadable} unreadable", unreadable)):
+        for label, n in ((f"{skipped} skipped", skipped), (f"{unreadable} unreadable", unreadable),
+                         (f"{failed} failed (internal error)", failed)):
             if n:
                 line.append(f", {label}")
         line.append(": ")

@@ -16,7 +16,9 @@ Paths (contracts.md): ``request.model``, ``request.endpoint``, ``request.message
 ``request.params.temperature``, ``choices[0].content``,
 ``choices[0].tool_calls[1].parsed_arguments.city``, ``choices[0].finish_reason``,
 ``usage.output_tokens``, ``anomalies`` (the values are whole anomalies), ``response.chunks``
-and other ``response.*`` fields (shown; differences only with ``--strict``).
+and other ``response.*`` fields (shown; differences only with ``--strict``). A key that is not
+a plain name is a quoted step, ``request.params["a.b"]``, so every path printed (human or
+``--json``) can be given back to ``--ignore``.
 Files with several exchanges: exchanges are paired by position, or with ``--by-request`` by the
 normalized request's model, messages and tools (first unused match in file order). When either
 file holds more than one exchange, every path is prefixed with ``exchanges[N].``, N being the
@@ -31,9 +33,9 @@ from typing import Any
 
 from llmtrace import compare
 from llmtrace.errors import UnreadableInput, UsageError
-from llmtrace.load import load
-from llmtrace.model import Exchange, Recording, Usage
-from llmtrace.output import dumps, stdout_is_terminal, warn, write_out
+from llmtrace.loader import load
+from llmtrace.model import Exchange, Message, Recording, Usage
+from llmtrace.output import dumps, mask_text, stdout_is_terminal, warn, write_out
 
 
 def run(a: str, b: str, strict: bool = False, ignore: list[str] = (), as_json: bool = False,
@@ -67,7 +69,7 @@ def report(ra: Recording, rb: Recording, strict: bool = False, ignore: list[str]
     if as_json:
         write_out([dumps([d.json() for d in counted], indent=stdout_is_terminal())])
     elif stat:
-        write_out([compare.stat_line(counted).encode()])
+        write_out([mask_text(compare.stat_line(counted)).encode()])
     else:
         from llmtrace.render.diff import print_diff
 
@@ -115,8 +117,20 @@ def document(exchange: Exchange, recording: Recording | None = None) -> dict:
             response.update({k: result.response[k] for k in compare.VOLATILE if k in result.response})
     return {
         "request": request,
-        "choices": [m.model_dump(mode="json") for m in result.choices] if result else [],
+        "choices": [message(m) for m in result.choices] if result else [],
         "usage": (result.usage if result else Usage()).model_dump(mode="json"),
         "anomalies": [x.model_dump(mode="json") for x in detect(exchange, recording)],
         "response": response,
     }
+
+
+def message(m: Message) -> dict:
+    """A normalized message as plain data. Not pydantic's ``model_dump``: parsed tool arguments
+    are recorded data, and may nest deeper than its serializer goes."""
+    out = _fields(m)
+    out["tool_calls"] = [_fields(call) for call in m.tool_calls]
+    return out
+
+
+def _fields(model: Any) -> dict:
+    return {name: getattr(model, name) for name, info in type(model).model_fields.items() if not info.exclude}

@@ -1,13 +1,16 @@
-"""``llmtrace reassemble``: the JSON the request would have returned unstreamed."""
+"""``llmtrace reassemble``: the JSON the request would have returned unstreamed.
+
+The provider's content is written as recorded; only credentials in a recorded error and in
+URLs are masked (``output.dumps``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from llmtrace.errors import UsageError
-from llmtrace.load import load
+from llmtrace.loader import load
 from llmtrace.model import Exchange
-from llmtrace.output import dumps, stdout_is_terminal, warn, write_out
+from llmtrace.output import MASK_ALL, MASK_URLS, dumps, stdout_is_terminal, warn, write_out
 
 
 def provider_json(exchange: Exchange) -> Any:
@@ -29,7 +32,7 @@ def normalized_json(exchange: Exchange) -> dict:
         out["error"] = exchange.response.error
         out["status"] = exchange.response.status
         return out
-    out["choices"] = [m.model_dump(mode="json") for m in result.choices] if result else []
+    out["choices"] = [m.model_dump() for m in result.choices] if result else []  # no depth limit
     out["usage"] = result.usage.model_dump(mode="json") if result else None
     if result is None:
         out["body"] = provider_json(exchange)
@@ -47,7 +50,7 @@ def run(path: str, index: int | None = None, normalized: bool = False, fmt: str 
     single = len(exchanges) == 1
     indent = single and stdout_is_terminal()
     render = normalized_json if normalized else provider_json
-    parts = [dumps(render(ex), indent=indent) for ex in exchanges]
+    parts = [dumps(render(ex), indent=indent, mask=MASK_ALL if ex.failed else MASK_URLS) for ex in exchanges]
     write_out(parts)
     code = 0
     for ex in exchanges:

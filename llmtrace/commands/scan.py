@@ -22,13 +22,17 @@ _POOL_MIN_FILES = 24
 EXAMPLES_PER_CODE = 3
 
 
-def scan_file(path: str, explicit: bool = True, fmt: str | None = None) -> dict[str, Any]:
-    """One file → ``{"file", "rows", "severities", "error", "skipped"}``; never raises for bad input."""
+def scan_file(path: str, explicit: bool = True, fmt: str | None = None, error: str | None = None) -> dict[str, Any]:
+    """One file → ``{"file", "rows", "severities", "error", "skipped"}``; never raises for bad input.
+    ``error``: why the input cannot be read, known before reading (a folder the walk could not list)."""
     from llmtrace.anomalies import detect
     from llmtrace.errors import UnreadableInput
-    from llmtrace.load import load
+    from llmtrace.loader import load
 
     out: dict[str, Any] = {"file": path, "rows": [], "severities": [], "error": None, "skipped": False}
+    if error:
+        out["error"] = f"{path}: {error}"
+        return out
     try:
         recording = load(path, fmt=fmt)
     except UnreadableInput as exc:
@@ -37,13 +41,25 @@ def scan_file(path: str, explicit: bool = True, fmt: str | None = None) -> dict[
         else:
             out["error"] = exc.line()
         return out
+    except MemoryError:  # reading the bytes themselves (parsing and folding say it in load)
+        from llmtrace.limits import out_of_memory
+
+        out["error"] = f"{path}: {out_of_memory(ran_out=True)}"
+        return out
     except Exception as exc:  # noqa: BLE001 - one bad file must not stop a sweep of thousands
         out["error"] = f"{path}: internal error: {type(exc).__name__}: {exc}"
         return out
-    for exchange in recording.exchanges:
-        anomalies = detect(exchange, recording)
-        out["rows"].append(row_of(path, recording.container, exchange, [a.code for a in anomalies]))
-        out["severities"].append({a.code: a.severity for a in anomalies})
+    try:
+        for exchange in recording.exchanges:
+            anomalies = detect(exchange, recording)
+            out["rows"].append(row_of(path, recording.container, exchange, [a.code for a in anomalies]))
+            out["severities"].append({a.code: a.severity for a in anomalies})
+    except MemoryError:
+        from llmtrace.limits import out_of_memory
+
+        out.update(rows=[], severities=[], error=f"{path}: {out_of_memory(ran_out=True)}")
+    except Exception as exc:  # noqa: BLE001 - as above
+        out.update(rows=[], severities=[], error=f"{path}: internal error: {type(exc).__name__}: {exc}")
     return out
 
 
@@ -71,11 +87,36 @@ def row_of(path: str, container: str, exchange, codes: list[str]) -> dict[str, A
     }
 
 
-def _scan_batch(batch: list[tuple[str, bool, str | None]]) -> list[dict[str, Any]]:
+def _scan_batch(batch: list[tuple[str, bool, str | None, str | None]]) -> list[dict[str, Any]]:
     # A worker lives for thousands of files: keep the cycle collector that the CLI's start-up
     # turned off (loading still pauses it while it reads each file).
     gc.enable()
-    return [scan_file(path, explicit, fmt) for path, explicit, fmt in batch]
+    crash_on = os.environ.get(_TEST_CRASH_ENV)
+    out = []
+    for item in batch:
+        if crash_on and os.path.basename(item[0]) == crash_on:
+            _test_crash()
+        out.append(scan_file(*item))
+    return out
+
+
+def _start_worker(max_size: int) -> None:
+    """A worker's start: the parent's ``--max-size``, handed over explicitly (a worker started
+    by spawn or forkserver does not inherit the parent's module state)."""
+    from llmtrace import limits
+
+    limits.set_max_size(max_size)
+
+
+# Tests only: a worker that meets a file of this name kills itself with SIGSEGV, as a crash in
+# a C extension would (read in worker processes only, never by a scan run in-process).
+_TEST_CRASH_ENV = "LLMTRACE_TEST_CRASH_ON"
+
+
+def _test_crash() -> None:
+    import signal
+
+    os.kill(os.getpid(), signal.SIGSEGV)
 
 
 def _batches(items: list, size: int) -> Iterable[list]:
@@ -87,7 +128,7 @@ def scan(paths: list[str], fmt: str | None = None, jobs: int | None = None, prog
     """Scan every input; returns ``{"results": [per-file dict], "skipped": [paths]}``."""
     gc.enable()  # a sweep reads thousands of files: see _scan_batch
     skipped: list[str] = []
-    inputs = [(inp.path, inp.explicit, fmt) for inp in iter_inputs(paths, skipped)]
+    inputs = [(inp.path, inp.explicit, fmt, inp.error) for inp in iter_inputs(paths, skipped)]
     jobs = jobs or os.cpu_count() or 1
     results: list[dict[str, Any]] = []
     if jobs == 1 or len(inputs) < _POOL_MIN_FILES or "-" in paths:
@@ -98,13 +139,104 @@ def scan(paths: list[str], fmt: str | None = None, jobs: int | None = None, prog
     else:
         # Batches big enough to amortize inter-process traffic, small enough to balance the load.
         size = max(4, min(64, len(inputs) // (jobs * 8) or 1))
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            for batch in pool.map(_scan_batch, list(_batches(inputs, size))):
-                results.extend(batch)
-                if progress:
-                    progress(len(batch))
+        results = _in_workers(list(_batches(inputs, size)), jobs, progress)
     skipped.extend(r["file"] for r in results if r["skipped"])
     return {"results": [r for r in results if not r["skipped"]], "skipped": skipped, "total": len(inputs)}
+
+
+def _in_workers(batches: list[list], jobs: int, progress) -> list[dict[str, Any]]:
+    """Every batch scanned in a pool of ``jobs`` worker processes, in order.
+
+    A worker that dies (a crash in a C extension, the kernel's out-of-memory killer) breaks the
+    whole pool, and every batch not yet finished fails with it. The finished ones are kept;
+    of the others, the first ``2 × jobs + 1`` — every batch a worker could have been holding,
+    as batches are handed out in order to ``jobs`` workers with ``jobs + 1`` queued — are
+    rescanned one file at a time in a child process of their own, which finds the file a worker
+    dies on (``_one_by_one``); the rest go to a fresh pool. Each round finishes at least those
+    suspects, so this ends, and a file that kills its worker becomes its own error row."""
+    from llmtrace import limits
+
+    done: dict[int, list] = {}
+    todo = list(range(len(batches)))
+    while todo:
+        failed = _pool_round(batches, todo, done, jobs, limits.max_size(), progress)
+        suspects, todo = failed[:2 * jobs + 1], failed[2 * jobs + 1:]
+        for i in suspects:
+            done[i] = _one_by_one(batches[i], limits.max_size())
+            if progress:
+                progress(len(batches[i]))
+    return [result for i in range(len(batches)) for result in done[i]]
+
+
+def _pool_round(batches: list[list], todo: list[int], done: dict[int, list], jobs: int, max_size: int,
+                progress) -> list[int]:
+    """Scan the batches ``todo`` in a fresh pool; the ones that failed with a broken pool."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    failed = []
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=(max_size,)) as pool:
+        futures = [(i, pool.submit(_scan_batch, batches[i])) for i in todo]
+        for i, future in futures:
+            try:
+                done[i] = future.result()
+            except BrokenProcessPool:
+                failed.append(i)
+                continue
+            if progress:
+                progress(len(done[i]))
+    return failed
+
+
+def _one_by_one(batch: list, max_size: int) -> list[dict[str, Any]]:
+    """The files of ``batch`` scanned one at a time in a child process, each result sent back
+    as it is done: when the child dies, the file it was reading gets an error row saying how it
+    died, and a new child goes on with the files after it."""
+    import multiprocessing
+
+    out: list[dict[str, Any]] = []
+    rest = list(batch)
+    while rest:
+        receiver, sender = multiprocessing.Pipe(duplex=False)
+        child = multiprocessing.Process(target=_scan_to_pipe, args=(rest, max_size, sender), daemon=True)
+        child.start()
+        sender.close()
+        got = 0
+        try:
+            while got < len(rest):
+                out.append(receiver.recv())
+                got += 1
+        except EOFError:
+            pass
+        finally:
+            receiver.close()
+        child.join()
+        if got < len(rest):
+            path = rest[got][0]
+            out.append({"file": path, "rows": [], "severities": [], "skipped": False,
+                        "error": f"{path}: {_death(child.exitcode)} while reading this file"})
+            got += 1
+        rest = rest[got:]
+    return out
+
+
+def _scan_to_pipe(batch: list, max_size: int, sender) -> None:
+    _start_worker(max_size)
+    for item in batch:
+        sender.send(_scan_batch([item])[0])
+    sender.close()
+
+
+def _death(exitcode: int | None) -> str:
+    """How a worker process ended: ``worker died (signal 11, SIGSEGV)``."""
+    if exitcode is not None and exitcode < 0:
+        import signal
+
+        try:
+            name = f", {signal.Signals(-exitcode).name}"
+        except ValueError:
+            name = ""
+        return f"worker died (signal {-exitcode}{name})"
+    return f"worker died (exit status {exitcode})"
 
 
 def summarize(scanned: dict[str, Any]) -> dict[str, Any]:

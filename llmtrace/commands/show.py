@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from llmtrace import timeline
+from llmtrace.commands.per_file import internal_error, passes_through
 from llmtrace.errors import UnreadableInput
-from llmtrace.load import load
+from llmtrace.loader import load
 from llmtrace.model import Anomaly, Exchange, Recording, Usage
 from llmtrace.output import dumps, stdout_is_terminal, warn, write_out
 
@@ -40,7 +41,7 @@ def exchange_json(item: Shown) -> dict[str, Any]:
     """One exchange of ``show --json`` (contracts.md)."""
     ex = item.exchange
     req, resp, result = ex.request, ex.response, ex.result
-    request = ex.normalized_request.model_dump(mode="json")
+    request = ex.normalized_request.model_dump()  # python mode: no depth limit (output.dumps has none)
     request.update(method=req.method, url=req.url, host=req.host, endpoint=req.endpoint, stream=request_stream(ex))
     usage = result.usage if result else Usage()
     return {
@@ -55,10 +56,10 @@ def exchange_json(item: Shown) -> dict[str, Any]:
             "chunks": len(resp.chunks) if resp.streaming else None,
             "error": resp.error,
         },
-        "choices": [m.model_dump(mode="json") for m in result.choices] if result else [],
+        "choices": [m.model_dump() for m in result.choices] if result else [],
         "usage": {"reported": usage.model_dump(mode="json"), "observed": timeline.observed_json(item.observed)},
         "timeline": timeline.summary_json(item.summary),
-        "anomalies": [a.model_dump(mode="json") for a in item.anomalies],
+        "anomalies": [a.model_dump() for a in item.anomalies],
     }
 
 
@@ -87,22 +88,26 @@ def run(paths: list[str], all_chunks: bool = False, as_json: bool = False, index
     for path in paths:
         try:
             recording = load(path, fmt=fmt)
+            exchanges = _selected(recording, index)
+            if exchanges is None:
+                n = len(recording.exchanges)
+                warn(f"{recording.source}: --index {index} is out of range: the file holds {n} "
+                     f"exchange{'s' if n != 1 else ''}")
+                code = 2
+                continue
+            items = [shown(recording, ex) for ex in exchanges]
+            if as_json:
+                docs.append(dumps(document(recording.source, items), indent=len(paths) == 1 and stdout_is_terminal()))
+            else:
+                console.print(RecordingView(recording, items, all_chunks=all_chunks))
         except UnreadableInput as exc:
             warn(exc.line())
             code = 2
-            continue
-        exchanges = _selected(recording, index)
-        if exchanges is None:
-            n = len(recording.exchanges)
-            warn(f"{recording.source}: --index {index} is out of range: the file holds {n} "
-                 f"exchange{'s' if n != 1 else ''}")
+        except Exception as exc:  # noqa: BLE001 - one file's bug must not cost the others
+            if passes_through(exc):
+                raise
+            warn(internal_error("<stdin>" if path == "-" else path, exc))
             code = 2
-            continue
-        items = [shown(recording, ex) for ex in exchanges]
-        if as_json:
-            docs.append(dumps(document(recording.source, items), indent=len(paths) == 1 and stdout_is_terminal()))
-        else:
-            console.print(RecordingView(recording, items, all_chunks=all_chunks))
     if docs:
         write_out(docs)
     return code

@@ -9,7 +9,7 @@ in the contracts.md vocabulary) and either
 ``read``/``read_bytes`` return the exchanges in file order, raw chunk payloads in arrival order.
 Adding a container means adding a module and listing it in ``_MODULES`` (the order is the
 order documents are sniffed in). How a file's container is found from its content is
-``llmtrace.load.select``.
+``llmtrace.loader.select``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import importlib
 
-_MODULES = ("llama_stack", "vcr", "har", "json_chunks", "sse_text", "ndjson")
+_MODULES = ("llama_stack", "websocket", "vcr", "har", "otlp", "json_chunks", "mitmproxy", "sse_text", "ndjson", "aws_eventstream")
 
 
 @functools.cache

@@ -12,7 +12,10 @@ Splitting (``split``), by content, never by headers:
 - SSE: the first line is a ``data:``, ``event:``, ``id:``, ``retry:`` field or a ``:``
   comment, and a ``data:`` line comes within the first 64 KiB. Each event's data is one JSON
   payload; ``[DONE]`` sets ``done``; events with empty data are skipped. Parsed event by event
-  with ``llmtrace.sse``.
+  with ``llmtrace.sse``. Text events: when the first named event (``event: NAME``) with data
+  carries plain text instead of JSON (Replicate's ``event: output`` tokens), every named event
+  of that stream is kept as ``{"event": NAME, "data": TEXT}``, its text as sent (blank and
+  multi-line data too); unnamed events are still JSON.
 - One JSON document: an array of objects is a stream of chunks (Gemini's JSON-array stream);
   anything else is the body.
 - NDJSON: the text starts with a JSON value on its first line and more follows; one payload
@@ -34,6 +37,8 @@ from typing import Any, Iterable, Iterator, NamedTuple
 
 import orjson
 
+from llmtrace import limits
+from llmtrace.containers import aws_eventstream
 from llmtrace.errors import ShapeError
 from llmtrace.sse import iter_events
 
@@ -57,7 +62,7 @@ def _patterns(pattern: str) -> tuple[re.Pattern, re.Pattern]:
 
 _NON_SPACE = _patterns(r"[^ \t\r\n\f\v]")
 _SSE_START = _patterns(r"(?:data|event|id|retry)?:")
-_SSE_DATA = _patterns(r"(?m)^data:")
+_SSE_DATA = _patterns(r"(?<![^\r\n])data:")  # at a line start: a lone CR ends a line too
 _NEWLINE = ("\n", b"\n")
 
 
@@ -83,6 +88,8 @@ def decode(value: Any, where: str, *, base64: bool = False, encoding: str | None
     else:
         raise ShapeError(f"body should be text or bytes, got {type(value).__name__}", where)
     raw = _decompress(raw, (encoding or "").strip().lower(), where)
+    if raw[:1] == b"\0" and (stream := aws_eventstream.as_body(raw)) is not None:
+        return stream  # AWS event-stream frames (Bedrock): split by ``split``
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -101,26 +108,107 @@ def _unbase64(text: str, where: str) -> bytes:
 
 def _decompress(raw: bytes, encoding: str, where: str) -> bytes:
     if raw[:2] == b"\x1f\x8b":
-        import gzip
-
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ShapeError(f"broken gzip data ({exc})", where) from None
+        return gunzip(raw, where)
     if encoding == "deflate":
         try:
-            return zlib.decompress(raw)
-        except zlib.error:
+            return inflate(raw, zlib.MAX_WBITS, where)
+        except _Broken:
             try:
-                return zlib.decompress(raw, -zlib.MAX_WBITS)  # raw deflate, as some servers send
-            except zlib.error as exc:
-                raise ShapeError(f"broken deflate data ({exc})", where) from None
+                return inflate(raw, -zlib.MAX_WBITS, where)  # raw deflate, as some servers send
+            except _Broken as exc:
+                raise ShapeError(exc.what.replace("broken zlib", "broken deflate"), where) from None
     if encoding in ("br", "zstd", "compress"):
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError:
             raise ShapeError(f"body is {encoding}-compressed, which llmtrace cannot decode", where) from None
     return raw
+
+
+# Inflated in pieces of at most this size (most bodies in one piece: no join), from input fed
+# in slices of this size (so that the input zlib has not consumed yet, which it copies on every
+# call, stays small). Each time the body crosses a multiple of _MEMORY_STEP, the memory it will
+# need is checked.
+_PIECE = 16 << 20
+_FEED = 1 << 20
+_MEMORY_STEP = 16 << 20
+
+
+def _check_memory(total: int, consumed: int, size: int, what: str, where: str) -> None:
+    """Refuse a body that will not fit in memory once inflated, judged from what it gave so far
+    (``total`` bytes from the first ``consumed`` of ``size`` compressed bytes) at the same
+    compression ratio for the rest. Beyond what is held, the body needs as much again to be
+    joined and decoded to text, and about as much again as parsed values. A bomb is refused
+    after its first few MiB instead of being inflated until memory runs out."""
+    expected = max(total, total * size // max(consumed, 1))
+    if not limits.fits_in_memory(2 * expected):
+        raise ShapeError(limits.out_of_memory(expected, f"{what} would inflate to about"), where)
+
+
+class _Broken(ShapeError):
+    """Compressed data that is not what it claims (as opposed to data over a limit)."""
+
+
+def gunzip(raw: bytes, where: str, what: str = "body") -> bytes:
+    """Gzip data (one member or several, as ``gzip.decompress`` reads them) inflated, never
+    beyond ``--max-size``: a ShapeError when it is broken or would inflate further."""
+    parts: list[bytes] = []
+    total = 0
+    view = memoryview(raw)
+    start = 0
+    while True:
+        member, start = _inflate_stream(view, start, 31, where, what, total, "gzip")
+        parts.append(member)
+        total += len(member)
+        if raw[start:start + 2] == b"\x1f\x8b":
+            continue  # the next member
+        if raw.count(b"\0", start) != len(raw) - start:  # anything but the end or zero padding
+            raise ShapeError("broken gzip data (trailing bytes after the gzip stream)", where)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def inflate(raw: bytes, wbits: int, where: str, what: str = "body") -> bytes:
+    """zlib (``wbits`` 15) or raw deflate (-15) data inflated, never beyond ``--max-size``."""
+    data, _end = _inflate_stream(memoryview(raw), 0, wbits, where, what, 0, "zlib")
+    return data
+
+
+def _inflate_stream(view: memoryview, start: int, wbits: int, where: str, what: str, before: int,
+                    kind: str) -> tuple[bytes, int]:
+    """The compressed stream at ``view[start:]`` → its data and the offset where it ends.
+
+    Inflated a piece at a time (``max_length``): past ``--max-size`` (counting ``before``, what
+    earlier members of the same body gave) it stops with a ShapeError naming the limit, and a
+    body that would not fit in the memory left is refused before it exhausts it."""
+    limit = limits.max_size()
+    inflater = zlib.decompressobj(wbits)
+    pieces: list[bytes] = []
+    total = before
+    pending: bytes | memoryview = b""
+    fed = start
+    size = len(view)
+    try:
+        while True:
+            if not pending and fed < size:
+                pending = view[fed:fed + _FEED]
+                fed += len(pending)
+            piece = inflater.decompress(pending, min(_PIECE, limit - total + 1))
+            pending = inflater.unconsumed_tail
+            if piece:
+                pieces.append(piece)
+                total += len(piece)
+                if total > limit:
+                    raise ShapeError(limits.beyond_limit(f"{what} inflates", limit), where)
+                if total // _MEMORY_STEP != (total - len(piece)) // _MEMORY_STEP:
+                    _check_memory(total, fed - len(pending) - len(inflater.unused_data), size, what, where)
+            if inflater.eof or (not piece and not pending and fed >= size):
+                break
+    except zlib.error as exc:
+        raise _Broken(f"broken {kind} data ({exc})", where) from None
+    if not inflater.eof:
+        raise _Broken(f"broken {kind} data (it ends before the end of the compressed stream)", where)
+    data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    return data, fed - len(inflater.unused_data)
 
 
 # --- splitting ---------------------------------------------------------------------------------
@@ -173,12 +261,16 @@ def split(text: str | None, where: str) -> Payloads:
     if kind == "json":
         try:
             doc = orjson.loads(text)
-        except orjson.JSONDecodeError:
+        except orjson.JSONDecodeError as exc:
+            _no_memory(exc, text)
             if starts_with_json_line(text):
                 chunks, cut_off = ndjson_payloads(text_lines(text), where)
                 return Payloads(True, chunks, None, False, cut_off)
             return Payloads(False, [], text)  # a body that only looks like JSON: kept as text
         return document(doc)
+    stream = aws_eventstream.body_stream(text)  # event-stream bytes, or nock's hex string of them
+    if stream is not None:
+        return Payloads(True, stream.chunks, None, False, stream.cut_off)
     return Payloads(False, [], text)
 
 
@@ -220,6 +312,8 @@ def sse_payloads(lines: Iterable[str], where: str = "") -> tuple[list, bool, str
     loads = orjson.loads
     done = False
     cut: ShapeError | None = None
+    text_events: bool | None = None  # named events carry plain text (decided by the first one)
+    waiting: list[dict] = []  # blank named events seen before that decision
     for n, event in enumerate(iter_events(lines)):
         if cut is not None:
             raise cut
@@ -227,6 +321,17 @@ def sse_payloads(lines: Iterable[str], where: str = "") -> tuple[list, bool, str
         if data == "[DONE]":
             done = True
             continue
+        if text_events is not False and event.event != "message":
+            if text_events is None:
+                text_events = _plain_text(data)
+                if text_events is None:
+                    waiting.append({"event": event.event, "data": data})
+                    continue
+                if text_events:
+                    chunks.extend(waiting)
+            if text_events:
+                append({"event": event.event, "data": data})
+                continue
         try:
             append(loads(data))
         except orjson.JSONDecodeError as exc:
@@ -234,6 +339,17 @@ def sse_payloads(lines: Iterable[str], where: str = "") -> tuple[list, bool, str
                 continue
             cut = _bad(exc, data, "SSE data is not JSON", at(where, f"event {n}, line {event.line + 1}"))
     return chunks, done, _cut_off(cut, chunks)
+
+
+def _plain_text(data: str) -> bool | None:
+    """Whether a named event's data is plain text rather than JSON (Replicate's ``event: output``
+    tokens): data that does not start like a JSON object or array (a token such as ``42`` is
+    text too); an object or array, whole or broken, is JSON. None for blank data, which
+    decides nothing."""
+    text = data.lstrip()
+    if not text.strip():
+        return None
+    return text[0] not in "{["
 
 
 def ndjson_payloads(lines: Iterable[str | bytes], where: str = "") -> tuple[list, str | None]:
@@ -261,10 +377,19 @@ def ndjson_payloads(lines: Iterable[str | bytes], where: str = "") -> tuple[list
 def _bad(exc: orjson.JSONDecodeError, text: str | bytes, what: str, where: str) -> ShapeError:
     """The error for a payload that is not JSON: returned when the payload merely ends too soon
     (the recording may have been cut off there), raised otherwise."""
+    _no_memory(exc, text)
+    if limits.json_too_deep(exc):
+        raise ShapeError(f"{what} (nested too deeply: more than 1024 levels, or brackets never closed)", where)
     error = ShapeError(f"{what} ({exc.msg})", where)
     if exc.pos < len(text.rstrip()):
         raise error from None
     return error
+
+
+def _no_memory(exc: orjson.JSONDecodeError, text: str | bytes) -> None:
+    """Raise MemoryError when orjson failed for want of memory: never reported as bad JSON."""
+    if limits.is_memory_error(exc, len(text)):
+        raise MemoryError from None
 
 
 def _cut_off(cut: ShapeError | None, chunks: list) -> str | None:

@@ -11,7 +11,9 @@ per-chunk times: those go to ``Response.timings`` ("started" in epoch seconds, p
 seconds, -1 phases left out), and ``Response.chunk_times`` stays None — chunk times are never
 invented. Only when the entry carries its SSE events with their own arrival times (Chrome's
 ``_eventSourceMessages``: ``{time, eventName, eventId, data}``, time in epoch seconds) are the
-chunks read from those events and ``Response.chunk_times`` set from them. Websocket entries
+chunks read from those events and ``Response.chunk_times`` set from them; likewise when the entry carries the network reads
+``llmtrace record`` kept (``response.content._chunks``, read by ``containers.chunk_reads``;
+timeline timing ``chunk-times``). Websocket entries
 (``_webSocketMessages``) are ``opaque``: the messages, as recorded, are the response body.
 """
 
@@ -23,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from llmtrace.containers import bodies, recorded
+from llmtrace.containers import bodies, chunk_reads, recorded
 from llmtrace.containers.recorded import header, headers_of
 from llmtrace.errors import ShapeError
 from llmtrace.model import Request, Response
@@ -46,6 +48,13 @@ def read(doc: Any) -> list[tuple[Request, Response]]:
 
 
 def _entry(entry: Any, n: int) -> tuple[Request, Response]:
+    try:
+        return _read_entry(entry, n)
+    except RecursionError:  # a value nested too deeply to be turned into text (a header, a URL)
+        raise ShapeError("nested too deeply", f"entry {n}") from None
+
+
+def _read_entry(entry: Any, n: int) -> tuple[Request, Response]:
     where = f"entry {n}"
     if not isinstance(entry, dict):
         raise ShapeError("entry should be an object", where)
@@ -85,7 +94,14 @@ def _response(entry: dict, resp: dict, where: str) -> Response:
     place = f"{where}, response body"
     text = bodies.decode(content.get("text"), place, base64=content.get("encoding") == "base64",
                          encoding=header(headers, "content-encoding"))
-    return recorded.response(status, bodies.split(text, place), timings=timings)
+    payloads = bodies.split(text, place)
+    # ``llmtrace record``'s network reads with their arrival offsets (``containers.chunk_reads``).
+    times = chunk_reads.times_for(content.get("_chunks"), (timings or {}).get("started"),
+                                  header(headers, "content-encoding"), payloads, f"{place}, _chunks")
+    response = recorded.response(status, payloads, chunk_times=times, timings=timings)
+    if times is not None:
+        response.chunk_timing = "chunk-times"
+    return response
 
 
 def _events(events: Any, where: str) -> tuple[bodies.Payloads, list[float | None]]:

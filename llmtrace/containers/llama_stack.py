@@ -5,7 +5,8 @@ OpenAI chunks, Ollama responses, ...), bare dicts (Ollama, Gemini), lists of raw
 (``""`` entries are the blank separators), or nothing at all for a recorded exception.
 Requests come as ``{method, url, headers, body, endpoint, model}``, as
 ``{test_id, url, method, payload}``, or, for non-HTTP calls, ``{provider, api, file_id}`` or
-``{tool_name, kwargs}``.
+``{tool_name, kwargs}``. Secrets in the headers, ``url`` and ``endpoint`` (a Gemini
+``endpoint`` may end in ``?key=…``) and in exception messages are masked as they are read.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from llmtrace.containers.bodies import sse_payloads
 from llmtrace.containers.recorded import headers_of
 from llmtrace.errors import ShapeError
 from llmtrace.model import Request, Response
+from llmtrace.secrets import mask_text
 
 NAME = "llama-stack"
 
@@ -68,7 +70,7 @@ def _response(resp: dict) -> Response:
         if isinstance(data, dict) and type(data.get("status_code")) is int and status is None:
             status = data["status_code"]
         error = data if data is not None else {"message": message}
-        text = recorded.error_text(error) or (message if isinstance(message, str) else None)
+        text = recorded.error_text(error) or (mask_text(message) if isinstance(message, str) else None)
         return Response(status=status, streaming=streaming, error=error, error_message=text)
     body = resp.get("body")
     if status is not None and status >= 400:

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
 from llmtrace.containers.bodies import Payloads
 from llmtrace.errors import ShapeError
 from llmtrace.model import Request, Response
-from llmtrace.secrets import mask_headers, mask_url
+from llmtrace.secrets import leaks_in_headers, leaks_in_text, mask_headers, mask_text, mask_url
+from llmtrace.urls import split_url
 
-_MODEL_IN_PATH = re.compile(r"/models/([^/:?#]+):")
+# The model named in the path: Gemini ``/models/NAME:method``, Bedrock ``/model/ID/converse`` (and
+# ``converse-stream``, ``invoke``, ``invoke-with-response-stream``; the id may be percent-encoded).
+_MODEL_IN_PATH = re.compile(r"/models/([^/:?#]+):|/model/([^/?#]+)/(?:converse|invoke)")
 _STATUS_TEXT = re.compile(r"\s*(\d{3})\b")
 
 
@@ -67,21 +69,30 @@ def json_or_text(text: str | None) -> Any:
 
 def request(method: Any, url: Any, headers: dict[str, Any], body: Any, where: str, *,
             model: Any = None, endpoint: Any = None) -> Request:
-    """A ``Request`` with secrets masked in its headers and URL."""
+    """A ``Request`` with secrets masked in its headers, URL and endpoint; the live-looking
+    credentials they held are noted in ``leaks`` (place, kind and mask only)."""
     if url is not None and not isinstance(url, str):
         raise ShapeError("request.url should be a string", where or None)
     host = None
+    leaks = leaks_in_headers(headers, "request")
+    if isinstance(endpoint, str) and endpoint:
+        leaks.extend(leaks_in_text(endpoint, "request endpoint"))
+        endpoint = mask_url(endpoint)
     if url:
-        parsed = urlsplit(url)
+        parsed = split_url(url)  # tolerant: a malformed URL is data (``http://[::1/v1``)
         host = parsed.netloc.rpartition("@")[2] or parsed.scheme or None
         if not endpoint:
-            endpoint = parsed.path or None
+            endpoint = mask_url(parsed.path) or None
+        leaks.extend(leaks_in_text(url, "request URL"))
         url = mask_url(url)
     if not model and isinstance(body, dict):
         model = body.get("model")
-    if not model and endpoint:
+    if not model and isinstance(endpoint, str) and endpoint:
         found = _MODEL_IN_PATH.search(endpoint)
-        model = found.group(1) if found else None
+        if found is None:
+            model = None
+        else:
+            model = found.group(1) or _unquote_path(found.group(2))
     return Request(
         method=method if isinstance(method, str) else None,
         url=url,
@@ -90,6 +101,7 @@ def request(method: Any, url: Any, headers: dict[str, Any], body: Any, where: st
         model=model if isinstance(model, str) else None,
         body=body,
         headers=mask_headers(headers),
+        leaks=leaks,
     )
 
 
@@ -112,9 +124,10 @@ def recorded_error(body: Any) -> tuple[Any, str | None]:
 
 def error_text(error: Any) -> str | None:
     """The most specific message in a recorded error: a provider's own message inside an SDK
-    exception's ``body`` or ``error`` before the SDK's wrapper text."""
+    exception's ``body`` or ``error`` before the SDK's wrapper text; credentials in it masked
+    (an "Incorrect API key provided: sk-…" message quotes the key)."""
     if isinstance(error, str):
-        return error or None
+        return mask_text(error) or None
     if not isinstance(error, dict):
         return None
     for key in ("body", "error"):
@@ -123,7 +136,7 @@ def error_text(error: Any) -> str | None:
             return inner
     for key in ("message", "detail", "error"):
         if isinstance(error.get(key), str) and error[key]:
-            return error[key]
+            return mask_text(error[key])
     return None
 
 
@@ -138,3 +151,12 @@ def response(status: int | None, payloads: Payloads, *, chunk_times: list | None
     return Response(status=status, streaming=payloads.streaming, chunks=payloads.chunks, body=payloads.body,
                     done_marker=payloads.done, cut_off=payloads.cut_off, chunk_times=chunk_times,
                     timings=timings)
+
+
+def _unquote_path(text: str) -> str:
+    """A path segment with its percent-escapes decoded (``%3A`` → ``:``)."""
+    if "%" not in text:
+        return text
+    from urllib.parse import unquote
+
+    return unquote(text)

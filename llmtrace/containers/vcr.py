@@ -13,8 +13,14 @@ Variants read:
 - go-vcr: request ``url``, bodies as plain text, response ``code`` beside a ``status`` text;
 - LangChain's cassettes (``.yaml.gz``: the whole file gzipped): ``requests`` and
   ``responses`` as two parallel lists;
+- gRPC messages (pydantic-ai's ``.xai.yaml``: ``request_stream``/``response_stream`` with
+  ``json`` and ``chunks_json``), read by ``llmtrace.containers.grpc_cassette``;
 - websocket frames (``{kind, direction, data}``, pydantic-ai's Gemini Live cassettes): each
   frame is an ``opaque`` exchange whose response body is the frame as recorded.
+
+Cassettes ``llmtrace record`` wrote keep each network read and its arrival offset in response
+fields vcrpy ignores (``_chunks``, ``_timing``): read by ``containers.chunk_reads`` into
+``Response.chunk_times`` (timeline timing ``chunk-times``).
 
 Bodies are decoded and split into chunks by ``llmtrace.containers.bodies`` (SSE, NDJSON, a
 JSON document, or text). YAML is parsed by PyYAML, imported only when a YAML file is read, with
@@ -26,10 +32,12 @@ constructed from a cassette.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
-from llmtrace.containers import bodies, recorded
+from llmtrace import limits
+from llmtrace.containers import bodies, chunk_reads, grpc_cassette, recorded
 from llmtrace.containers.recorded import header, headers_of
 from llmtrace.errors import ShapeError
 from llmtrace.model import Request, Response
@@ -60,9 +68,18 @@ def read(doc: Any) -> list[tuple[Request, Response]]:
 
 
 def _interaction(item: Any, n: int) -> tuple[Request, Response]:
+    try:
+        return _read_interaction(item, n)
+    except RecursionError:  # a value nested too deeply to be turned into text (a header, a URL)
+        raise ShapeError("nested too deeply", f"interaction {n}") from None
+
+
+def _read_interaction(item: Any, n: int) -> tuple[Request, Response]:
     where = f"interaction {n}"
     if not isinstance(item, dict):
         raise ShapeError("interaction should be an object", where)
+    if grpc_cassette.is_grpc(item):
+        return grpc_cassette.interaction(item, where)
     if "request" not in item and "response" not in item:
         if "data" in item and ("kind" in item or "direction" in item):
             return Request(), Response(body=item)
@@ -95,6 +112,11 @@ def _response(resp: dict, where: str) -> Response:
         headers = headers_of(resp.get("headers"), f"{where}, response headers")
         place = f"{where}, response body"
         payloads = bodies.split(_text(resp.get("body"), headers, place), place)
+        if "_timing" in resp:  # ``llmtrace record``'s reads and times (``containers.chunk_reads``)
+            times, timings = chunk_reads.cassette_timing(resp, payloads, header(headers, "content-encoding"), place)
+            response = recorded.response(status, payloads, chunk_times=times, timings=timings)
+            response.chunk_timing = "chunk-times" if times is not None else None
+            return response
     return recorded.response(status, payloads)
 
 
@@ -113,23 +135,108 @@ def _text(body: Any, headers: dict[str, str], where: str) -> str | None:
 
 def load_yaml(data: bytes) -> Any:
     """Parse YAML safely (see the module docstring). ShapeError with the place when it is not
-    YAML, or when it is a bare scalar (plain text parses as one YAML string)."""
+    YAML, when it is a bare scalar (plain text parses as one YAML string), when it nests more
+    deeply than libyaml reads (1000 levels), or when its aliases expand beyond the budget
+    (``expanded_size``)."""
     import yaml
 
+    loader = None
     try:
-        doc = yaml.load(data, Loader=_loader())
+        loader = _loader()(data)
+        node = loader.get_single_node()
+        if node is not None and _may_alias(data):
+            expanded_size(node, limits.alias_budget(len(data)), len(data))
+        doc = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        raise ShapeError(f"not JSON, YAML or SSE (YAML: {exc.problem or exc.context})", where) from None
+        problem = exc.problem or exc.context or ""
+        if "nesting depth" in problem:
+            raise ShapeError("nested too deeply (YAML: more than 1000 levels)", where) from None
+        raise ShapeError(f"not JSON, YAML or SSE (YAML: {problem})", where) from None
     except yaml.YAMLError as exc:
         raise ShapeError(f"not JSON, YAML or SSE (YAML: {exc})") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     if not isinstance(doc, (dict, list)):
         start = len(data) - len(data.lstrip())
         line = data.count(b"\n", 0, start) + 1
         column = start - data.rfind(b"\n", 0, start)
         raise ShapeError("not JSON, YAML or SSE (plain text)", f"line {line}, column {column} (byte {start})")
     return doc
+
+
+# An anchor (``&name``) and an alias (``*name``) where a node starts: after a space, a line
+# break, a flow indicator or a colon (``{"a":&x 1}``), or at the very start; followed by a
+# name. A document with no match for both has no alias (text such as ``a &amp; b`` or
+# `` **bold**`` may match, which only costs a count). The character class comes first: the
+# regex engine scans for a class faster than for an alternation.
+_ANCHOR = re.compile(rb"[\s\[{,:]&[^\s\[\]{},]")
+_ALIAS = re.compile(rb"[\s\[{,:]\*[^\s\[\]{},]")
+
+
+def _may_alias(data: bytes) -> bool:
+    return (b"*" in data and b"&" in data and (data[:1] == b"&" or _ANCHOR.search(data) is not None)
+            and _ALIAS.search(data) is not None)
+
+
+def expanded_size(root, budget: int, size: int) -> int:
+    """The size of a composed YAML document with every alias expanded: one per value plus the
+    characters of each scalar, an aliased subtree counted in full each time it is referenced.
+    ShapeError when it exceeds ``budget`` (``size``: the file's, for the message; an alias bomb: 461 bytes of nested aliases expand to
+    a billion values; PyYAML shares one Python object per anchor, but everything downstream —
+    folding, the JSON written out — walks each reference again), or when an alias refers to a
+    node that contains it (a cycle, which no JSON body can be).
+
+    The nodes form a graph that shares subtrees; the walk is iterative and remembers the size
+    of each node it has sized, so it is linear in the number of distinct nodes."""
+    import yaml
+
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # nodes whose children are being sized: the current path
+    stack: list = [(root, False)]
+    scalar = yaml.ScalarNode
+    mapping = yaml.MappingNode
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            if isinstance(node, mapping):
+                total = 1 + sum(sizes[id(k)] + sizes[id(v)] for k, v in node.value)
+            else:
+                total = 1 + sum(sizes[id(child)] for child in node.value)
+            open_nodes.discard(key)
+            if total > budget:
+                raise ShapeError(_too_expanded(size, budget), _line(node))
+            sizes[key] = total
+            continue
+        if key in sizes:
+            continue
+        if isinstance(node, scalar):
+            sizes[key] = 1 + len(node.value)
+            continue
+        if key in open_nodes:
+            raise ShapeError("YAML alias refers to a node that contains it (a cycle)", _line(node))
+        open_nodes.add(key)
+        stack.append((node, True))
+        if isinstance(node, mapping):
+            for k, v in node.value:
+                stack.append((k, False))
+                stack.append((v, False))
+        else:
+            stack.extend((child, False) for child in node.value)
+    return sizes[id(root)]
+
+
+def _too_expanded(size: int, budget: int) -> str:
+    return (f"YAML aliases expand the document too far (beyond {budget:,} values and characters "
+            f"from a {size:,}-byte file: an alias bomb?)")
+
+
+def _line(node) -> str:
+    mark = node.start_mark
+    return f"line {mark.line + 1}, column {mark.column + 1}"
 
 
 @lru_cache(maxsize=None)
@@ -150,11 +257,25 @@ def _scalar(loader, node) -> str:
 
 def _plain(loader, suffix, node) -> Any:
     """Any other tag (``!!python/unicode``, ``!!python/tuple``, ``!ruby/object:…``): the plain
-    value it tags."""
+    value it tags. A mapping or sequence is filled after it is made, as PyYAML fills untagged
+    ones (a generator), so that tagged nesting costs no recursion (a 600-level ``!ruby/object``
+    reads like an untagged one)."""
     import yaml
 
     if isinstance(node, yaml.MappingNode):
-        return loader.construct_mapping(node, deep=True)
+        return _plain_mapping(loader, node)
     if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node, deep=True)
+        return _plain_sequence(loader, node)
     return loader.construct_scalar(node)
+
+
+def _plain_mapping(loader, node):
+    data: dict = {}
+    yield data
+    data.update(loader.construct_mapping(node))
+
+
+def _plain_sequence(loader, node):
+    data: list = []
+    yield data
+    data.extend(loader.construct_sequence(node))

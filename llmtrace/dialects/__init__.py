@@ -15,21 +15,30 @@ import importlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlparse
 
 import orjson
 
 from llmtrace.errors import ShapeError
+from llmtrace.urls import url_path
 
 # Order matters only where shapes overlap: the more specific sniffers come first.
 _MODULES = (
+    "openai_realtime",  # websocket events: the Responses API's names, with an event_id
+    "gemini_live",
+    "otel_genai",
     "openai_responses",
     "anthropic_messages",
     "gemini_interactions",
+    "cohere",  # v2 event types are hyphenated, v1 chunks carry event_type and is_finished
+    "xai_grpc",
+    "writer",  # before the OpenAI folds: Writer's chat chunks are chat chunks with graph_data
+    "watsonx",
+    "replicate",
     "openai_completions",  # before openai_chat: Together's completion.chunk also carries a delta
     "openai_chat",
     "ollama",
     "gemini",
+    "bedrock_converse", "bedrock_invoke",  # AWS event-stream chunks ({event-type: payload})
 )
 
 OPAQUE = "opaque"
@@ -92,7 +101,7 @@ def _looks_like_error(payload: Any) -> bool:
 
 
 def _detect_from_request(body: Any, url: str | None) -> str:
-    path = urlparse(url).path if url else ""
+    path = url_path(url)
     if isinstance(body, dict):
         if "contents" in body:
             return "gemini"

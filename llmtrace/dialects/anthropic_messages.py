@@ -128,6 +128,7 @@ class MessagesFold:
         self.stopped = False
         self.blocks: dict[int, _Block] = {}
         self._last_index: int | None = None
+        self._tool_order: dict[int, int] = {}  # content block index → the call's position among tool calls
         self.deltas: list[Delta] = []
         self.obs = Observations()
 
@@ -209,7 +210,11 @@ class MessagesFold:
                     block.fields[key] = value
         self._last_index = index
         if fields.get("type") == "tool_use":
-            self.obs.tool_events.append(ToolEvent(i, 0, index, fields.get("id") or None, fields.get("name")))
+            # Tool calls are numbered in the order they start: the block index also counts the
+            # text and thinking blocks before them, so it is no tool index (text, then a call at
+            # block 1, is normal). A second start of the same block is the same call.
+            ordinal = self._tool_order.setdefault(index, len(self._tool_order))
+            self.obs.tool_events.append(ToolEvent(i, 0, ordinal, fields.get("id") or None, fields.get("name")))
         for key, kind in _TIMELINE.items():
             text = fields.get(key)
             if text and isinstance(text, str):

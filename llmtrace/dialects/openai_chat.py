@@ -6,6 +6,19 @@ Merge rules (reassembly.md): explicit null == absent; ``role``/``id``/``model``/
 ``system_fingerprint`` first non-empty; text fields concatenate; ``finish_reason`` and
 ``usage`` last non-null; tool calls keyed by (choice, index), a new id or name starting a new
 call where the index is missing or reused; per-chunk numbers go to the timeline.
+
+Provider extras of OpenAI-like servers:
+- Groq: ``x_groq`` (``id``, ``seed``, and on the last chunk ``usage`` with its timings) merged
+  key by key into the response's ``x_groq``; its ``usage`` is the usage when the chunks carry
+  no top-level one;
+- DeepSeek: ``usage.prompt_cache_hit_tokens`` is the cached count (``prompt_cache_miss_tokens``
+  stays in the usage as sent);
+- OpenRouter: ``provider`` (first non-empty) kept at the top level; ``usage.cost`` and
+  ``cost_details`` stay in the usage; ``reasoning_details`` merged by index;
+- Mistral: ``p`` (random padding against length side channels) is per-chunk noise, dropped;
+  content sent as a list of chunks (Magistral) is read part by part: ``text`` parts are
+  content, ``thinking`` parts (their own list of text chunks) are reasoning, reassembled under
+  ``thinking``.
 """
 
 from __future__ import annotations
@@ -106,6 +119,8 @@ class ChatFold:
                                     "system_fingerprint": None, "service_tier": None}
         self.created_seen: Any = None
         self.usage: Any = None
+        self.x_groq: dict | None = None
+        self.provider: Any = None
         self.filters: list = []
         self.choices: dict[int, _Choice] = {}
         self.deltas: list[Delta] = []
@@ -137,6 +152,8 @@ class ChatFold:
         usage = chunk.get("usage")
         if usage is not None:
             self.usage = as_dict(usage, "usage", "")
+        if "x_groq" in chunk or "provider" in chunk:
+            self._provider_extras(chunk)
         filters = chunk.get("prompt_filter_results")
         if filters:
             filters = as_list(filters, "prompt_filter_results", "")
@@ -153,6 +170,21 @@ class ChatFold:
                 if type(raw) is not dict:
                     raise ShapeError("choice should be an object")
                 self._choice(i, raw)
+
+    def _provider_extras(self, chunk: dict) -> None:
+        """Groq's ``x_groq`` (merged key by key, the latest non-null winning) and OpenRouter's
+        ``provider`` (first non-empty)."""
+        extra = chunk.get("x_groq")
+        if extra is not None:
+            extra = as_dict(extra, "x_groq", "")
+            if self.x_groq is None:
+                self.x_groq = {}
+            for key, value in extra.items():
+                if value is not None or key not in self.x_groq:
+                    self.x_groq[key] = value
+        provider = chunk.get("provider")
+        if provider not in (None, "") and self.provider is None:
+            self.provider = provider
 
     def _first_values(self, chunk: dict) -> None:
         top = self.top
@@ -238,7 +270,7 @@ class ChatFold:
         content = delta.get("content")
         if content is not None:
             if not isinstance(content, str):
-                content = _content_text(content)
+                content = self._content_parts(i, choice, content, token_id)
             if choice.content is None:
                 choice.content = [content]
             else:
@@ -280,6 +312,29 @@ class ChatFold:
                 fc["name"].append(name)
             if legacy.get("arguments") is not None:
                 fc["arguments"].append(dump_arguments(legacy["arguments"]))
+
+    def _content_parts(self, i: int, choice: _Choice, content: Any, token_id: int | None) -> str:
+        """Content sent as a list of parts (Mistral, some servers): the text parts' text, which
+        is returned; ``thinking`` parts go to the choice's reasoning (under ``thinking``)."""
+        if not isinstance(content, list):
+            raise ShapeError("content should be a string")
+        texts = []
+        for part in content:
+            if not isinstance(part, dict):
+                continue
+            if part.get("type") == "thinking":
+                thinking = part.get("thinking")
+                if isinstance(thinking, list):
+                    thinking = "".join(p.get("text") or "" for p in thinking if isinstance(p, dict))
+                thinking = as_text(thinking, "thinking", "") or ""
+                choice.reasoning.setdefault("thinking", []).append(thinking)
+                if thinking:
+                    self.deltas.append(Delta(i, choice.index, "reasoning", thinking, token_id))
+            else:
+                text = part.get("text")
+                if isinstance(text, str):
+                    texts.append(text)
+        return "".join(texts)
 
     def _reasoning_details(self, choice: _Choice, details: list) -> None:
         merged = choice.reasoning_details
@@ -348,12 +403,18 @@ class ChatFold:
             response=response,
             model=top["model"] or None,
             choices=messages,
-            usage=usage_of(self.usage),
+            usage=usage_of(self._usage()),
             complete=complete,
             timeline=Timeline(chunks=n_chunks, deltas=self.deltas, times=self.ctx.chunk_times,
                               timing="har" if self.ctx.chunk_times else "none"),
             observations=self.obs,
         )
+
+    def _usage(self) -> Any:
+        """The usage: the last top-level one, else Groq's ``x_groq.usage``."""
+        if self.usage is None and self.x_groq is not None and isinstance(self.x_groq.get("usage"), dict):
+            return self.x_groq["usage"]
+        return self.usage
 
     def _response(self, choices: list[_Choice], messages: list[Message]) -> dict:
         top = self.top
@@ -365,18 +426,15 @@ class ChatFold:
             "system_fingerprint": top["system_fingerprint"],
             "service_tier": top["service_tier"],
             "choices": [_provider_choice(c, m) for c, m in zip(choices, messages)],
-            "usage": self.usage,
+            "usage": self._usage(),
         }
+        if self.provider is not None:
+            out["provider"] = self.provider
+        if self.x_groq is not None:
+            out["x_groq"] = self.x_groq
         if self.filters:
             out["prompt_filter_results"] = self.filters
         return out
-
-
-def _content_text(content: Any) -> str:
-    """Content sent as a list of parts (some servers do): the text parts joined."""
-    if isinstance(content, list):
-        return "".join(p.get("text") or "" for p in content if isinstance(p, dict))
-    raise ShapeError("content should be a string")
 
 
 def _message(c: _Choice) -> Message:
@@ -439,6 +497,8 @@ def usage_of(usage: Any) -> Usage:
     cached = prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else None
     if cached is None:
         cached = usage.get("cached_tokens")  # Together reports it at the top level
+    if cached is None:
+        cached = usage.get("prompt_cache_hit_tokens")  # DeepSeek
     reasoning = completion_details.get("reasoning_tokens") if isinstance(completion_details, dict) else None
     return Usage(
         input_tokens=as_int(usage.get("prompt_tokens")),

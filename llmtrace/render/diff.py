@@ -28,8 +28,9 @@ TEXT_FIELDS = ("content", "reasoning", "refusal")
 SIGNS = {compare.ADDED: ("+", "green"), compare.REMOVED: ("-", "red"), compare.CHANGED: ("~", "yellow")}
 
 
-def print_diff(ra: Recording, rb: Recording, pairs: list[compare.Pair], strict: bool) -> None:
-    console = Console(highlight=False, soft_wrap=True)
+def print_diff(ra: Recording, rb: Recording, pairs: list[compare.Pair], strict: bool, console=None) -> None:
+    """The differences as ``llmtrace diff`` prints them, on ``console`` (default: stdout)."""
+    console = console or Console(highlight=False, soft_wrap=True)
     markers = console.no_color or console.color_system is None
     for sign, style, rec in (("---", "red", ra), ("+++", "green", rb)):
         line = Text()
@@ -60,7 +61,7 @@ def print_diff(ra: Recording, rb: Recording, pairs: list[compare.Pair], strict: 
             if body is not None:
                 console.print(indent(body, 6))
     console.print()
-    console.print(Text(compare.stat_line([d for p in pairs for d in p.differences if d.counts]), style="bold"))
+    console.print(safe_text(compare.stat_line([d for p in pairs for d in p.differences if d.counts]), style="bold"))
 
 
 def _pair_title(pair: compare.Pair) -> str:
@@ -98,7 +99,8 @@ def difference(d: compare.Difference, markers: bool) -> tuple[Text, Text | None]
     elif d.change == compare.CHANGED and isinstance(d.a, (dict, list)) and isinstance(d.b, (dict, list)):
         body = json_diff(d.a, d.b)
     else:
-        head.append_text(values(d))
+        head.append_text(values(d, numbers=name in ("usage", "response")
+                                and compare.field(d.path) not in compare.VOLATILE))
     head.rstrip()
     if not d.counts and name != "response":
         head.append("  (not counted without --strict)", style="dim")
@@ -106,12 +108,16 @@ def difference(d: compare.Difference, markers: bool) -> tuple[Text, Text | None]
 
 
 def _is_text(d: compare.Difference) -> bool:
-    name = d.path.rsplit(".", 1)[-1]
+    try:
+        name = compare.parse_path(d.path)[-1]
+    except ValueError:
+        name = None
     return name in TEXT_FIELDS or "\n" in d.a or "\n" in d.b or len(d.a) + len(d.b) > 80
 
 
-def values(d: compare.Difference) -> Text:
-    """``a → b`` as compact JSON, with the change of numbers in usage and response fields."""
+def values(d: compare.Difference, numbers: bool = False) -> Text:
+    """``a → b`` as compact JSON, with the change of numbers when ``numbers`` (usage and
+    response fields)."""
     out = Text()
     if d.a is not None:
         out.append_text(safe_text(_preview(d.a), style="red" if d.b is None else ""))
@@ -119,7 +125,7 @@ def values(d: compare.Difference) -> Text:
         out.append(" → ", style="dim")
     if d.b is not None:
         out.append_text(safe_text(_preview(d.b), style="green" if d.a is None else ""))
-    if compare.section(d.path) in ("usage", "response") and compare.field(d.path) not in compare.VOLATILE:
+    if numbers:
         change = relative(d.a, d.b)
         if change:
             out.append(f"  ({change})", style="dim")
@@ -127,13 +133,16 @@ def values(d: compare.Difference) -> Text:
 
 
 def json_diff(a: Any, b: Any) -> Text:
-    """Two JSON values leaf by leaf: ``path  a → b``."""
+    """Two JSON values leaf by leaf: ``path  a → b``, the path relative to the values (its keys
+    recorded text, shown safely like every other)."""
     lines = Text()
     for i, d in enumerate(compare.value_diff(a, b)):
         if i:
             lines.append("\n")
         sign, style = SIGNS[d.change]
-        lines.append(f"{sign} {d.path or '(value)'}  ", style=style)
+        lines.append(f"{sign} ", style=style)
+        lines.append_text(safe_text(d.path or "(value)", style=style))
+        lines.append("  ")
         lines.append_text(values(d))
     return lines
 
@@ -189,7 +198,10 @@ def relative(a: Any, b: Any) -> str | None:
         return None
     delta = b - a
     text = f"{delta:+}" if isinstance(delta, int) else f"{delta:+.6g}"
-    return f"{text}, {delta / a:+.1%}" if a else text
+    try:
+        return f"{text}, {delta / a:+.1%}" if a else text
+    except OverflowError:  # integers beyond a float's range: no ratio
+        return text
 
 
 def _exchange_preview(doc: dict) -> str:

@@ -1,7 +1,10 @@
 """``llmtrace show`` as rich renderables: per exchange a header, the request, the response,
 the token timeline, usage and anomalies; usage totals when a file holds several exchanges.
 
-Recorded text only ever reaches the terminal through ``safe_text`` (never as markup)."""
+Recorded text only ever reaches the terminal through ``safe_text`` (never as markup), which
+masks credentials and escapes control characters. Long recorded text — content, reasoning, tool
+arguments, error text, opaque bodies — is cut at ``BODY_CHARS`` characters with a note saying
+how much is left out; ``--all`` shows everything (rendered line by line, linear in its length)."""
 
 from __future__ import annotations
 
@@ -17,9 +20,9 @@ from llmtrace.commands.reassemble import provider_json
 from llmtrace.commands.show import request_stream
 from llmtrace.dialects import OPAQUE
 from llmtrace.model import Anomaly, Exchange, Message, Usage
-from llmtrace.output import dumps
-from llmtrace.render.layout import grid
-from llmtrace.render.safe import safe_text
+from llmtrace.output import dumps, masked, readable_json
+from llmtrace.render.layout import Wrapped, grid
+from llmtrace.render.safe import more, safe_text
 from llmtrace.render.timeline import TimelineView, chunk_notes
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -34,6 +37,10 @@ NOT_REPORTED = "—"
 PREVIEW_CHARS = 300
 VALUE_CHARS = 300
 DESCRIBE_CHARS = 80
+# How much of one long text (content, reasoning, arguments, error text) is shown without --all.
+BODY_CHARS = 20_000
+# How many names (tools, parameters) or keys of an opaque body are listed without --all.
+NAMES_SHOWN = 100
 # Requests with more messages show the first and the last ones (and always the last user message).
 MESSAGES_FIRST = 2
 MESSAGES_LAST = 8
@@ -54,13 +61,32 @@ def compact(value: Any, limit: int = VALUE_CHARS) -> Text:
     """A JSON value on one line, cut at ``limit`` characters."""
     raw = value if isinstance(value, str) else dumps(value).decode()
     if len(raw) > limit:
-        return safe_text(raw[:limit]).append(f"… ({len(raw)} characters)", style="dim")
+        return safe_text(raw, limit=limit).append(f"… ({len(raw)} characters)", style="dim")
     return safe_text(raw)
+
+
+def body(text: str, style: str | None = None, everything: bool = False) -> Wrapped:
+    """A long recorded text, cut at ``BODY_CHARS`` characters with a note of what is left out
+    unless ``everything`` is asked for."""
+    limit = None if everything else BODY_CHARS
+    shown = safe_text(text, style=style, limit=limit)
+    if limit is not None and len(text) > limit:
+        shown.append(f"\n… {more(len(text) - limit)} (--all shows everything)", style="dim italic")
+    return Wrapped(shown)
+
+
+def names(items: list, everything: bool = False) -> Text:
+    """Recorded names, comma-separated: the first ``NAMES_SHOWN`` unless ``everything``."""
+    shown = items if everything or len(items) <= NAMES_SHOWN else items[:NAMES_SHOWN]
+    text = Text(", ").join(safe_text(str(n), limit=VALUE_CHARS) for n in shown)
+    if len(shown) < len(items):
+        text.append(f", … {len(items) - len(shown):,} more", style="dim")
+    return text
 
 
 def preview(text: str) -> Text:
     """The start of a message on one line (whitespace runs collapsed), ellipsis at the edge."""
-    flat = " ".join(text[:PREVIEW_CHARS].split())
+    flat = " ".join(masked(text, PREVIEW_CHARS).split())
     if not flat:
         return Text("(empty)", style="dim")
     out = safe_text(flat)
@@ -88,6 +114,8 @@ class RecordingView:
 
 
 class ExchangeView:
+    """One exchange; ``all_chunks`` (``--all``) shows every chunk and every long text whole."""
+
     def __init__(self, source: str, item, total: int, all_chunks: bool = False):
         self.source = source
         self.item = item
@@ -102,9 +130,9 @@ class ExchangeView:
         nr = ex.normalized_request
         if nr.messages or nr.tools or nr.params or ex.result is not None:
             yield section("request")
-            yield RequestView(ex)
+            yield RequestView(ex, self.all_chunks)
         yield section("response")
-        yield ResponseView(ex)
+        yield ResponseView(ex, self.all_chunks)
         if ex.result is not None:
             yield section("token timeline")
             yield TimelineView(item.summary, item.observed, ex.response.streaming, self.all_chunks,
@@ -122,25 +150,27 @@ class ExchangeView:
             file.append(f"  (exchange {ex.index} of {self.total})", style="dim")
         table.add_row("file", file)
         table.add_row("format", Text(f"{ex.container} · {ex.dialect}"))
-        table.add_row("host", safe_text(req.host) if req.host else Text(NOT_REPORTED))
+        table.add_row("host", safe_text(req.host, limit=VALUE_CHARS) if req.host else Text(NOT_REPORTED))
         endpoint = Text()
         if req.method:
-            endpoint.append_text(safe_text(req.method)).append(" ")
-        endpoint.append_text(safe_text(req.endpoint) if req.endpoint else Text(NOT_REPORTED))
+            endpoint.append_text(safe_text(req.method, limit=VALUE_CHARS)).append(" ")
+        endpoint.append_text(body(req.endpoint, everything=self.all_chunks).text if req.endpoint
+                             else Text(NOT_REPORTED))
         table.add_row("endpoint", endpoint)
         if req.url and not req.url.endswith(f"{req.host}{req.endpoint}"):
-            table.add_row("url", safe_text(req.url))
+            table.add_row("url", body(req.url, everything=self.all_chunks))
         table.add_row("model", self._models(ex))
         table.add_row("stream", self._stream(ex))
         if resp.cut_off:
-            table.add_row("recording", Text("cut off: ", style="red").append_text(safe_text(resp.cut_off, style="red")))
+            table.add_row("recording", Text("cut off: ", style="red").append_text(
+                safe_text(resp.cut_off, style="red", limit=BODY_CHARS)))
         status = Text("not recorded" if resp.status is None else str(resp.status))
         if ex.failed:
             status.stylize("bold red")
             status.append(" · recorded error", style="bold red")
         table.add_row("status", status)
         if ex.failed:
-            table.add_row("error", safe_text(_error_line(ex), style="red"))
+            table.add_row("error", body(_error_line(ex), style="red", everything=self.all_chunks))
         elif result is not None and not result.complete:
             table.add_row("finish", Text("none: the stream ends without a finish", style="red"))
         return table
@@ -149,14 +179,15 @@ class ExchangeView:
     def _models(ex: Exchange) -> Text:
         requested = ex.normalized_request.model or ex.request.model
         served = ex.result.model if ex.result else None
-        text = Text("requested ", style="dim").append_text(safe_text(requested) if requested else Text(NOT_REPORTED))
+        text = Text("requested ", style="dim").append_text(safe_text(requested, limit=VALUE_CHARS) if requested
+                                                           else Text(NOT_REPORTED))
         text.append(" · served ", style="dim")
         if served is None:
             text.append(NOT_REPORTED)
         elif served == requested:
             text.append("the same")
         else:
-            text.append_text(safe_text(served, style="yellow"))
+            text.append_text(safe_text(served, style="yellow", limit=VALUE_CHARS))
         return text
 
     @staticmethod
@@ -181,19 +212,19 @@ def _error_line(ex: Exchange) -> str:
 
 
 class RequestView:
-    def __init__(self, exchange: Exchange):
+    def __init__(self, exchange: Exchange, everything: bool = False):
         self.exchange = exchange
+        self.everything = everything
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         req = self.exchange.normalized_request
         table = grid()
         table.add_row("messages", self._messages(req.messages) if req.messages else Text(NOT_REPORTED))
-        table.add_row("tools", Text(", ").join(safe_text(n) for n in req.tools) if req.tools else Text(NOT_REPORTED))
+        table.add_row("tools", names(req.tools, self.everything) if req.tools else Text(NOT_REPORTED))
         table.add_row("params", self._params(req.params))
         yield table
 
-    @staticmethod
-    def _messages(messages: list) -> Table:
+    def _messages(self, messages: list) -> Table:
         last_user = max((i for i, m in enumerate(messages) if m.role in ("user", "prompt")), default=None)
         n = len(messages)
         shown = set(range(n))
@@ -208,12 +239,12 @@ class RequestView:
             if hidden:
                 table.add_row(Text("…"), Text(f"{hidden} more messages", style="dim italic"))
                 hidden = 0
-            body = safe_text(message.content) if i == last_user and message.content else preview(message.content)
-            table.add_row(safe_text(message.role), body)
+            cell = (body(message.content, everything=self.everything) if i == last_user and message.content
+                    else preview(message.content))
+            table.add_row(safe_text(message.role, limit=VALUE_CHARS), cell)
         return table
 
-    @staticmethod
-    def _params(params: dict) -> Table | Text:
+    def _params(self, params: dict) -> Table | Text:
         shown = [k for k in PARAMS if k in params and params[k] is not None]
         others = [k for k in params if k not in shown and k != "stream"]
         if not shown and not others:
@@ -222,13 +253,14 @@ class RequestView:
         for key in shown:
             table.add_row(Text(key), compact(params[key]))
         if others:
-            table.add_row(Text("others"), Text(", ").join(safe_text(k) for k in others))
+            table.add_row(Text("others"), names(others, self.everything))
         return table
 
 
 class ResponseView:
-    def __init__(self, exchange: Exchange):
+    def __init__(self, exchange: Exchange, everything: bool = False):
         self.exchange = exchange
+        self.everything = everything
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         ex = self.exchange
@@ -240,37 +272,43 @@ class ResponseView:
         if ex.result is None:
             what = "not an LLM generation" if ex.dialect == OPAQUE else "no reassembly for this dialect"
             yield Text(f"{ex.dialect}: {what}", style="dim")
-            yield Padding(describe(provider_json(ex)), (0, 0, 0, 2))
+            yield Padding(describe(provider_json(ex), self.everything), (0, 0, 0, 2))
             return
         if not ex.result.choices:
             yield Text("no choices", style="dim")
         for message in ex.result.choices:
-            yield ChoiceView(message)
+            yield ChoiceView(message, self.everything)
 
 
-def describe(body: Any) -> Table | Text:
-    """What an opaque body holds: per key, a short value, the size of a list or of an object."""
-    if body is None:
+def describe(data: Any, everything: bool = False) -> Table | Text:
+    """What an opaque body holds: per key, a short value, the size of a list or of an object
+    (the first ``NAMES_SHOWN`` keys unless ``everything``)."""
+    if data is None:
         return Text("no body recorded", style="dim")
-    if isinstance(body, list):
-        return Text(f"an array of {len(body)} item{'s' if len(body) != 1 else ''}")
-    if not isinstance(body, dict):
-        return compact(body, limit=DESCRIBE_CHARS)
+    if isinstance(data, list):
+        return Text(f"an array of {len(data)} item{'s' if len(data) != 1 else ''}")
+    if not isinstance(data, dict):
+        return compact(data, limit=DESCRIBE_CHARS)
     table = grid(key_style="dim", padding=1)
-    for key, value in body.items():
+    for i, (key, value) in enumerate(data.items()):
+        if i == NAMES_SHOWN and not everything:
+            rest = len(data) - NAMES_SHOWN
+            table.add_row(Text("…"), Text(f"{rest:,} more keys (--all shows everything)", style="dim italic"))
+            break
         if isinstance(value, list):
             shown = Text(f"{len(value)} item{'s' if len(value) != 1 else ''}", style="dim")
         elif isinstance(value, dict):
             shown = Text(f"an object with {len(value)} key{'s' if len(value) != 1 else ''}", style="dim")
         else:
             shown = compact(value, limit=DESCRIBE_CHARS)
-        table.add_row(safe_text(str(key)), shown)
+        table.add_row(safe_text(str(key), limit=VALUE_CHARS), shown)
     return table
 
 
 class ChoiceView:
-    def __init__(self, message: Message):
+    def __init__(self, message: Message, everything: bool = False):
         self.message = message
+        self.everything = everything
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         m = self.message
@@ -278,35 +316,41 @@ class ChoiceView:
         if m.finish_reason is None:
             head.append("none", style="red")
         else:
-            head.append_text(safe_text(m.finish_reason))
+            head.append_text(safe_text(m.finish_reason, limit=VALUE_CHARS))
             if m.stop and m.stop != m.finish_reason:
                 head.append(f" ({m.stop})", style="dim")
         yield head
-        body: list = []
+        everything = self.everything
+        parts: list = []
         if m.reasoning:
-            body += [Text("reasoning", style="dim italic"), Padding(safe_text(m.reasoning, style="dim"), (0, 0, 0, 2))]
+            parts += [Text("reasoning", style="dim italic"),
+                      Padding(body(m.reasoning, style="dim", everything=everything), (0, 0, 0, 2))]
         if m.content:
-            body.append(safe_text(m.content))
+            parts.append(body(m.content, everything=everything))
         elif not m.tool_calls and not m.refusal:
-            body.append(Text("(no content)", style="dim"))
+            parts.append(Text("(no content)", style="dim"))
         for call in m.tool_calls:
-            body += tool_call(call)
+            parts += tool_call(call, everything)
         if m.refusal:
-            body.append(Text("refusal: ", style="yellow").append_text(safe_text(m.refusal, style="yellow")))
-        yield Padding(Group(*body), (0, 0, 0, 2))
+            refusal = body(m.refusal, style="yellow", everything=everything)
+            parts.append(Wrapped(Text("refusal: ", style="yellow").append_text(refusal.text)))
+        yield Padding(Group(*parts), (0, 0, 0, 2))
 
 
-def tool_call(call) -> list:
-    """A tool call: its name, its id, and its arguments pretty-printed (raw when not JSON)."""
-    head = Text("tool call ", style="cyan").append_text(safe_text(call.name or "(no name)", style="bold cyan"))
+def tool_call(call, everything: bool = False) -> list:
+    """A tool call: its name, its id, and its arguments pretty-printed (raw when not JSON;
+    on one line when nested too deep to indent)."""
+    head = Text("tool call ", style="cyan").append_text(safe_text(call.name or "(no name)", style="bold cyan",
+                                                                  limit=VALUE_CHARS))
     if call.id:
-        head.append("  id ", style="dim").append_text(safe_text(call.id, style="dim"))
+        head.append("  id ", style="dim").append_text(safe_text(call.id, style="dim", limit=VALUE_CHARS))
     if not call.arguments.strip():
         args = Text("(no arguments)", style="dim")
     elif call.parsed_arguments is None:
-        args = safe_text(call.arguments).append("  (not valid JSON)", style="red")
+        args = body(call.arguments, everything=everything)
+        args.text.append("  (not valid JSON)", style="red")
     else:
-        args = safe_text(dumps(call.parsed_arguments, indent=True).decode())
+        args = body(readable_json(call.parsed_arguments).decode(), everything=everything)
     return [head, Padding(args, (0, 0, 0, 2))]
 
 
@@ -348,7 +392,7 @@ class AnomaliesView:
             return
         table = grid(key_style="", padding=1)
         for a in self.anomalies:
-            line = Text(a.code, style="bold").append("  ").append_text(safe_text(a.message))
+            line = Text(a.code, style="bold").append("  ").append_text(safe_text(a.message, limit=BODY_CHARS))
             evidence = _evidence(a)
             table.add_row(Text(a.severity, style=SEVERITY_STYLE.get(a.severity, "")),
                           Group(line, evidence) if evidence.plain else line)

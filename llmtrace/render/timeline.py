@@ -14,7 +14,7 @@ from rich.text import Text
 from llmtrace import timeline
 from llmtrace.model import Result
 from llmtrace.render.layout import grid as key_value_grid
-from llmtrace.render.safe import safe_text
+from llmtrace.render.safe import more, safe_text
 
 KIND_STYLE = {"reasoning": "dim", "tool": "cyan", "refusal": "yellow"}
 NO_TIMING = "no timing in this recording"
@@ -62,10 +62,12 @@ def chunk_notes(result: Result) -> dict[int, Text]:
         key = (event.choice, event.index, event.id or event.name)
         if event.name and key not in seen:
             seen.add(key)
-            notes.setdefault(event.chunk, []).append(Text("tool call ").append_text(safe_text(event.name)))
+            name = safe_text(event.name, limit=CELL_CHARS)
+            notes.setdefault(event.chunk, []).append(Text("tool call ").append_text(name))
     reasons = {m.index: m.finish_reason for m in result.choices}
     for choice, chunk in result.observations.finish_chunks.items():
-        notes.setdefault(chunk, []).append(Text("finish ").append_text(safe_text(str(reasons.get(choice)))))
+        reason = safe_text(str(reasons.get(choice)), limit=CELL_CHARS)
+        notes.setdefault(chunk, []).append(Text("finish ").append_text(reason))
     joined = {}
     for chunk, parts in notes.items():
         joined[chunk] = Text(" · ").join(parts)
@@ -120,10 +122,9 @@ class TimelineView:
             cells += [Text(seconds(entry.offset_s)), Text(seconds(entry.gap_s))]
         note = self.notes.get(entry.index)
         if entry.text:
-            text = entry.text if limit is None else entry.text[:limit]
-            cell = safe_text(text, style=KIND_STYLE.get(entry.kind or ""), whitespace=True)
-            if len(text) < len(entry.text):
-                cell.append(f" … +{len(entry.text) - len(text)} characters", style="dim")
+            cell = safe_text(entry.text, style=KIND_STYLE.get(entry.kind or ""), whitespace=True, limit=limit)
+            if limit is not None and len(entry.text) > limit:
+                cell.append(f" … {more(len(entry.text) - limit)} (--all shows everything)", style="dim")
             if note:
                 cell.append("  ").append_text(note)
         else:
@@ -173,6 +174,8 @@ def timing_label(s: timeline.Summary) -> str:
         return "per-chunk times (the chunks' created_at)"
     if s.timing == "har":
         return "per-chunk times (HAR)" if timed else "HAR timings of the whole exchange (no per-chunk times)"
+    if s.timing == "chunk-times":
+        return "per-chunk times (the network reads llmtrace record kept)"
     if s.timing == "durations":
         return "server-reported durations only (no per-chunk times)"
     return NO_TIMING

@@ -3,38 +3,112 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from contextlib import contextmanager
 from typing import Any
 
 import orjson
 
-from llmtrace import containers, dialects
+from llmtrace import containers, dialects, limits
 from llmtrace.containers.bodies import kind_of
 from llmtrace.errors import ShapeError, UnreadableInput
 from llmtrace.model import Exchange, Recording, Request, Response
 from llmtrace.normalize import normalize_request
 
 
-def read_bytes(path: str) -> bytes:
+def read_bytes(path: str, limit: int | None = None) -> bytes:
+    """The bytes of the file at ``path`` (``-``: stdin), at most ``limit`` bytes (None: no cap).
+
+    Only a regular file is read: a FIFO, a device or a socket named on the command line is
+    unreadable at once (a FIFO would block the read forever, ``/dev/zero`` never ends). The
+    file is checked before it is opened, opened without blocking, and checked again on the
+    opened descriptor (it may have been swapped in between). Stdin is read when it is a pipe or
+    a file; a terminal or a closed stdin is unreadable, rather than a silent wait or a crash."""
     if path == "-":
-        return sys.stdin.buffer.read()
+        return _read_stdin(limit)
+    import stat
+
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except IsADirectoryError:
-        raise UnreadableInput("is a directory", path=path) from None
+        mode = os.stat(path).st_mode
+        if stat.S_ISREG(mode):
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+            with open(fd, "rb", buffering=0) as fh:
+                info = os.fstat(fd)
+                mode = info.st_mode
+                if stat.S_ISREG(mode):
+                    return _read_capped(fh, info.st_size, limit, path)
     except FileNotFoundError:
         raise UnreadableInput("no such file", path=path) from None
     except OSError as exc:
         raise UnreadableInput(f"cannot read ({exc.strerror or exc})", path=path) from None
+    if stat.S_ISDIR(mode):
+        raise UnreadableInput("is a directory", path=path)
+    from llmtrace.walk import file_kind
+
+    raise UnreadableInput(f"not a regular file ({file_kind(mode)})", path=path)
+
+
+def _read_stdin(limit: int | None) -> bytes:
+    stdin = sys.stdin
+    try:
+        if stdin is None or stdin.closed:
+            raise UnreadableInput("is closed; pipe a recording in or name a file", path="<stdin>")
+        if stdin.isatty():
+            raise UnreadableInput("is a terminal; pipe a recording in or name a file", path="<stdin>")
+        fh = stdin.buffer
+        return _read_capped(fh, _size_of(fh), limit, "<stdin>")
+    except (OSError, ValueError, AttributeError) as exc:  # fd 0 closed under Python's feet
+        reason = getattr(exc, "strerror", None) or exc
+        raise UnreadableInput(f"cannot read ({reason})", path="<stdin>") from None
+
+
+def _size_of(fh) -> int:
+    """The size of the file behind ``fh``; 0 for a pipe or a stand-in without a descriptor."""
+    try:
+        return os.fstat(fh.fileno()).st_size
+    except (OSError, ValueError):
+        return 0
+
+
+_BLOCK = 1 << 20
+
+
+def _read_capped(fh, size: int, limit: int | None, source: str) -> bytes:
+    """All of ``fh`` when it holds at most ``limit`` bytes. ``size`` (the size ``fstat`` gives,
+    0 for a pipe) is asked for in the first call; more (a pipe, a file that grows, the rest of a
+    short read) in blocks, until the end of the file or the limit."""
+    if limit is not None and size > limit:
+        raise UnreadableInput(_too_large(size, limit), path=source)
+    parts = []
+    total = 0
+    want = size + 1 if size else _BLOCK
+    while True:
+        block = fh.read(want)
+        if not block:  # the end (None: a non-blocking stdin with nothing in it)
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+        parts.append(block)
+        total += len(block)
+        if limit is not None and total > limit:
+            raise UnreadableInput(_too_large(None, limit), path=source)
+        want = _BLOCK
+
+
+def _too_large(size: int | None, limit: int) -> str:
+    """Over the size limit: the size when it is known (a pipe is only read up to the limit)."""
+    what = f"file is {limits.describe(size)}," if size is not None else "input goes on"
+    return limits.beyond_limit(what, limit)
 
 
 def load(path: str, data: bytes | None = None, fmt: str | None = None) -> Recording:
     """Read and fold one recording. Raises UnreadableInput, never anything else, for bad input."""
     source = "<stdin>" if path == "-" else path
     if data is None:
-        data = read_bytes(path)
+        if path != "-":
+            _check_size(path)
+        data = read_bytes(path, limits.max_size())
+    elif len(data) > limits.max_size():
+        raise UnreadableInput(limits.beyond_limit(f"file is {limits.describe(len(data))},"), path=source)
     try:
         return _load(source, data, fmt)
     except UnreadableInput as exc:
@@ -44,6 +118,20 @@ def load(path: str, data: bytes | None = None, fmt: str | None = None) -> Record
         raise UnreadableInput(exc.what, exc.where, path=source) from None
     except RecursionError:
         raise UnreadableInput("nested too deeply", path=source) from None
+    except MemoryError:
+        raise UnreadableInput(limits.out_of_memory(len(data), ran_out=True), path=source) from None
+
+
+def _check_size(path: str) -> None:
+    """Refuse a file beyond ``--max-size``, or beyond the memory there is, before reading it."""
+    try:
+        size = os.stat(path).st_size
+    except (OSError, ValueError):
+        return  # read_bytes says why it cannot be read
+    if size > limits.max_size():
+        raise UnreadableInput(limits.beyond_limit(f"file is {limits.describe(size)},"), path=path)
+    if not limits.fits_in_memory(size):
+        raise UnreadableInput(limits.out_of_memory(size), path=path)
 
 
 def _load(source: str, data: bytes, fmt: str | None) -> Recording:
@@ -84,9 +172,11 @@ def unwrap(data: bytes) -> bytes:
     if data[:3] == b"\xef\xbb\xbf":
         data = data[3:]
     if data[:2] == b"\x1f\x8b":
-        from llmtrace.containers.bodies import decode
+        from llmtrace.containers.bodies import gunzip
 
-        data = decode(data, "gzipped file").encode()
+        data = gunzip(data, "gzipped file", what="file")
+        if data[:3] == b"\xef\xbb\xbf":
+            data = data[3:]
     return data
 
 
@@ -145,11 +235,19 @@ def parse_json(data: bytes) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
+        if limits.is_memory_error(exc, len(data)):
+            raise MemoryError from None
+        if limits.json_too_deep(exc):
+            raise UnreadableInput(f"nested too deeply (more than {JSON_DEPTH} levels, or brackets never closed)",
+                                  f"line {exc.lineno}, column {exc.colno} (byte {exc.pos})") from None
         msg = str(exc)
         what = "cut off mid-JSON" if "unexpected end" in msg.lower() or exc.pos >= len(data.rstrip()) else "not JSON"
         line = exc.lineno
         col = exc.colno
         raise UnreadableInput(f"{what} ({exc.msg})", f"line {line}, column {col} (byte {exc.pos})") from None
+
+
+JSON_DEPTH = 1024  # the deepest nesting orjson reads
 
 
 def _describe(doc: Any) -> str:
@@ -167,14 +265,26 @@ def build_exchange(index: int, container: str, req: Request, resp: Response) -> 
         payloads = [resp.body]
     if resp.error is not None:
         payloads = []
-    dialect = dialects.detect(payloads, req.body, req.url)
+    try:
+        dialect = dialects.detect(payloads, req.body, req.url)
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:  # a field of a type no dialect foresaw
+        raise ShapeError(f"unexpected value ({dialects.unexpected(exc)})", "response") from None
+    except RecursionError:
+        raise ShapeError("nested too deeply", "response") from None
     try:
         normalized = normalize_request(req.body, dialect, req.model)
     except (TypeError, AttributeError, KeyError, ValueError) as exc:
         raise ShapeError(f"unexpected value ({dialects.unexpected(exc)})", "request body") from None
+    except RecursionError:
+        raise ShapeError("nested too deeply", "request body") from None
     exchange = Exchange(index=index, container=container, dialect=dialect, request=req, response=resp,
                         normalized_request=normalized)
     exchange.result = fold_exchange(exchange)
+    if resp.chunk_timing and resp.chunk_times is not None and exchange.result is not None:
+        # Arrival times ``llmtrace record`` measured win over any the chunks carry (created_at:
+        # the server's clock, not the one the request start was measured on).
+        exchange.result.timeline.times = resp.chunk_times
+        exchange.result.timeline.timing = resp.chunk_timing
     return exchange
 
 
@@ -196,3 +306,5 @@ def fold_exchange(exchange: Exchange):
     except (TypeError, AttributeError, KeyError, ValueError) as exc:
         # Values of a type the fold did not foresee, met while building the result.
         raise ShapeError(f"unexpected value ({dialects.unexpected(exc)})", "response") from None
+    except RecursionError:
+        raise ShapeError("nested too deeply", "response") from None

@@ -1,0 +1,325 @@
+"""Finding tool-call markup in message text (anomalies.md §1).
+
+``find_tool_calls(text, declared_tools, json_mode, model)`` returns one ``Match`` per block of
+markup: the family (families.py: which server-side parser would have read it), the calls parsed
+from it (``{"name", "arguments"}``; ``arguments`` is the parsed object, the raw string when it is
+not JSON, or None when it could not be read), and the character span in ``text``.
+
+How it stays fast: every marker starts with a literal. Plain ``str.find`` passes look for the
+literals first (a text without ``<`` is checked against five of them); only where one is found is
+a marker's pattern tried, at that position, and its parser run. Text is read once, left to right;
+a parser reads its block and the scan resumes after it.
+
+Precision rules:
+- Distinctive markers (``<tool_call>``, ``[TOOL_CALLS]``, ``<|python_tag|>``, …) are evidence on
+  their own, wherever they are in the text and also when the call after them is malformed or cut
+  off — except inside code (a fenced block or an inline code span) in longer prose, which is an
+  example, not a call. A marker's literal alone (``<tool_`` at the end of a text) is nothing.
+- Shape-only matches (bare JSON with a name and arguments, pythonic call lists, ``x.call(…)``) must
+  be the whole message (after trimming and one code fence) and need support: the name is a
+  declared tool, or the object carries ``"type": "function"``, ``arguments`` or ``parameters``.
+- A JSON object that ends the message after prose (bare or in a closing code fence) is a call
+  when it names a declared tool and carries ``arguments`` or ``parameters``.
+- Shape-only rules are not applied at all when the request asked for JSON output (``json_mode``).
+"""
+
+from __future__ import annotations
+
+import re
+from heapq import heapify, heappop, heapreplace
+from typing import Any, Callable, NamedTuple
+
+from llmtrace.anomalies.tool_text import json_tags, pythonic, special_tokens, xml_tags
+from llmtrace.anomalies.tool_text.families import resolve
+from llmtrace.anomalies.tool_text.gemma import gemma
+from llmtrace.anomalies.tool_text.reading import (
+    body_span, call_from_json, calls_from_json, code_regions, in_regions, json_at, json_values, rx, skip_ws,
+)
+
+
+class Match(NamedTuple):
+    family: str
+    calls: list[dict[str, Any]]
+    span: tuple[int, int]
+
+
+# Llama 3.1's built-in tools, called as ``name.call(...)``.
+LLAMA_BUILTINS = frozenset(("brave_search", "wolfram_alpha", "photogen", "code_interpreter"))
+
+
+def _function_calls(text: str, m: re.Match, stop: int) -> tuple:
+    """``<function_calls>``: DeepSeek V3.2's ``<invoke>`` without DSML, else Olmo 3's call lines."""
+    if text.startswith("<invoke", skip_ws(text, m.end(), stop)):
+        return xml_tags.deepseek_v32(text, m, stop)
+    return pythonic.tagged(text, m, stop)
+
+
+class _Marker(NamedTuple):
+    literal: str  # found with str.find; every occurrence of the marker contains it at its start
+    pattern: str | None  # tried at the literal's position (None: the literal is the marker)
+    parse: Callable[..., tuple | None]
+    looks_back: bool = False  # the parser may start the span before the literal (a header)
+
+
+_MARKERS: tuple[_Marker, ...] = (
+    _Marker("<|python_tag|>", None, json_tags.python_tag),
+    _Marker("<function=", None, json_tags.function_tag),
+    _Marker("<tool_call>", None, json_tags.tool_call_tag),
+    _Marker("<seed:tool_call>", None, json_tags.tool_call_tag),
+    _Marker("<tool_calls>", None, json_tags.tool_calls_tag),
+    _Marker("<|python_start|>", None, pythonic.tagged),
+    _Marker("<function_calls>", None, _function_calls),
+    _Marker("<|tool_call_start|>", None, pythonic.tagged),
+    _Marker("[TOOL_CALLS]", None, json_tags.mistral),
+    _Marker("<|tool_call|>", None, json_tags.granite),
+    _Marker("<function_call>", None, json_tags.granite),
+    _Marker("<|action_start|>", None, json_tags.internlm),
+    _Marker("<minimax:tool_call>", None, xml_tags.minimax_m2),
+    _Marker("]<]minimax[>[", r"\]<\]minimax\[>\[\s*<tool_call>", xml_tags.minimax_m3),
+    _Marker("<\uff5ctool▁call", "<\uff5ctool▁calls?▁begin\uff5c>", special_tokens.deepseek),
+    _Marker("<|tool▁call", r"<\|tool▁calls?▁begin\|>", special_tokens.deepseek),
+    _Marker("<\uff5cDSML\uff5cfunction_calls>", None, xml_tags.deepseek_v32),
+    _Marker("<|DSML|function_calls>", None, xml_tags.deepseek_v32),
+    _Marker("<|tool_calls_section_begin|>", None, special_tokens.kimi_k2),
+    _Marker("<|tool_call_begin|>", None, special_tokens.kimi_k2),
+    _Marker("to=functions.", None, special_tokens.harmony, looks_back=True),
+    _Marker("functools[", r"functools(?=\[)", json_tags.json_after("functools")),
+    _Marker(">>>", r"(?<!\S)>>>(?=[A-Za-z_][\w.\-]*\n)", json_tags.functionary),
+    _Marker("<TOOLCALL>", None, json_tags.json_after("nemotron", "</TOOLCALL>")),
+    _Marker("<|START_ACTION|>", None, json_tags.json_after("cohere", "<|END_ACTION|>")),
+    _Marker("<|tools_prefix|>", None, json_tags.apertus),
+    _Marker("<|tool_call>", None, gemma),
+    _Marker("<start_function_call>", None, gemma),
+    _Marker("<|function_call|>", None, json_tags.gigachat3),
+    _Marker("function call<|role_sep|>", None, json_tags.gigachat3),
+    _Marker("<\uff5cGCML\uff5ctool_calls>", None, xml_tags.gigachat),
+    _Marker("<function", r"<function\s*name\s*=", xml_tags.minicpm5),
+    _Marker("<|open|>", r"<\|open\|>\s*tools\s*<\|sep\|>", xml_tags.kimi_k3),
+    _Marker("<\uff5ctool_calls_begin\uff5c>", None, xml_tags.step3),
+    _Marker("<|tool_calls_begin|>", None, xml_tags.step3),
+    _Marker("<steptml:invoke", None, xml_tags.step3),
+    _Marker("<atem:function_calls>", None, xml_tags.muse_glimmer),
+    _Marker("<atem:invoke", None, xml_tags.muse_glimmer),
+    _Marker("<dots_function_call>", None, xml_tags.dots),
+    _Marker("<longcat_tool_call>", None, json_tags.json_after("longcat", "</longcat_tool_call>")),
+    _Marker("<rfl:parameter", None, xml_tags.beam, looks_back=True),
+    _Marker("Action:", r"(?<!\S)Action:[ \t]*\n?[ \t]*```json", json_tags.command_r_plus),
+)
+
+# Literals that hold a "<" are only looked for when the text holds one.
+_ANGLED = tuple(sorted({m.literal for m in _MARKERS if "<" in m.literal}))
+_PLAIN = tuple(sorted({m.literal for m in _MARKERS if "<" not in m.literal}))
+MARKER_LITERALS = _PLAIN + _ANGLED
+_BY_LITERAL: dict[str, tuple[_Marker, ...]] = {}
+for _m in _MARKERS:
+    _BY_LITERAL[_m.literal] = _BY_LITERAL.get(_m.literal, ()) + (_m,)
+del _m
+_COMPILED: dict[str, tuple[tuple[re.Pattern, _Marker], ...]] = {}  # literal → its markers' patterns
+
+
+def _patterns(literal: str) -> tuple[tuple[re.Pattern, _Marker], ...]:
+    """The patterns of the markers that start with ``literal``, compiled when first needed."""
+    found = _COMPILED.get(literal)
+    if found is None:
+        found = _COMPILED[literal] = tuple((re.compile(m.pattern or re.escape(m.literal)), m)
+                                           for m in _BY_LITERAL[literal])
+    return found
+
+_JOINERS = frozenset(" \t\r\n;,")
+
+
+def find_tool_calls(text: str, declared_tools=(), json_mode: bool = False, model: str | None = None) -> list[Match]:
+    """The tool-call markup in ``text``, in order (see the module docstring for the rules);
+    ``model`` (the model the request asked for) tells apart families that share a markup."""
+    if not text or text.isspace():
+        return []
+    start, end = body_span(text)
+    if start == end:  # only an empty code fence
+        return []
+    matches = _marked(text, start, end)
+    if not matches and not json_mode:
+        declared = frozenset(declared_tools)
+        found = _shaped(text, start, end, declared) or _trailing_call(text, start, end, declared)
+        matches = [found] if found else []
+    if model:
+        matches = [Match(resolve(m.family, model), m.calls, m.span) for m in matches]
+    return matches
+
+
+def _marked(text: str, start: int, end: int) -> list[Match]:
+    """The markup blocks, left to right. Each literal's next occurrence waits in a heap; when the
+    scan has moved past it (inside a block already read), the literal is looked for again from
+    there, so occurrences inside blocks cost one ``find`` together."""
+    literals = _PLAIN + _ANGLED if text.find("<", start, end) != -1 else _PLAIN
+    heap = [(pos, literal) for literal in literals if (pos := text.find(literal, start, end)) != -1]
+    if not heap:
+        return []
+    heapify(heap)
+    matches: list[Match] = []
+    consumed = start
+    code = None  # the code regions, found when a first marker needs them
+    while heap:
+        pos, literal = heap[0]
+        if pos < consumed:
+            nxt = text.find(literal, consumed, end)
+            if nxt == -1:
+                heappop(heap)
+            else:
+                heapreplace(heap, (nxt, literal))
+            continue
+        nxt = text.find(literal, pos + 1, end)
+        if nxt == -1:
+            heappop(heap)
+        else:
+            heapreplace(heap, (nxt, literal))
+        for pattern, marker in _patterns(literal):
+            m = pattern.match(text, pos, end)
+            if m is None:
+                continue
+            if code is None:
+                code = code_regions(text, start, end)
+            if code and in_regions(code, pos):
+                break
+            parsed = marker.parse(text, m, end, consumed) if marker.looks_back else marker.parse(text, m, end)
+            if parsed is None:
+                continue
+            family, calls, stop = parsed[0], parsed[1], parsed[2]
+            if not calls and _mentioned(text, m.end()):
+                continue
+            first = parsed[3] if len(parsed) > 3 else pos
+            if stop < m.end():
+                stop = m.end()
+            if matches and matches[-1].family == family and _JOINERS.issuperset(text[matches[-1].span[1]:first]):
+                previous = matches[-1]
+                matches[-1] = Match(family, previous.calls + calls, (previous.span[0], stop))
+            else:
+                matches.append(Match(family, calls, (first, stop)))
+            consumed = stop
+            break
+    return matches
+
+
+def _mentioned(text: str, after: int) -> bool:
+    """A marker with no readable call, followed on its line by prose (``… wrap calls in
+    <tool_call> tags``): a mention, not markup. Kept as markup: a marker alone on its line, or
+    followed by the start of a call (JSON, a tag, one name cut off)."""
+    line_end = text.find("\n", after, after + 200)
+    rest = text[after:line_end if line_end != -1 else after + 200].strip()
+    if not rest or rest[0] in "{[<":
+        return False
+    return any(c.isspace() for c in rest) or not rest[0].isalnum()
+
+
+# --- shapes without a marker ---------------------------------------------------------------------------
+
+
+def _shaped(text: str, start: int, end: int, declared: frozenset[str]) -> Match | None:
+    """The whole message is a JSON call (or list of calls) or a pythonic call list."""
+    body_head, body_tail = text[start], text[end - 1]
+    if body_head in "{[":
+        values, after = json_values(text, start, end, ";")
+        if values and skip_ws(text, after, end) == end:
+            return _json_shape(values, declared, (start, end))
+    if body_tail != ")" and not text.endswith(")]", start, end):
+        return None
+    body = text[start:end]
+    calls = pythonic.calls(body) if body.endswith(")]") or ".call(" in body else None
+    if not calls:
+        return None
+    if len(calls) == 1 and calls[0]["name"].endswith(".call"):
+        name = calls[0]["name"][:-5]
+        if name in declared or name in LLAMA_BUILTINS:
+            return Match("llama-builtin", [{"name": name, "arguments": calls[0]["arguments"]}], (start, end))
+        return None
+    if body.startswith("[") and all(c["name"] in declared for c in calls):
+        return Match("pythonic", calls, (start, end))
+    return None
+
+
+def _supported(obj: dict, declared: frozenset[str]) -> bool:
+    """A bare JSON object that is a call, not an answer that happens to have a ``name``."""
+    call = call_from_json(obj)
+    if call is None or _definition(obj):
+        return False
+    if obj.get("type") == "function" or call["name"] in declared:
+        return True
+    inner = obj["function"] if isinstance(obj.get("function"), dict) else obj
+    return any(isinstance(_argument_object(inner.get(k)), dict) for k in ("arguments", "parameters"))
+
+
+def _definition(obj: dict) -> bool:
+    """A tool's definition (a description, parameters given as a JSON schema), not a call of it."""
+    inner = obj["function"] if isinstance(obj.get("function"), dict) else obj
+    schema = inner.get("parameters")
+    return "description" in inner or (isinstance(schema, dict) and schema.get("type") == "object"
+                                       and isinstance(schema.get("properties"), dict))
+
+
+def _argument_object(value: Any) -> Any:
+    return call_from_json({"name": "_", "arguments": value})["arguments"]
+
+
+_WRAPPER_KEYS = frozenset(("tool_calls", "tool_call", "content", "role"))
+
+
+def _json_shape(values: list[Any], declared: frozenset[str], span: tuple[int, int]) -> Match | None:
+    if len(values) == 1 and isinstance(values[0], dict):
+        obj = values[0]
+        wrapped = obj.get("tool_calls", obj.get("tool_call"))
+        if wrapped is not None and _WRAPPER_KEYS.issuperset(obj):  # {"tool_calls": [...]}, {"tool_call": {...}}
+            items = wrapped if isinstance(wrapped, list) else [wrapped]
+            calls = calls_from_json(items)
+            return Match("generic-json", calls, span) if calls and len(calls) == len(items) else None
+    if all(isinstance(v, dict) for v in values):
+        if all(_supported(v, declared) for v in values):
+            return Match("llama-json", calls_from_json(values), span)
+        return None
+    if len(values) == 1 and values[0] and all(isinstance(v, dict) and _supported(v, declared) for v in values[0]):
+        return Match("generic-json", calls_from_json(values), span)
+    return None
+
+
+# At most this many "{" are tried, from the end, to find where a JSON object that ends the message starts.
+_TRAILING_TRIES = 32
+
+
+def _trailing_call(text: str, start: int, end: int, declared: frozenset[str]) -> Match | None:
+    """A JSON object that ends the message after prose — bare, or alone in a closing code fence —
+    naming a declared tool and carrying ``arguments`` or ``parameters``."""
+    if not declared:
+        return None
+    lo, hi = start, end
+    fence = text[end - 3:end]
+    if fence in ("```", "~~~"):
+        opening = text.rfind("\n" + fence, start, end - 3)
+        if opening == -1:
+            return None
+        line_end = text.find("\n", opening + 1, end - 3)
+        if line_end == -1:
+            return None
+        lo, hi = line_end + 1, len(text[:end - 3].rstrip())
+        prose_end = opening
+    else:
+        prose_end = None
+    if hi <= lo or text[hi - 1] != "}" or text.rfind('"name"', lo, hi) == -1:
+        return None
+    pos = hi
+    for _ in range(_TRAILING_TRIES):
+        pos = text.rfind("{", lo, pos)
+        if pos == -1:
+            return None
+        obj, after = json_at(text, pos, hi)
+        if not isinstance(obj, dict) or after != hi:
+            continue
+        if fence in ("```", "~~~") and text[lo:pos].strip():
+            return None  # the fence holds more than the object
+        before = text[start:prose_end if prose_end is not None else pos]
+        if not before.strip():
+            return None  # the whole message: the shape rule decides
+        call = call_from_json(obj)
+        inner = obj["function"] if isinstance(obj.get("function"), dict) else obj
+        if (call and call["name"] in declared and ("arguments" in inner or "parameters" in inner)
+                and not _definition(obj)):
+            return Match("llama-json", [call], (pos, hi))
+        return None
+    return None

@@ -1,0 +1,32 @@
+"""What the commands that read many files (``check``, ``show``) share about one file going wrong.
+
+An unexpected exception while one file is read, checked or rendered is a bug in llmtrace, not
+the user's fault, and must not cost them the other files: it is reported as
+``llmtrace: PATH: internal error: …`` naming the file, the loop goes on, and the command exits 2
+at the end. ``LLMTRACE_DEBUG=1`` lets it through with its traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+from llmtrace.errors import UnreadableInput
+from llmtrace.walk import Input
+
+
+def passes_through(exc: BaseException) -> bool:
+    """Exceptions that are not about one file: the command as a whole stops (a closed stdout,
+    Ctrl-C) or the user asked for tracebacks."""
+    return isinstance(exc, BrokenPipeError) or bool(os.environ.get("LLMTRACE_DEBUG"))
+
+
+def internal_error(source: str, exc: Exception) -> str:
+    """The stderr line (without the ``llmtrace:`` prefix) for an unexpected exception."""
+    return (f"{source}: internal error: {type(exc).__name__}: {exc} "
+            "(set LLMTRACE_DEBUG=1 for the traceback, and please report it)")
+
+
+def refused(item: Input) -> UnreadableInput | None:
+    """The error of an input known to be unreadable before reading it (a folder the walk could
+    not list), else None."""
+    return UnreadableInput(item.error, path=item.path) if item.error else None

@@ -1,0 +1,90 @@
+"""``llmtrace serve``: recordings as a live endpoint. Reads every recording first (an
+unreadable one: the usual line and exit 2 before listening, unless ``--skip-bad``), binds
+(a port in use: one line, exit 2), prints the base URL and the variables that point the SDKs at
+it on stdout, then serves until SIGTERM (exit 0) or Ctrl-C (exit 130), finishing or cutting the
+streams in flight within 2 seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from llmtrace.commands.per_file import internal_error, passes_through
+from llmtrace.errors import UnreadableInput, UsageError
+from llmtrace.loader import load
+from llmtrace.output import warn
+from llmtrace.walk import iter_inputs, skip_unreadable
+
+
+def parse_speed(value: str) -> float | None:
+    """``--speed``: a positive number, or ``max`` (None: no pacing)."""
+    if value == "max":
+        return None
+    try:
+        speed = float(value)
+    except ValueError:
+        raise UsageError(f"--speed should be a number or max, not {value!r}") from None
+    if not speed > 0:
+        raise UsageError("--speed should be above 0")
+    return speed
+
+
+def run(paths: list[str], host: str = "127.0.0.1", port: int = 8000, speed: str = "1", rate: float | None = None,
+        fault: list[str] = (), seed: int | None = None, match_mode: str = "strict", cors: bool = False,
+        skip_bad: bool = False, fmt: str | None = None) -> int:
+    from llmtrace.server.faults import FaultError, parse
+
+    pace = parse_speed(speed)
+    if rate is not None and not rate > 0:
+        raise UsageError("--rate should be above 0")
+    try:
+        faults = tuple(parse(spec) for spec in fault)
+    except FaultError as exc:
+        raise UsageError(str(exc)) from None
+    recordings, bad = [], 0
+    for item in iter_inputs(paths, []):
+        try:
+            recordings.append(load(item.path, fmt=fmt))
+        except UnreadableInput as exc:
+            if skip_unreadable(item, exc):
+                continue
+            warn(exc.line())
+            bad += 1
+        except Exception as exc:  # noqa: BLE001
+            if passes_through(exc):
+                raise
+            warn(internal_error(item.path, exc))
+            bad += 1
+    if bad and not skip_bad:
+        return 2
+    if not recordings:
+        warn("nothing to serve: no recording was read")
+        return 2
+    from llmtrace.server.app import Options, Server
+
+    server = Server(recordings, host=host, port=port,
+                    options=Options(speed=pace, rate=rate, faults=faults, seed=seed, mode=match_mode, cors=cors))
+    return asyncio.run(_serve(server))
+
+
+async def _serve(server) -> int:
+    try:
+        await server.start()
+    except OSError as exc:
+        warn(f"cannot listen on {server.host}:{server.port}: {exc.strerror or exc}")
+        return 2
+    base = server.base_url
+    sys.stdout.write(f"{base}\nOPENAI_BASE_URL={base}/v1\nANTHROPIC_BASE_URL={base}\nOLLAMA_HOST={base}\n"
+                     f"GOOGLE_GEMINI_BASE_URL={base}\n")
+    sys.stdout.flush()
+    replay = server.replay
+    warn(f"serving {len(replay.catalog)} exchanges from {len(replay.recordings)} recording"
+         f"{'s' if len(replay.recordings) != 1 else ''} ({replay.options.mode} matching); SIGTERM or Ctrl-C stops")
+    loop = asyncio.get_running_loop()
+    stopped: asyncio.Future = loop.create_future()
+    for sig, code in ((signal.SIGTERM, 0), (signal.SIGINT, 130)):
+        loop.add_signal_handler(sig, lambda code=code: stopped.done() or stopped.set_result(code))
+    code = await stopped
+    await server.stop()
+    return code

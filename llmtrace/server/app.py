@@ -1,0 +1,328 @@
+"""The HTTP server of ``llmtrace serve``: recordings replayed as live provider endpoints.
+
+Built on aiohttp (an asyncio HTTP server with explicit streaming responses: each frame is one
+``write``, sent as one HTTP/1.1 chunk, so a client sees the recorded chunk boundaries and
+pace). One request: parse its JSON body (a bad one is the provider's 400), match it to a
+recorded exchange (``match``), plan the faults asked for (``faults``), then answer — the
+recorded error, the recorded or reassembled body, or the stream frame by frame at its pace
+(``pace``). Each request gets one log line on stderr. Imported only by ``serve`` (and
+``record``), so no other command pays for aiohttp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import time
+from typing import Any, NamedTuple
+
+import orjson
+from aiohttp import web
+
+from llmtrace.model import Recording
+from llmtrace.server import faults as faults_mod
+from llmtrace.server import match, pace, wire
+
+HEALTH = "/llmtrace/health"
+# Paths the providers serve, even when no recording holds them (a miss there is a no_match,
+# elsewhere a plain 404).
+PROVIDER_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/messages", "/api/chat",
+                  "/api/generate", "/chat/completions", "/completions", "/responses", "/messages")
+
+
+class Options(NamedTuple):
+    speed: float | None = None  # None: as fast as the socket takes them ("max")
+    rate: float | None = None
+    faults: tuple = ()
+    seed: int | None = None
+    mode: str = "strict"
+    cors: bool = False
+    log: Any = None  # a function taking one log line; default: stderr
+
+
+class Replay:
+    """The recordings and the state of a running server (requests counted for ``request=K``)."""
+
+    def __init__(self, recordings: list[Recording], options: Options):
+        self.recordings = recordings
+        self.options = options
+        self.catalog = match.Catalog(recordings, options.mode)
+        self.rng = random.Random(options.seed)
+        self.matched = 0
+        self.log = options.log or _stderr
+        # What every request for the same exchange shares, computed once: frames and pace.
+        self._streams: dict[tuple[int, str], wire.Stream] = {}
+        self._offsets: dict[int, list[float] | None] = {}
+
+    def encoded(self, ex, query: str) -> wire.Stream:
+        key = (id(ex), "alt=sse" if "alt=sse" in query else "")
+        found = self._streams.get(key)
+        if found is None:
+            found = self._streams[key] = wire.stream(ex, query)
+        return found
+
+    def offsets(self, ex) -> list[float] | None:
+        if id(ex) not in self._offsets:
+            self._offsets[id(ex)] = pace.offsets(ex, self.options.speed, self.options.rate)
+        return self._offsets[id(ex)]
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 2**20)
+        app.router.add_get(HEALTH, self.health)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
+
+    async def health(self, request: web.Request) -> web.Response:
+        endpoints = sorted(self.catalog.by_endpoint)
+        return self._cors(web.json_response({"status": "ok", "recordings": [r.source for r in self.recordings],
+                                             "exchanges": len(self.catalog), "endpoints": endpoints,
+                                             "match": self.options.mode}, dumps=_dumps))
+
+    def _cors(self, response: web.StreamResponse) -> web.StreamResponse:
+        if self.options.cors:
+            response.headers["Access-Control-Allow-Origin"] = "*"
+            response.headers["Access-Control-Allow-Headers"] = "*"
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        return response
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.monotonic()
+        if request.method == "OPTIONS" and self.options.cors:
+            return self._cors(web.Response(status=204))
+        path = request.path
+        fam = _family_of_path(path)
+        if not self.catalog.knows(path) and not path.endswith(PROVIDER_PATHS) and ":" not in path.rsplit("/", 1)[-1]:
+            self.log(f"{request.method} {path} → 404 (no recording serves this path)")
+            return self._cors(web.Response(status=404, text="404: Not Found"))
+        raw = await request.read()
+        try:
+            body = orjson.loads(raw) if raw.strip() else None
+        except orjson.JSONDecodeError as exc:
+            self.log(f"{request.method} {path} → 400 (the body is not JSON: {exc.msg})")
+            return self._cors(_json(400, wire.error_body(fam, 400, f"the request body is not JSON ({exc.msg})")))
+        asked = match.incoming(request.method, path, body)
+        found = self.catalog.match(path, match.request_doc(asked))
+        if isinstance(found, match.Miss):
+            closest = found.closest
+            extra = {"code": "no_match",
+                     "closest": {"file": closest.file, "exchange": closest.exchange.index} if closest else None,
+                     "differences": found.differences}
+            where = f"closest {closest.file} exchange {closest.exchange.index}, differs at " \
+                    f"{', '.join(found.differences[:5]) or '—'}" if closest else "nothing recorded for this endpoint"
+            self.log(f"{request.method} {path} → 404 no_match ({where})")
+            return self._cors(_json(404, wire.error_body(fam, 404, "no recorded exchange matches this request", extra)))
+        entry = found.entry
+        number = self.matched
+        self.matched += 1
+        return await self._answer(request, entry, number, body, started)
+
+    async def _answer(self, request: web.Request, entry: match.Entry, number: int, body: Any,
+                      started: float) -> web.StreamResponse:
+        ex = entry.exchange
+        resp = ex.response
+        fam = wire.family(ex.dialect)
+        label = f"{entry.file} exchange {ex.index}"
+        stream = resp.streaming and not ex.failed and _wants_stream(request, body, ex)
+        frames_n = len(resp.chunks) if stream else 0
+        plan = faults_mod.plan(list(self.options.faults), number, frames_n, self.rng)
+        applied = f", faults {' '.join(plan.applied)}" if plan.applied else ""
+        if plan.error is not None:
+            status = plan.error.values["status"]
+            retry = plan.error.values.get("retry_after", 1.0)
+            out = _json(status, wire.error_body(fam, status, f"llmtrace fault: error {status}"))
+            out.headers["retry-after"] = f"{retry:g}"
+            self.log(f"{request.method} {request.path} → {label}: {status} (fault){applied}")
+            return self._cors(out)
+        if ex.failed:
+            status = resp.status or 500
+            payload = resp.body if resp.body is not None else wire.error_body(fam, status, resp.error_message or "error")
+            if not isinstance(payload, (dict, list)):
+                payload = wire.error_body(fam, status, str(payload))
+            self.log(f"{request.method} {request.path} → {label}: recorded error {status}{applied}")
+            return self._cors(_json(status, payload))
+        if not stream:
+            from llmtrace import reassemble
+
+            payload = reassemble(ex) if ex.result is not None else resp.body
+            self.log(f"{request.method} {request.path} → {label}: {resp.status or 200}, whole body{applied}")
+            return self._cors(_json(resp.status or 200, payload))
+        return await self._stream(request, ex, plan, label, applied)
+
+    async def _stream(self, request: web.Request, ex, plan: faults_mod.Plan, label: str,
+                      applied: str) -> web.StreamResponse:
+        chunks = ex.response.chunks
+        if plan.tool_text is not None:
+            rewritten = wire.tool_calls_as_text(ex, plan.tool_text)
+            if rewritten is None:
+                applied += " (tool-call-as-text: not for this dialect, skipped)"
+            else:
+                ex = ex.model_copy(update={"response": ex.response.model_copy(update={"chunks": rewritten})})
+                chunks = rewritten
+        if plan.tool_text is None:
+            encoded, offsets = self.encoded(ex, request.query_string), self.offsets(ex)
+        else:
+            encoded, offsets = wire.stream(ex, request.query_string), None
+        out = web.StreamResponse(status=ex.response.status or 200)
+        out.content_type = encoded.content_type
+        out.headers["cache-control"] = "no-cache"
+        out.enable_chunked_encoding()
+        self._cors(out)
+        await out.prepare(request)
+        t0 = None  # the clock starts with the first frame: later frames keep their distance to it
+        frames = encoded.frames
+        last = len(frames) if not plan.drop_done or encoded.final is None else encoded.final
+        sent = 0
+        for i in range(last):
+            if offsets is not None:
+                if t0 is None:
+                    if offsets[i] > 0:
+                        await asyncio.sleep(offsets[i])  # the recorded time to the first frame
+                    t0 = time.monotonic() - offsets[i]
+                else:
+                    delay = offsets[i] - (time.monotonic() - t0)
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+            for _ in range(2 if i in plan.duplicate else 1):
+                pieces = faults_mod.split_utf8(frames[i]) if plan.split_utf8 else [frames[i]]
+                for piece in pieces:
+                    await out.write(piece)
+            sent += 1
+            if i in plan.stall:
+                await asyncio.sleep(plan.stall[i])
+            if plan.cut_after is not None and i >= plan.cut_after:
+                self.log(f"{request.method} {request.path} → {label}: cut after frame {i} ({sent} of "
+                         f"{len(frames)} frames){applied}")
+                if request.transport is not None:
+                    request.transport.abort()
+                raise asyncio.CancelledError
+            if plan.error_after is not None and i == plan.error_after:
+                await out.write(wire.in_stream_error(ex.dialect))
+                await out.write_eof()
+                self.log(f"{request.method} {request.path} → {label}: error in stream after frame {i}{applied}")
+                return out
+        if not plan.drop_done:
+            for tail in encoded.end:
+                await out.write(tail)
+        await out.write_eof()
+        self.log(f"{request.method} {request.path} → {label}: {ex.response.status or 200}, {sent} frames"
+                 f"{' (end dropped)' if plan.drop_done else ''}{applied}")
+        return out
+
+
+def _wants_stream(request: web.Request, body: Any, ex) -> bool:
+    if ":streamGenerateContent" in request.path or request.path.endswith(("/converse-stream",
+                                                                          "/invoke-with-response-stream")):
+        return True
+    if ":generateContent" in request.path:
+        return False
+    flag = body.get("stream") if isinstance(body, dict) else None
+    if isinstance(flag, bool):
+        return flag
+    return ex.dialect.startswith("ollama")  # Ollama streams unless told not to
+
+
+def _family_of_path(path: str) -> str:
+    if path.endswith("/messages"):
+        return "anthropic"
+    if path.startswith("/api/"):
+        return "ollama"
+    if "generatecontent" in path.lower() or path.startswith(("/v1beta/", "/v1alpha/")):
+        return "gemini"
+    return "openai"
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _json(status: int, payload: Any) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS),
+                        content_type="application/json")
+
+
+def _stderr(line: str) -> None:
+    from llmtrace.output import one_line
+
+    sys.stderr.write(f"llmtrace: {one_line(line)}\n")
+    sys.stderr.flush()
+
+
+class Server:
+    """A running server on ``host:port`` (port 0: a free one), as an async context manager:
+    ``async with Server(recordings) as server: server.base_url``."""
+
+    def __init__(self, recordings: list[Recording], host: str = "127.0.0.1", port: int = 0,
+                 options: Options = Options()):
+        self.replay = Replay(recordings, options)
+        self.host = host
+        self.port = port
+        self.runner: web.AppRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> "Server":
+        self.runner = web.AppRunner(self.replay.app(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.host, self.port, reuse_address=True, backlog=1024)
+        await site.start()
+        sockets = site._server.sockets if site._server is not None else []  # the port actually bound
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+    async def __aenter__(self) -> "Server":
+        return await self.start()
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+
+class Background:
+    """A ``Server`` on its own event loop in a daemon thread, for synchronous callers (the pytest
+    fixture, tests): ``with Background(server) as base_url: ...``."""
+
+    def __init__(self, server: Server):
+        self.server = server
+        self.loop = asyncio.new_event_loop()
+        self.thread: Any = None
+        self.error: BaseException | None = None
+
+    def __enter__(self) -> str:
+        import threading
+
+        started = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            try:
+                self.loop.run_until_complete(self.server.start())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                self.error = exc
+                started.set()
+                return
+            started.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, name="llmtrace-serve", daemon=True)
+        self.thread.start()
+        if not started.wait(30):
+            raise RuntimeError("llmtrace serve did not start within 30 s")
+        if self.error is not None:
+            raise self.error
+        return self.server.base_url
+
+    def __exit__(self, *exc) -> None:
+        if self.error is None:
+            asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()

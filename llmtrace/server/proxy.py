@@ -1,0 +1,247 @@
+"""The recording reverse proxy of ``llmtrace record``: clients point their base URL at it, it
+forwards each request to the upstream and streams the answer back while keeping every byte and
+when it arrived (``saving``).
+
+On aiohttp, like ``serve``: ``aiohttp.web`` listens, an ``aiohttp.ClientSession`` talks to the
+upstream. The request's path and query are appended to the upstream URL as given; the request
+goes on unchanged but for the hop-by-hop headers (``Connection``, ``Transfer-Encoding``, ...)
+and ``Host``; nothing is decompressed on either side, so the bytes, and their
+``Content-Encoding``, are the provider's. Each read of the upstream's body is written to the
+client as soon as it arrives (one ``write``, no buffering) and kept as one chunk with its
+offset in milliseconds from the request's start (``time.monotonic``).
+
+Failures pass through as they happened and are recorded: an upstream that cannot be reached
+answers 502 (504 when connecting times out); a connection the upstream drops mid-stream, or a
+read that times out, drops the client's connection too, and the recording keeps what came
+(a cut stream: ``check`` reports ``no-finish``) with ``_error`` saying why. Recordings are
+saved by one worker thread, in the order the exchanges end; concurrent exchanges are
+independent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, NamedTuple
+
+import aiohttp
+from aiohttp import web
+
+from llmtrace.server.saving import Capture, Saver
+
+# Headers that belong to one connection, not to the message (RFC 9110 7.6.1), and those the
+# proxy sets itself.
+HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+                        "te", "trailer", "trailers", "transfer-encoding", "upgrade"))
+NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length"}
+
+
+class Options(NamedTuple):
+    connect_timeout: float = 30.0
+    read_timeout: float | None = 600.0  # seconds without a byte from the upstream
+    log: Callable[[str], None] | None = None  # one log line per exchange; default: stderr
+
+
+def _stderr(line: str) -> None:
+    from llmtrace.output import one_line
+
+    sys.stderr.write(f"llmtrace: {one_line(line)}\n")
+    sys.stderr.flush()
+
+
+def _forwarded(raw_headers) -> list[tuple[str, str]]:
+    """The client's headers as sent (names in their case), less the connection's own."""
+    drop = set(NOT_FORWARDED)
+    for name, value in raw_headers:
+        if name.lower() == b"connection":  # headers the Connection header names are hop-by-hop too
+            drop.update(token.strip().lower() for token in value.decode("latin-1").split(","))
+    out = []
+    for name, value in raw_headers:
+        text = name.decode("latin-1")
+        if text.lower() not in drop:
+            out.append((text, value.decode("latin-1")))
+    return out
+
+
+def upstream_url(upstream: str, path_qs: str) -> str:
+    """The client's path and query appended to the upstream URL as given."""
+    return upstream.rstrip("/") + (path_qs if path_qs.startswith("/") else "/" + path_qs)
+
+
+class Recorder:
+    """The proxy's state: upstream, where recordings go, the client session."""
+
+    def __init__(self, upstream: str, saver: Saver, options: Options = Options()):
+        self.upstream = upstream
+        self.saver = saver
+        self.options = options
+        self.log = options.log or _stderr
+        self.session: aiohttp.ClientSession | None = None
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmtrace-record")
+        self.pending: set[asyncio.Future] = set()
+        self.count = 0
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=256 * 2**20)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
+
+    async def open(self) -> None:
+        self.saver.prepare()
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.options.connect_timeout,
+                                        sock_read=self.options.read_timeout)
+        connector = aiohttp.TCPConnector(limit=0, force_close=False)
+        self.session = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False,
+                                             cookie_jar=aiohttp.DummyCookieJar(), trust_env=False)
+
+    async def close(self) -> None:
+        if self.pending:
+            await asyncio.gather(*self.pending, return_exceptions=True)
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+        self.writer.shutdown(wait=True)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        t0 = time.monotonic()
+        started = time.time()
+        body = await request.read()
+        version = f"HTTP/{request.version.major}.{request.version.minor}"
+        capture = Capture(request.method, upstream_url(self.upstream, request.raw_path), request.raw_path, version,
+                          _forwarded(request.raw_headers), body, started)
+        try:
+            return await self._relay(request, capture, t0)
+        except asyncio.CancelledError:  # the proxy is stopping: kept as far as it went
+            capture.error = capture.error or "the proxy stopped during the exchange"
+            raise
+        finally:
+            if capture.end_ms is None:
+                capture.end_ms = (time.monotonic() - t0) * 1000
+            self._save(capture)
+
+    async def _relay(self, request: web.Request, capture: Capture, t0: float) -> web.StreamResponse:
+        assert self.session is not None
+        try:
+            upstream = await self.session.request(
+                capture.method, capture.url, headers=capture.request_headers, data=capture.request_body or None,
+                allow_redirects=False, skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"))
+        except asyncio.TimeoutError:
+            return self._failed(capture, t0, 504, "timed out connecting to the upstream")
+        except aiohttp.ClientError as exc:
+            return self._failed(capture, t0, 502, f"cannot reach the upstream ({_reason(exc)})")
+        async with upstream:
+            capture.status = upstream.status
+            capture.reason = upstream.reason or ""
+            capture.response_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in upstream.raw_headers]
+            out = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+            for name, value in capture.response_headers:
+                if name.lower() not in HOP_BY_HOP:
+                    out.headers.add(name, value)
+            if upstream.headers.get("content-length") is None and request.method != "HEAD":
+                out.enable_chunked_encoding()
+            await out.prepare(request)
+            content = upstream.content
+            try:
+                while True:
+                    data = await content.readany()
+                    if not data:
+                        break
+                    now = (time.monotonic() - t0) * 1000
+                    if capture.first_byte_ms is None:
+                        capture.first_byte_ms = now
+                    capture.reads.append((now, data))
+                    try:
+                        await out.write(data)
+                    except (ConnectionError, RuntimeError) as exc:  # the client has gone: stop reading
+                        capture.error = f"the client closed the connection ({_reason(exc)})"
+                        break
+            except asyncio.TimeoutError:
+                capture.error = f"the upstream sent nothing for {self.options.read_timeout:g} s: connection dropped"
+            except aiohttp.ClientPayloadError as exc:
+                capture.error = f"the upstream dropped the connection mid-stream ({_reason(exc)})"
+            except aiohttp.ClientError as exc:
+                capture.error = f"the upstream connection failed mid-stream ({_reason(exc)})"
+            capture.end_ms = (time.monotonic() - t0) * 1000
+            if capture.error is not None:
+                if request.transport is not None:
+                    request.transport.abort()  # the client sees the stream cut, as the proxy did
+                return out
+            await out.write_eof()
+            return out
+
+    def _failed(self, capture: Capture, t0: float, status: int, message: str) -> web.Response:
+        capture.error = message
+        capture.end_ms = (time.monotonic() - t0) * 1000
+        return web.Response(status=status, text=f"llmtrace record: {message}\n")
+
+    def _save(self, capture: Capture) -> None:
+        self.count += 1
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.writer, self.saver.save, capture)
+        self.pending.add(future)
+
+        def done(fut: asyncio.Future) -> None:
+            self.pending.discard(fut)
+            status = capture.status if capture.status is not None else "no response"
+            chunks = len(capture.reads)
+            first = f", first byte {capture.first_byte_ms:.0f} ms" if capture.first_byte_ms is not None else ""
+            broke = f", {capture.error}" if capture.error else ""
+            exc = fut.exception()
+            where = f"→ {fut.result()}" if exc is None else f"NOT SAVED ({exc})"
+            self.log(f"{capture.method} {capture.path} → {status}, {chunks} chunk{'s' if chunks != 1 else ''}"
+                     f"{first}, {capture.end_ms:.0f} ms{broke} {where}")
+
+        future.add_done_callback(done)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class RecordServer:
+    """A running recording proxy on ``host:port`` (port 0: a free one), as an async context
+    manager: ``async with RecordServer(upstream, saver) as proxy: proxy.base_url``."""
+
+    def __init__(self, upstream: str, saver: Saver, host: str = "127.0.0.1", port: int = 0,
+                 options: Options = Options()):
+        self.recorder = Recorder(upstream, saver, options)
+        self.host = host
+        self.port = port
+        self.runner: web.AppRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> "RecordServer":
+        self.runner = web.AppRunner(self.recorder.app(), access_log=None, handle_signals=False, shutdown_timeout=2.0,
+                                    auto_decompress=False)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.host, self.port, reuse_address=True, backlog=1024)
+        try:
+            await site.start()
+        except OSError:
+            await self.runner.cleanup()
+            self.runner = None
+            raise
+        sockets = site._server.sockets if site._server is not None else []
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        await self.recorder.open()
+        return self
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+        await self.recorder.close()
+
+    async def __aenter__(self) -> "RecordServer":
+        return await self.start()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.stop()

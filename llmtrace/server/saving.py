@@ -1,0 +1,346 @@
+"""What ``llmtrace record`` writes: one exchange as it crossed the proxy (``Capture``), saved as
+a HAR 1.2 file per exchange or into one VCR.py cassette per run.
+
+A capture keeps every byte: the request as the client sent it, the response as the upstream
+sent it (``Content-Encoding`` kept), and each network read of the response body as one chunk
+with its arrival offset in milliseconds from the request's start (monotonic clock), plus the
+first byte's and the end's offsets and, when the exchange broke, what broke it.
+
+HAR: ``response.content.text`` is the body decoded for reading (base64 when it is no UTF-8
+text), the reads go to ``response.content._chunks: [{"offset_ms", "text" | "base64"}]`` (a
+custom field, which HAR allows), ``timings.wait`` is the first byte, ``timings.receive`` the
+rest, ``_error`` what broke. A VCR cassette holds what vcrpy itself records (``uri``, headers
+as lists, the body as sent, ``status: {code, message}``) and keeps the reads and times in
+response fields vcrpy ignores (``_chunks``, ``_timing``), so vcrpy and pytest-recording replay
+it as it is.
+
+Secrets are masked in what is written (``llmtrace.secrets``: headers by name, URLs, and
+credentials by shape in text bodies and text reads) unless asked not to. Every file is written
+to a temporary file beside it and renamed into place: a crash or Ctrl-C never leaves half a
+file, and a HAR file never replaces one that exists.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import tempfile
+import zlib
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+
+from llmtrace import secrets
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+_NUMBERED = re.compile(r"^(\d{4,})-")
+_SESSION = re.compile(r"^session-(\d{4,})\.yaml$")
+
+
+class Capture:
+    """One exchange as it crossed the proxy."""
+
+    __slots__ = ("method", "url", "path", "http_version", "request_headers", "request_body", "started",
+                 "status", "reason", "response_headers", "reads", "first_byte_ms", "end_ms", "error")
+
+    def __init__(self, method: str, url: str, path: str, http_version: str, request_headers: list,
+                 request_body: bytes, started: float):
+        self.method = method
+        self.url = url  # the upstream URL the request went to
+        self.path = path  # as the client asked for it
+        self.http_version = http_version
+        self.request_headers: list[tuple[str, str]] = request_headers
+        self.request_body = request_body
+        self.started = started  # epoch seconds
+        self.status: int | None = None
+        self.reason = ""
+        self.response_headers: list[tuple[str, str]] = []
+        self.reads: list[tuple[float, bytes]] = []  # (offset in ms, bytes as received)
+        self.first_byte_ms: float | None = None
+        self.end_ms: float | None = None
+        self.error: str | None = None
+
+    def header(self, name: str, response: bool = True) -> str | None:
+        for key, value in self.response_headers if response else self.request_headers:
+            if key.lower() == name:
+                return value
+        return None
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(data for _, data in self.reads)
+
+
+# --- file names and atomic writes ----------------------------------------------------------------
+
+
+def slug(path: str) -> str:
+    """``/v1/chat/completions?x=1`` → ``v1-chat-completions``: the endpoint for a file name."""
+    text = _SLUG.sub("-", path.split("?", 1)[0].lower()).strip("-")
+    return text[:60].rstrip("-") or "root"
+
+
+def next_number(folder: Path, pattern: re.Pattern = _NUMBERED) -> int:
+    """One more than the highest number a file of ``folder`` starts with (1 for none)."""
+    highest = 0
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return 1
+    for name in names:
+        match = pattern.match(name)
+        if match:
+            highest = max(highest, int(match.group(1)))
+    return highest + 1
+
+
+def _temporary(folder: Path, data: bytes) -> str:
+    fd, tmp = tempfile.mkstemp(prefix=".llmtrace-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def write_new(folder: Path, name_for, number: int, data: bytes) -> tuple[Path, int]:
+    """Write ``data`` to ``folder/name_for(number)``, taking the next number while that name
+    exists (another process may write there too): never replaces a file. Returns the path and
+    the number taken."""
+    tmp = _temporary(folder, data)
+    try:
+        while True:
+            target = folder / name_for(number)
+            try:
+                os.link(tmp, target)  # atomic, and fails when the name is taken
+            except FileExistsError:
+                number += 1
+                continue
+            except OSError:  # a file system without hard links
+                if target.exists():
+                    number += 1
+                    continue
+                os.replace(tmp, target)
+                return target, number
+            return target, number
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_over(target: Path, data: bytes) -> None:
+    """Replace ``target`` with ``data`` atomically."""
+    tmp = _temporary(target.parent, data)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+# --- masking -------------------------------------------------------------------------------------
+
+
+def _headers(pairs: list[tuple[str, str]], mask: bool) -> list[tuple[str, str]]:
+    if not mask:
+        return list(pairs)
+    return [(name, secrets.mask_headers({name: value})[name]) for name, value in pairs]
+
+
+def _text(text: str, mask: bool) -> str:
+    return secrets.mask_text(text) if mask else text
+
+
+def _utf8(data: bytes) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def decoded_body(capture: Capture) -> bytes:
+    """The response body with its ``Content-Encoding`` (gzip, deflate) undone; as sent when it
+    cannot be (an encoding llmtrace does not read, a stream cut inside the compressed data)."""
+    raw = capture.body
+    encoding = (capture.header("content-encoding") or "").strip().lower()
+    wbits = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}.get(encoding)
+    if wbits is None or not raw:
+        return raw
+    try:
+        return zlib.decompressobj(wbits).decompress(raw)
+    except zlib.error:
+        return raw
+
+
+def reads(capture: Capture, mask: bool) -> list[dict[str, Any]]:
+    out = []
+    for offset, data in capture.reads:
+        text = _utf8(data)
+        item: dict[str, Any] = {"offset_ms": round(offset, 3)}
+        if text is not None:
+            item["text"] = _text(text, mask)
+        else:
+            item["base64"] = base64.b64encode(data).decode("ascii")
+        out.append(item)
+    return out
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# --- HAR -----------------------------------------------------------------------------------------
+
+
+def har(capture: Capture, mask: bool) -> dict[str, Any]:
+    """One HAR 1.2 document holding the exchange."""
+    from llmtrace import __version__
+
+    url = secrets.mask_url(capture.url) if mask else capture.url
+    request: dict[str, Any] = {
+        "method": capture.method, "url": url, "httpVersion": capture.http_version, "cookies": [],
+        "headers": [{"name": k, "value": v} for k, v in _headers(capture.request_headers, mask)],
+        "queryString": [{"name": k, "value": v} for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True)],
+        "headersSize": -1, "bodySize": len(capture.request_body),
+    }
+    if capture.request_body:
+        post: dict[str, Any] = {"mimeType": capture.header("content-type", response=False) or ""}
+        text = _utf8(capture.request_body)
+        if text is not None:
+            post["text"] = _text(text, mask)
+        else:
+            post.update(text=base64.b64encode(capture.request_body).decode("ascii"), encoding="base64")
+        request["postData"] = post
+    body = decoded_body(capture)
+    content: dict[str, Any] = {"size": len(body), "mimeType": capture.header("content-type") or ""}
+    text = _utf8(body)
+    if text is not None:
+        content["text"] = _text(text, mask)
+    elif body:
+        content.update(text=base64.b64encode(body).decode("ascii"), encoding="base64")
+    if len(body) != len(capture.body):
+        content["compression"] = len(body) - len(capture.body)
+    content["_chunks"] = reads(capture, mask)
+    response: dict[str, Any] = {
+        "status": capture.status or 0, "statusText": capture.reason or "", "httpVersion": capture.http_version,
+        "cookies": [], "headers": [{"name": k, "value": v} for k, v in _headers(capture.response_headers, mask)],
+        "content": content, "redirectURL": capture.header("location") or "", "headersSize": -1,
+        "bodySize": len(capture.body),
+    }
+    if capture.error:
+        response["_error"] = capture.error
+    end = capture.end_ms or 0.0
+    first = capture.first_byte_ms
+    entry: dict[str, Any] = {
+        "startedDateTime": _iso(capture.started), "time": round(end, 3), "request": request, "response": response,
+        "cache": {},
+        "timings": {"blocked": -1, "dns": -1, "connect": -1, "ssl": -1, "send": 0,
+                    "wait": round(first if first is not None else end, 3),
+                    "receive": round(end - first, 3) if first is not None else 0},
+    }
+    if capture.error:
+        entry["_error"] = capture.error
+    return {"log": {"version": "1.2", "creator": {"name": "llmtrace record", "version": __version__},
+                    "entries": [entry]}}
+
+
+def har_name(capture: Capture):
+    method = _SLUG.sub("-", capture.method.lower()).strip("-") or "get"
+    endpoint = slug(capture.path)
+    return lambda number: f"{number:04d}-{method.upper()}-{endpoint}.har"
+
+
+# --- VCR -----------------------------------------------------------------------------------------
+
+
+def _vcr_headers(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, value in pairs:
+        out.setdefault(name, []).append(value)
+    return out
+
+
+def interaction(capture: Capture, mask: bool) -> dict[str, Any]:
+    """One VCR.py interaction: what vcrpy records, plus the reads and times it ignores."""
+    request_text = _utf8(capture.request_body)
+    raw = capture.body
+    text = _utf8(raw)
+    first = capture.first_byte_ms
+    timing: dict[str, Any] = {"started": _iso(capture.started), "first_byte_ms": round(first, 3) if first is not None else None,
+                              "end_ms": round(capture.end_ms or 0.0, 3)}
+    if capture.error:
+        timing["error"] = capture.error
+    return {
+        "request": {
+            "body": (_text(request_text, mask) if request_text is not None else capture.request_body)
+            if capture.request_body else None,
+            "headers": _vcr_headers(_headers(capture.request_headers, mask)),
+            "method": capture.method,
+            "uri": secrets.mask_url(capture.url) if mask else capture.url,
+        },
+        "response": {
+            "status": {"code": capture.status or 0, "message": capture.reason or ""},
+            "headers": _vcr_headers(_headers(capture.response_headers, mask)),
+            "body": {"string": _text(text, mask) if text is not None else raw},
+            "_timing": timing,
+            "_chunks": reads(capture, mask),
+        },
+    }
+
+
+def cassette(interactions: list[dict[str, Any]]) -> bytes:
+    import yaml
+
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump({"interactions": interactions, "version": 1}, Dumper=dumper, allow_unicode=True,
+                     sort_keys=False, width=1 << 30).encode("utf-8")
+
+
+class Saver:
+    """Where a run's recordings go: ``folder``, as ``har`` files or one ``vcr`` cassette."""
+
+    def __init__(self, folder: str | Path, save_as: str = "har", mask: bool = True):
+        self.folder = Path(folder)
+        self.save_as = save_as
+        self.mask = mask
+        self.number = 1
+        self.interactions: list[dict[str, Any]] = []
+        self.cassette: Path | None = None
+
+    def prepare(self) -> None:
+        """Create the folder; a VCR run takes its cassette's name now (the next free number)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if self.save_as == "vcr":
+            number = next_number(self.folder, _SESSION)
+            while True:
+                target = self.folder / f"session-{number:04d}.yaml"
+                try:
+                    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                except FileExistsError:
+                    number += 1
+                    continue
+                os.close(fd)
+                break
+            self.cassette = target
+            write_over(target, cassette([]))
+        else:
+            self.number = next_number(self.folder)
+
+    def save(self, capture: Capture) -> Path:
+        """Write the exchange (called from one thread at a time)."""
+        if self.save_as == "vcr":
+            self.interactions.append(interaction(capture, self.mask))
+            write_over(self.cassette, cassette(self.interactions))
+            return self.cassette
+        data = orjson.dumps(har(capture, self.mask), option=orjson.OPT_INDENT_2)
+        path, taken = write_new(self.folder, har_name(capture), self.number, data)
+        self.number = taken + 1
+        return path

@@ -1,0 +1,361 @@
+"""The adversarial suite of issue #11: hostile recordings built at test time, every command run on
+each of them as a separate process under a 1 GiB address-space cap.
+
+Every run must: exit 0, 1 or 2 (2 with a one-line reason per problem on stderr), finish within
+the time limit, print no traceback, put no raw control, bidi or zero-width character on stdout or
+stderr, and print no credential that the recording holds (key-shaped strings are generated here,
+never committed). ``reassemble`` keeps provider JSON content as recorded (contracts.md), so
+credentials inside model *content* are checked in the other commands' output only.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import gzip
+import os
+import random
+import re
+import resource
+import signal
+import string
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+import orjson
+import pytest
+
+from conftest import SEED
+
+MEMORY_CAP = 1 << 30  # bytes of address space per run
+TIME_LIMIT = 10.0  # seconds per run; CI's machine is shared by two test workers
+# What may never reach a terminal or a pager raw: C0 controls but newline and tab, DEL, C1
+# controls, bidi overrides/isolates/marks, line and paragraph separators, zero-width characters.
+UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069"
+                    "\u2028\u2029\ufeff]")
+HOSTILE = "\x1b[31mred\x1b[0m \x9b31m \u202eevil\u202c \u200bzw\u200d \u2028sep \x7fdel \x07bel [red]markup[/red]"
+
+_rng = random.Random(11)
+
+
+def _token(n: int, alphabet: str = string.ascii_letters + string.digits) -> str:
+    return "".join(_rng.choice(alphabet) for _ in range(n))
+
+
+# Key-shaped strings, made now: a committed one would be rejected by secret scanners.
+OPENAI_KEY = "sk-" + "proj-" + _token(48)
+ANTHROPIC_KEY = "sk-" + "ant-" + "api03-" + _token(40)
+GOOGLE_KEY = "AI" + "za" + _token(35)
+AWS_KEY = "AK" + "IA" + _token(16, string.ascii_uppercase + string.digits)
+GITHUB_TOKEN = "gh" + "p_" + _token(36)
+SLACK_TOKEN = "xo" + "xb-" + _token(12, string.digits) + "-" + _token(24)
+BEARER = _token(40)
+PASSWORD = "pw" + _token(14)
+SECRETS = [OPENAI_KEY, ANTHROPIC_KEY, GOOGLE_KEY, AWS_KEY, GITHUB_TOKEN, SLACK_TOKEN, BEARER, PASSWORD]
+
+
+class Case(NamedTuple):
+    name: str
+    build: Callable[[Path], list[str]]  # writes the inputs under a folder, returns the paths
+    secrets: tuple[str, ...] = ()  # must appear in no output
+    content_secrets: tuple[str, ...] = ()  # must appear in no output but reassemble's
+
+
+def _seed() -> dict:
+    return orjson.loads(SEED.read_bytes())
+
+
+def _write(path: Path, data: bytes | str) -> str:
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return str(path)
+
+
+def _json(path: Path, doc) -> str:
+    return _write(path, orjson.dumps(doc))
+
+
+def _bomb(total: int, member: int = 16 << 20) -> bytes:
+    """A multi-member gzip stream that inflates to ``total`` bytes of zeros (about 1/1000 of it
+    on disk)."""
+    one = gzip.compress(b"\0" * member, compresslevel=9, mtime=0)
+    return one * (total // member)
+
+
+def _cassette(body_yaml: str, uri: str = "https://api.openai.com/v1/chat/completions",
+              request_extra: str = "") -> str:
+    return ("interactions:\n- request:\n    body: '{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
+            "\"content\":\"hi\"}],\"stream\":true}'\n    headers:\n      content-type:\n      - application/json\n"
+            f"{request_extra}    method: POST\n    uri: {uri}\n  response:\n    headers:\n"
+            "      content-encoding:\n      - gzip\n      content-type:\n      - text/event-stream\n"
+            f"    status:\n      code: 200\n      message: OK\n{body_yaml}version: 1\n")
+
+
+def build_gzip_bomb_vcr(d: Path) -> list[str]:
+    blob = base64.encodebytes(_bomb(4 << 30)).decode()
+    body = "    body:\n      string: !!binary |\n" + "".join(f"        {line}\n" for line in blob.splitlines())
+    return [_write(d / "bomb.yaml", _cassette(body))]
+
+
+def build_gzip_bomb_file(d: Path) -> list[str]:
+    return [_write(d / "bomb.json.gz", _bomb(4 << 30))]
+
+
+def build_har_bomb(d: Path) -> list[str]:
+    entry = {"startedDateTime": "2025-01-01T00:00:00Z", "time": 1,
+             "request": {"method": "POST", "url": "https://api.openai.com/v1/chat/completions", "headers": [],
+                         "postData": {"mimeType": "application/json", "text": '{"model":"gpt-4o","stream":true}'}},
+             "response": {"status": 200, "headers": [{"name": "content-encoding", "value": "gzip"}],
+                          "content": {"mimeType": "text/event-stream", "encoding": "base64",
+                                      "text": base64.b64encode(_bomb(2 << 30)).decode()}},
+             "timings": {"send": 0, "wait": 1, "receive": 0}}
+    return [_json(d / "bomb.har", {"log": {"version": "1.2", "entries": [entry]}})]
+
+
+def build_billion_laughs(d: Path) -> list[str]:
+    """Nine levels of nine aliases each: 9**9 (387 million) strings once expanded, in 600 bytes."""
+    lines = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for n in range(1, 9):
+        prev, cur = chr(ord("a") + n - 1), chr(ord("a") + n)
+        lines.append(f"{cur}: &{cur} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    lines += ["interactions:", "- request: {uri: 'http://x/v1/models'}",
+              "  response: {status: {code: 200}, parsed_body: *i}"]
+    return [_write(d / "laughs.yaml", "\n".join(lines) + "\n")]
+
+
+def build_alias_fanout(d: Path) -> list[str]:
+    """One ~1 MB interaction referenced 10,000 times."""
+    big = "x" * (1 << 20)
+    head = ("interactions:\n- &one\n  request: {uri: 'http://x/v1/chat/completions', method: POST}\n"
+            f"  response: {{status: {{code: 200}}, parsed_body: {{text: '{big}'}}}}\n")
+    return [_write(d / "fanout.yaml", head + "- *one\n" * 10_000)]
+
+
+DEEP = "@@deep@@"
+
+
+def _deep(levels: int) -> str:
+    """JSON text nested ``levels`` deep (objects and arrays in turn): orjson reads up to 1024
+    levels but writes at most 254, so it is spliced in as text where ``DEEP`` stands."""
+    opening = "".join('{"k":' if n % 2 == 0 else "[" for n in range(levels))
+    closing = "".join("}" if n % 2 == 0 else "]" for n in reversed(range(levels)))
+    return f'{opening}"x"{closing}'
+
+
+def _json_deep(path: Path, doc, levels: int = 1000) -> str:
+    text = orjson.dumps(doc).decode()
+    return _write(path, text.replace(orjson.dumps(DEEP).decode(), _deep(levels)))
+
+
+def build_deep_body(d: Path) -> list[str]:
+    doc = _seed()
+    doc["request"]["url"] = "https://api.openai.com/v1/models"
+    doc["request"]["endpoint"] = "/v1/models"
+    doc["response"] = {"body": {"data": DEEP}, "is_streaming": False}
+    doc["request"]["body"]["temperature"] = DEEP
+    return [_json_deep(d / "deep-body.json", doc)]
+
+
+def build_deep_tool_arguments(d: Path) -> list[str]:
+    doc = _seed()
+    chunks = doc["response"]["body"]
+    arguments = '{"q": ' + _deep(1000) + "}"
+    last = copy.deepcopy(chunks[-1])
+    first = copy.deepcopy(chunks[0])
+    first["__data__"]["choices"][0]["delta"] = {
+        "role": "assistant", "content": None,
+        "tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                        "function": {"name": "get_weather", "arguments": arguments}}]}
+    last["__data__"]["choices"][0]["finish_reason"] = "tool_calls"
+    last["__data__"]["choices"][0]["delta"] = {}
+    doc["response"]["body"] = [first, last]
+    return [_json(d / "deep-args.json", doc)]
+
+
+def build_hostile_text(d: Path) -> list[str]:
+    doc = _seed()
+    doc["request"]["url"] = "https://api.together.xyz/v1/chat/completions?x=" + "\u202e\x9b"
+    doc["request"]["body"]["model"] = "model" + HOSTILE
+    doc["request"]["body"]["messages"][0]["content"] = "ask " + HOSTILE
+    doc["request"]["body"]["tools"] = [{"type": "function", "function": {
+        "name": "get_weather" + HOSTILE, "parameters": {"type": "object", "properties": {
+            "ci\x9bty\u202e": {"type": "string", HOSTILE: 1}}}}}]
+    for chunk in doc["response"]["body"]:
+        chunk["__data__"]["model"] = "served" + HOSTILE
+        delta = chunk["__data__"]["choices"][0]["delta"]
+        if delta.get("content"):
+            delta["content"] += HOSTILE
+    hostile = _json(d / "hostile.json", doc)
+    error = _seed()
+    error["response"] = {"body": None, "is_streaming": False, "is_exception": True,
+                         "exception_data": {"type": "BadRequestError", "status_code": 400,
+                                            "message": "bad " + HOSTILE}}
+    return [hostile, _json(d / "hostile-error.json", error)]
+
+
+def build_secrets_meta(d: Path) -> list[str]:
+    """Credentials where recorders leave them: headers, URLs, Llama Stack's endpoint, error text."""
+    doc = _seed()
+    doc["request"]["url"] = f"https://user:{PASSWORD}@api.together.xyz/v1/chat/completions?key={GOOGLE_KEY}"
+    doc["request"]["endpoint"] = f"/v1/chat/completions?key={GOOGLE_KEY}"
+    doc["request"]["headers"] = {"Authorization": f"Bearer {BEARER}", "x-api-key": ANTHROPIC_KEY}
+    error = _seed()
+    error["request"]["url"] = f"https://api.openai.com/v1/chat/completions#access_token={GITHUB_TOKEN}"
+    error["response"] = {"body": None, "is_streaming": False, "is_exception": True,
+                         "exception_data": {"type": "AuthenticationError", "status_code": 401,
+                                            "message": f"Incorrect API key provided: {OPENAI_KEY}. "
+                                                       f"token={SLACK_TOKEN} aws {AWS_KEY}"}}
+    cassette = _cassette("    body:\n      string: 'data: [DONE]\n\n'\n",
+                         uri=f"https://generativelanguage.googleapis.com/v1beta/models/x:generate?key={GOOGLE_KEY}",
+                         request_extra=f"      authorization:\n      - Bearer {BEARER}\n")
+    return [_json(d / "leaky.json", doc), _json(d / "leaky-error.json", error),
+            _write(d / "leaky.yaml", cassette.replace("content-encoding:\n      - gzip\n      ", ""))]
+
+
+def build_secrets_content(d: Path) -> list[str]:
+    doc = _seed()
+    for chunk in doc["response"]["body"][:1]:
+        chunk["__data__"]["choices"][0]["delta"]["content"] = f"use {OPENAI_KEY} or {AWS_KEY} "
+    return [_json(d / "leaky-content.json", doc)]
+
+
+def build_bad_ipv6(d: Path) -> list[str]:
+    doc = _seed()
+    doc["request"]["url"] = "http://[::1/v1/chat/completions"
+    return [_json(d / "ipv6.json", doc), str(SEED)]
+
+
+def build_cr_only_sse(d: Path) -> list[str]:
+    events = [{"id": "c1", "object": "chat.completion.chunk", "model": "m",
+               "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+              for text in ("Hel", "lo")]
+    events.append({"id": "c1", "object": "chat.completion.chunk", "model": "m",
+                   "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    text = "".join(f"data: {orjson.dumps(e).decode()}\r\r" for e in events) + "data: [DONE]\r\r"
+    return [_write(d / "cr.sse", text)]
+
+
+def build_huge_event(d: Path) -> list[str]:
+    """One SSE event carrying 8 MB of content (show must stay linear, and need not wrap it all)."""
+    chunk = {"id": "c1", "object": "chat.completion.chunk", "model": "m",
+             "choices": [{"index": 0, "delta": {"content": "word " * ((8 << 20) // 5)}, "finish_reason": "stop"}]}
+    return [_write(d / "huge.sse", f"data: {orjson.dumps(chunk).decode()}\n\ndata: [DONE]\n\n")]
+
+
+def build_walk_specials(d: Path) -> list[str]:
+    folder = d / "walk"
+    folder.mkdir()
+    os.mkfifo(folder / "fifo.json")
+    (folder / "zero.json").symlink_to("/dev/zero")
+    (folder / "random.yaml").symlink_to("/dev/urandom")
+    (folder / "loop").symlink_to(folder)
+    (folder / "seed.json").write_bytes(SEED.read_bytes())
+    return [str(folder)]
+
+
+def build_named_fifo(d: Path) -> list[str]:
+    os.mkfifo(d / "named.fifo")
+    return [str(d / "named.fifo")]
+
+
+def build_opaque_lists(d: Path) -> list[str]:
+    a = {"request": {"url": "http://x/v1/models"}, "response": {"body": [{"id": "a"}]}}
+    b = {"request": {"url": "http://x/v1/models"}, "response": {"body": [{"id": "b"}, {"i d": "\u202e"}]}}
+    return [_json(d / "models-a.json", a), _json(d / "models-b.json", b)]
+
+
+CASES = [
+    Case("gzip-bomb-vcr", build_gzip_bomb_vcr),
+    Case("gzip-bomb-file", build_gzip_bomb_file),
+    Case("har-base64-bomb", build_har_bomb),
+    Case("billion-laughs", build_billion_laughs),
+    Case("alias-fanout", build_alias_fanout),
+    Case("deep-body", build_deep_body),
+    Case("deep-tool-arguments", build_deep_tool_arguments),
+    Case("hostile-text", build_hostile_text),
+    Case("secrets-meta", build_secrets_meta,
+         secrets=(OPENAI_KEY, ANTHROPIC_KEY, GOOGLE_KEY, AWS_KEY, GITHUB_TOKEN, SLACK_TOKEN, BEARER, PASSWORD)),
+    Case("secrets-content", build_secrets_content, content_secrets=(OPENAI_KEY, AWS_KEY)),
+    Case("bad-ipv6-url", build_bad_ipv6),
+    Case("cr-only-sse", build_cr_only_sse),
+    Case("huge-event", build_huge_event),
+    Case("walk-specials", build_walk_specials),
+    Case("named-fifo", build_named_fifo),
+    Case("opaque-lists", build_opaque_lists),
+]
+
+
+def _commands(paths: list[str], out: Path) -> list[list[str]]:
+    first = paths[0]
+    commands = [["show", *paths], ["show", "--json", *paths], ["check", *paths], ["check", "--json", *paths],
+                ["scan", "--jsonl", "-j", "1", *paths]]
+    if not os.path.isdir(first):
+        commands += [["reassemble", first], ["diff", first, paths[-1]], ["diff", "--json", first, paths[-1]],
+                     ["redact", "-o", str(out / "redacted"), first]]
+    return commands
+
+
+def _limit() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+    os.setsid()
+
+
+def _run(args: list[str], stdin=subprocess.DEVNULL) -> tuple[int, str, str]:
+    env = {**os.environ, "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "100"}
+    env.pop("LLMTRACE_DEBUG", None)
+    proc = subprocess.Popen([sys.executable, "-m", "llmtrace", *args], stdin=stdin, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, preexec_fn=_limit)
+    try:
+        out, err = proc.communicate(timeout=TIME_LIMIT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"llmtrace {' '.join(args)}: still running after {TIME_LIMIT} s")
+    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def _assert_clean(args: list[str], code: int, out: str, err: str, case: Case) -> None:
+    shown = f"llmtrace {' '.join(args)} → exit {code}\nstderr: {err[-2000:]}"
+    assert code in (0, 1, 2), shown
+    assert "Traceback" not in err and "Traceback" not in out, shown
+    assert "internal error" not in err, shown
+    for line in err.splitlines():
+        assert line.startswith("llmtrace: "), f"{shown}\nstray stderr line: {line!r}"
+    if code == 2:
+        assert err.strip(), f"{shown}\nexit 2 without a reason"
+    for name, text in (("stdout", out), ("stderr", err)):
+        bad = UNSAFE.search(text)
+        assert bad is None, f"{shown}\nraw {bad.group()!r} on {name} at {bad.start()}: {text[max(0, bad.start() - 60):bad.start() + 20]!r}"
+    reassembling = args[0] == "reassemble"
+    for secret in case.secrets + (() if reassembling else case.content_secrets):
+        for text in (out, err):
+            assert secret not in text and secret[-12:] not in text, f"{shown}\na secret leaked: {secret[:4]}…"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_every_command_survives(case: Case, tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    paths = case.build(inputs)
+    before = {p: (os.lstat(p).st_mtime_ns, os.lstat(p).st_size) for p in paths}
+    for args in _commands(paths, out):
+        code, stdout, stderr = _run(args)
+        _assert_clean(args, code, stdout, stderr, case)
+    for p in paths:  # input files are read-only to llmtrace
+        assert (os.lstat(p).st_mtime_ns, os.lstat(p).st_size) == before[p]
+
+
+def test_closed_stdin_is_unreadable_input() -> None:
+    for args in (["reassemble", "-"], ["show", "-"], ["check", "-"]):
+        proc = subprocess.run([sys.executable, "-m", "llmtrace", *args], stdin=None, capture_output=True,
+                              timeout=TIME_LIMIT, preexec_fn=_close_stdin)
+        err = proc.stderr.decode()
+        assert proc.returncode == 2, (args, err)
+        assert err.startswith("llmtrace: <stdin>: ") and "Traceback" not in err and err.count("\n") == 1, err
+
+
+def _close_stdin() -> None:
+    os.close(0)
