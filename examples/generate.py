@@ -5,19 +5,26 @@
 Each output is the real output of the installed llmtrace, run from the project root with
 ``NO_COLOR=1`` and ``COLUMNS=100`` (trailing spaces trimmed). ``tests/test_examples.py`` runs
 the same commands and fails when an output here no longer matches, so the README and these
-files cannot drift from what llmtrace really prints.
+files cannot drift from what llmtrace really prints. Some commands read recordings of the newer
+formats from ``tests/data`` (Bedrock, OpenTelemetry, mitmproxy, Cohere), each with its LICENSE.
+
+It also rewrites the HTML reports in ``examples/report/`` (``llmtrace report`` gives the same
+bytes for the same input) and, where Chromium is installed, their screenshots.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "examples" / "output"
 LS = "examples/llama-stack"
+REPORT = ROOT / "examples" / "report"
 
 # output file → llmtrace arguments
 EXAMPLES: dict[str, list[str]] = {
@@ -34,7 +41,27 @@ EXAMPLES: dict[str, list[str]] = {
     "diff-parallel-vs-text.txt": ["diff", f"{LS}/openai-parallel-tool-calls.json",
                                   f"{LS}/together-llama-tool-call-as-text.json"],
     "scan-examples.txt": ["scan", "-j", "1", "examples/llama-stack", "examples/containers"],
+    "show-bedrock-converse-tool-use.txt": [
+        "show", "tests/data/bedrock/openllmetry/test_anthropic_converse_stream_with_tool_use.yaml"],
+    "reassemble-gemini-live-normalized.json": ["reassemble", "--normalized",
+                                               "examples/containers/websocket/gemini-live.yaml"],
+    "scan-jsonl-mitmproxy-otlp.txt": ["scan", "-j", "1", "--jsonl", "tests/data/mitmproxy", "tests/data/otlp"],
+    "check-json-otlp-no-content.txt": ["check", "--json", "tests/data/otlp/genai-no-content.json"],
+    "check-tool-text-command-r.txt": ["check", "tests/data/tool_text/langchain-cohere"],
 }
+
+# report page → llmtrace report arguments (written to examples/report/NAME), and whether a
+# screenshot of it is kept beside it (NAME.png).
+REPORTS: dict[str, tuple[list[str], bool]] = {
+    "tool-call-as-text.html": ([f"{LS}/together-llama-tool-call-as-text.json"], True),
+    "ollama-generate-timed.html": ([f"{LS}/ollama-generate-timed.json"], True),
+    "diff-parallel-vs-text.html": (["--diff", f"{LS}/openai-parallel-tool-calls.json",
+                                    f"{LS}/together-llama-tool-call-as-text.json"], True),
+    "llama-stack-folder.html": ([LS], False),
+}
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--window-size=1000,1300"]
 
 
 def run(args: list[str]) -> str:
@@ -50,11 +77,33 @@ def run(args: list[str]) -> str:
     return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
 
 
+def screenshot(page: Path) -> bool:
+    """A PNG of ``page`` beside it, taken by headless Chromium; False when it is not installed."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        return False
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                        f"--screenshot={page.with_suffix('.png')}", page.as_uri()],
+                       capture_output=True, timeout=120, check=True)
+    return True
+
+
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     for name, args in EXAMPLES.items():
         (OUT / name).write_text(run(args))
         print(f"examples/output/{name}: llmtrace {' '.join(args)}")
+    REPORT.mkdir(exist_ok=True)
+    for name, (args, shot) in REPORTS.items():
+        target = f"examples/report/{name}"
+        run(["report", *args, "-o", target])
+        print(f"{target}: llmtrace report {' '.join(args)}")
+        if shot:
+            if screenshot(REPORT / name):
+                print(f"{target[:-5]}.png: a screenshot of it")
+            else:
+                print(f"{target[:-5]}.png: not taken (Chromium is not installed: apt-get install -y chromium)")
 
 
 if __name__ == "__main__":

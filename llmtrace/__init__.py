@@ -91,7 +91,7 @@ def reassemble(recording: Recording | Exchange, normalized: bool = False) -> Any
     (``normalized=True``: llmtrace's provider-neutral message, as ``reassemble --normalized``
     prints). An exchange gives one value; a recording gives a list, one per exchange, in file
     order. A recorded error gives ``{"error": …, "status": …}``."""
-    from llmtrace.commands.reassemble import normalized_json, provider_json
+    from llmtrace.view import normalized_json, provider_json
     from llmtrace.model import Exchange as _Exchange
 
     render = normalized_json if normalized else provider_json
@@ -128,7 +128,7 @@ def diff(a: Recording, b: Recording, strict: bool = False, ignore: Iterable[str]
     ``choices[0].content``. Chunk counts, timing and ids count only with ``strict``; ``ignore``
     takes paths (``usage``, ``choices[*].reasoning``). Empty when they are equivalent."""
     from llmtrace import compare
-    from llmtrace.commands.diff import documents
+    from llmtrace.view import documents
 
     patterns = list(ignore)
     for pattern in patterns:

@@ -127,7 +127,7 @@ def _hints(kind: type = bytes) -> re.Pattern:
     if pattern is None:
         from llmtrace import secrets
 
-        hints = sorted(secrets._KEY_HINTS + secrets._NAME_HINTS, key=len, reverse=True)
+        hints = sorted(secrets.HINTS, key=len, reverse=True)
         _HINT_BYTES[:] = [hint.encode() for hint in hints]
         source = "|".join(re.escape(hint) for hint in hints)
         pattern = _HINTS[kind] = re.compile(source.encode() if kind is bytes else source)

@@ -330,6 +330,9 @@ _KEY_HINTS = ("sk-", "A(?:Iza|KIA|SIA)", "g(?:h[pousr]_|ithub_pat_)", "xox[abprs
 _KEY_SEARCHES = (tuple(re.compile(h).search for h in _KEY_HINTS),
                  tuple(re.compile(h.encode()).search for h in _KEY_HINTS))
 _NAME_HINTS = ("=", "@", "earer", "EARER")
+# Every text that may hold a credential holds one of these (regular expressions): a writer may
+# look for them itself to skip ``mask_text`` on text that has none (``output.dumps`` does).
+HINTS = _KEY_HINTS + _NAME_HINTS
 
 
 def might_hold_secrets(text: str | bytes) -> bool:

@@ -7,7 +7,7 @@ own output.
 Traceback (most recent call last):
 ...
 AssertionError: 1 anomaly at or above warning in examples/llama-stack/together-llama-tool-call-as-text.json:
-  choice 0, chunks 0–22, characters 0–76: warning tool-call-in-text: tool call written as text in the content (llama-json): get_weather({"city":"Tokyo"}); the request declared no tools
+  choice 0, chunks 0–22, characters 0–76: warning tool-call-in-text: tool call written as text in the content (llama-json): get_weather({"city":"Tokyo"}); the request declared no tools; vLLM would parse it with --tool-call-parser llama3_json --enable-auto-tool-choice
 
 Both helpers take a ``Recording`` or a path.
 """
@@ -91,7 +91,7 @@ def assert_same_response(a: Any, b: Any, ignore: Iterable[str] = (), strict: boo
     from rich.console import Console
 
     from llmtrace import compare
-    from llmtrace.commands.diff import documents
+    from llmtrace.view import documents
     from llmtrace.render.diff import print_diff
 
     pairs = compare.compare_recordings(documents(ra), documents(rb), strict=strict, ignore=list(ignore))

@@ -289,7 +289,7 @@ CASES = [
 def _commands(paths: list[str], out: Path) -> list[list[str]]:
     first = paths[0]
     commands = [["show", *paths], ["show", "--json", *paths], ["check", *paths], ["check", "--json", *paths],
-                ["scan", "--jsonl", "-j", "1", *paths]]
+                ["scan", "--jsonl", "-j", "1", *paths], ["report", "-o", str(out / "report.html"), *paths]]
     if not os.path.isdir(first):
         commands += [["reassemble", first], ["diff", first, paths[-1]], ["diff", "--json", first, paths[-1]],
                      ["redact", "-o", str(out / "redacted"), first]]
@@ -344,6 +344,9 @@ def test_every_command_survives(case: Case, tmp_path: Path) -> None:
     for args in _commands(paths, out):
         code, stdout, stderr = _run(args)
         _assert_clean(args, code, stdout, stderr, case)
+    page = out / "report.html"
+    if page.exists():  # the page is text: nothing raw, no secret
+        _assert_clean(["report"], 0, page.read_text(encoding="utf-8", errors="replace"), "", case)
     for p in paths:  # input files are read-only to llmtrace
         assert (os.lstat(p).st_mtime_ns, os.lstat(p).st_size) == before[p]
 

@@ -105,7 +105,7 @@ def expected(body: bytes) -> dict | None:
         return expected_invoke(events)
     if events[0][0] == "messageStart":
         return expected_converse(events)
-    return None  # not a Converse or InvokeModel stream
+    return None  # not a Converse or InvokeModel stream (RetrieveAndGenerate: test_dialect_bedrock_retrieve.py)
 
 
 def seen(result) -> dict:
@@ -127,7 +127,7 @@ def test_real_recording_matches_an_independent_reading(path):
     for exchange, body in zip(exchanges, raw):
         want = expected(body)
         if want is None:
-            assert exchange.dialect == "opaque"
+            assert exchange.dialect == "bedrock-retrieve"
             continue
         assert exchange.dialect in ("bedrock-converse", "bedrock-invoke")
         assert exchange.result.complete
@@ -135,7 +135,7 @@ def test_real_recording_matches_an_independent_reading(path):
 
 
 def test_the_nock_hex_body_reads_like_the_bytes():
-    """nock stores the binary body as hex; llmtrace reads no nock file yet, but such a body splits
+    """nock stores the binary body as hex (the nock container reads the file: test_container_nock.py); such a body splits
     into the same frames, and the Llama stream in it folds to what the raw events say."""
     path = DATA / "openinference" / "should-handle-meta-llama-streaming.json"
     (item,) = json.loads(path.read_text())

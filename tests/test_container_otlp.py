@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from llmtrace.anomalies import detect, skipped_codes
-from llmtrace.commands.reassemble import provider_json
+from llmtrace.view import provider_json
 from llmtrace.errors import UnreadableInput
 from llmtrace.loader import load
 

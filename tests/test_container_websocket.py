@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from llmtrace.anomalies import detect
-from llmtrace.commands.reassemble import provider_json
+from llmtrace.view import provider_json
 from llmtrace.loader import load
 
 DATA = Path(__file__).parent / "data" / "newformats" / "E-pydantic-ai"

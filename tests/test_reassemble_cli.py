@@ -43,7 +43,8 @@ def test_stdin_and_normalized():
     proc = run("reassemble", "-", "--normalized", stdin=SEED.read_bytes())
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert set(out) == {"container", "dialect", "model", "choices", "usage"}
+    assert set(out) == {"container", "dialect", "fidelity", "model", "choices", "usage"}
+    assert out["fidelity"] == "chunks"
     assert out["dialect"] == "openai-chat" and out["container"] == "llama-stack"
     assert set(out["choices"][0]) == {"index", "role", "content", "reasoning", "refusal", "tool_calls",
                                       "finish_reason", "stop"}

@@ -30,7 +30,7 @@ from aiohttp import web
 from conftest import CORPUS, DATA
 from llmtrace import compare
 from llmtrace.anomalies import detect
-from llmtrace.commands.diff import documents
+from llmtrace.view import documents
 from llmtrace.containers import chunk_reads
 from llmtrace.loader import load
 from llmtrace.server import pace

@@ -13,7 +13,7 @@ from llmtrace.commands.scan import scan, summarize
 
 ENV = {**os.environ, "NO_COLOR": "1"}
 ROW_KEYS = {"file", "exchange", "container", "dialect", "host", "endpoint", "model", "streaming", "chunks",
-            "input_tokens", "output_tokens", "total_tokens", "finish_reason", "anomalies", "error"}
+            "input_tokens", "output_tokens", "total_tokens", "finish_reason", "anomalies", "error", "fidelity"}
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

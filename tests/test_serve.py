@@ -24,7 +24,7 @@ import pytest
 
 from conftest import DATA, CORPUS
 from llmtrace.anomalies import detect
-from llmtrace.commands.reassemble import normalized_json
+from llmtrace.view import normalized_json
 from llmtrace.loader import load
 from llmtrace.server.app import Background, Options, Server
 from llmtrace.server.faults import FaultError, parse

@@ -29,8 +29,8 @@ HOSTILE = ("[red]alarm[/red] [link=https://evil.example]click[/link] \x1b[5;31mb
            "\x1b]8;;https://evil.example\x1b\\here\x1b]8;;\x1b\\ \rover\x07\x9b2J \u202eevil")
 RAW_SEQUENCES = ("\x1b[5;31m", "\x1b]8;;", "\x1b\\", "\r", "\x07", "\x9b", "\u202e")
 DOC_KEYS = {"source", "exchanges"}
-EXCHANGE_KEYS = {"index", "container", "dialect", "request", "response", "choices", "usage", "timeline",
-                 "anomalies"}
+EXCHANGE_KEYS = {"index", "container", "dialect", "fidelity", "request", "response", "choices", "usage", "timeline",
+                 "anomalies", "skipped"}
 REQUEST_KEYS = {"model", "messages", "tools", "params", "method", "url", "host", "endpoint", "stream"}
 RESPONSE_KEYS = {"status", "streaming", "model", "chunks", "error"}
 TIMELINE_KEYS = {"timing", "ttft_s", "gap_p50_s", "gap_p95_s", "tokens_per_second", "longest_stall", "entries"}

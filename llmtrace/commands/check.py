@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 
-from llmtrace.anomalies import CHECKS, SEVERITY_RANK, detect, reaches
+from llmtrace.anomalies import CHECKS, SEVERITY_RANK, detect, reaches, skipped_codes
 from llmtrace.commands.per_file import internal_error, passes_through, refused
 from llmtrace.errors import UnreadableInput, UsageError
 from llmtrace.loader import load
@@ -84,10 +84,12 @@ class _JsonLines:
         self.stdout.flush()
 
     def file(self, source: str, recording: Recording, anomalies: list[Anomaly]) -> None:
-        self._line({"source": source, "anomalies": [a.model_dump(mode="json") for a in anomalies], "error": None})
+        skipped = sorted({code for ex in recording.exchanges for code in skipped_codes(ex)})
+        self._line({"source": source, "anomalies": [a.model_dump() for a in anomalies], "error": None,
+                    "skipped": skipped})
 
     def unreadable(self, source: str, error: str) -> None:
-        self._line({"source": source, "anomalies": [], "error": error})
+        self._line({"source": source, "anomalies": [], "error": error, "skipped": []})
 
     def close(self, skipped: int, unreadable: int, failed: int) -> None:
         pass

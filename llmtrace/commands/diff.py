@@ -34,7 +34,8 @@ from typing import Any
 from llmtrace import compare
 from llmtrace.errors import UnreadableInput, UsageError
 from llmtrace.loader import load
-from llmtrace.model import Exchange, Message, Recording, Usage
+from llmtrace.model import Recording
+from llmtrace.view import documents
 from llmtrace.output import dumps, mask_text, stdout_is_terminal, warn, write_out
 
 
@@ -75,62 +76,3 @@ def report(ra: Recording, rb: Recording, strict: bool = False, ignore: list[str]
 
         print_diff(ra, rb, pairs, strict)
     return 1 if counted else 0
-
-
-# --- documents ---------------------------------------------------------------------------------
-
-
-def documents(recording: Recording) -> list[dict]:
-    return [document(exchange, recording) for exchange in recording.exchanges]
-
-
-def document(exchange: Exchange, recording: Recording | None = None) -> dict:
-    """One exchange in the provider-neutral terms ``llmtrace.compare`` works on."""
-    from llmtrace.anomalies import detect
-    from llmtrace.commands.reassemble import provider_json
-    from llmtrace.normalize import tool_definitions
-    from llmtrace.timeline import observed, summarize
-
-    nr = exchange.normalized_request
-    definitions = tool_definitions(exchange.request.body)
-    request = {
-        "model": nr.model,
-        "endpoint": exchange.request.endpoint,
-        "messages": [m.model_dump(mode="json") for m in nr.messages],
-        "tools": {name: definitions.get(name) or {"name": name} for name in nr.tools},
-        "params": nr.params,
-    }
-    result = exchange.result
-    response: dict[str, Any] = {"model": result.model if result else None, "status": exchange.response.status,
-                                "error": exchange.response.error}
-    if result is None:
-        if not exchange.failed:
-            response["body"] = provider_json(exchange)
-    else:
-        summary = summarize(result, exchange.response.timings)
-        response["chunks"] = observed(result).chunks
-        response.update(timing=summary.timing, ttft_s=summary.ttft_s, gap_p50_s=summary.gap_p50_s,
-                        gap_p95_s=summary.gap_p95_s, tokens_per_second=summary.tokens_per_second,
-                        longest_stall_s=summary.longest_stall.seconds if summary.longest_stall else None,
-                        span_s=summary.span_s)
-        if isinstance(result.response, dict):
-            response.update({k: result.response[k] for k in compare.VOLATILE if k in result.response})
-    return {
-        "request": request,
-        "choices": [message(m) for m in result.choices] if result else [],
-        "usage": (result.usage if result else Usage()).model_dump(mode="json"),
-        "anomalies": [x.model_dump(mode="json") for x in detect(exchange, recording)],
-        "response": response,
-    }
-
-
-def message(m: Message) -> dict:
-    """A normalized message as plain data. Not pydantic's ``model_dump``: parsed tool arguments
-    are recorded data, and may nest deeper than its serializer goes."""
-    out = _fields(m)
-    out["tool_calls"] = [_fields(call) for call in m.tool_calls]
-    return out
-
-
-def _fields(model: Any) -> dict:
-    return {name: getattr(model, name) for name, info in type(model).model_fields.items() if not info.exclude}

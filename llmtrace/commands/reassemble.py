@@ -1,7 +1,8 @@
 """``llmtrace reassemble``: the JSON the request would have returned unstreamed.
 
 The provider's content is written as recorded; only credentials in a recorded error and in
-URLs are masked (``output.dumps``)."""
+URLs are masked (``output.dumps``). The JSON itself is ``llmtrace.view``'s (the API and
+``serve`` give the same)."""
 
 from __future__ import annotations
 
@@ -9,34 +10,8 @@ from typing import Any
 
 from llmtrace.errors import UsageError
 from llmtrace.loader import load
-from llmtrace.model import Exchange
+from llmtrace.view import normalized_json, provider_json
 from llmtrace.output import MASK_ALL, MASK_URLS, dumps, stdout_is_terminal, warn, write_out
-
-
-def provider_json(exchange: Exchange) -> Any:
-    """The provider-shaped response of one exchange."""
-    resp = exchange.response
-    if exchange.failed:
-        return {"error": resp.error, "status": resp.status}
-    if exchange.result is not None:
-        return exchange.result.response
-    return resp.chunks if resp.streaming and resp.body is None else resp.body
-
-
-def normalized_json(exchange: Exchange) -> dict:
-    """llmtrace's own provider-neutral JSON (contracts.md)."""
-    out: dict[str, Any] = {"container": exchange.container, "dialect": exchange.dialect}
-    result = exchange.result
-    out["model"] = (result.model if result and result.model else None) or exchange.request.model
-    if exchange.failed:
-        out["error"] = exchange.response.error
-        out["status"] = exchange.response.status
-        return out
-    out["choices"] = [m.model_dump() for m in result.choices] if result else []  # no depth limit
-    out["usage"] = result.usage.model_dump(mode="json") if result else None
-    if result is None:
-        out["body"] = provider_json(exchange)
-    return out
 
 
 def run(path: str, index: int | None = None, normalized: bool = False, fmt: str | None = None) -> int:

@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from llmtrace.commands.per_file import internal_error, passes_through
+from llmtrace.commands.per_file import internal_error, passes_through, refused
 from llmtrace.errors import UnreadableInput, UsageError
 from llmtrace.loader import load
 from llmtrace.output import warn
@@ -34,7 +34,7 @@ def run(paths: list[str], output: str | None = None, diff: tuple[str, str] | Non
         if len(recordings) < 2:
             return 2
         from llmtrace import compare
-        from llmtrace.commands.diff import documents
+        from llmtrace.view import documents
 
         pairs = compare.compare_recordings(documents(recordings[0]), documents(recordings[1]))
         if svg:
@@ -70,6 +70,9 @@ def _read(paths: list[str], fmt: str | None, explicit_only: bool = False):
     for item in iter_inputs(paths, []):
         source = "<stdin>" if item.path == "-" else item.path
         try:
+            error = refused(item)
+            if error is not None:
+                raise error
             recordings.append(load(item.path, fmt=fmt))
         except UnreadableInput as exc:
             if not explicit_only and skip_unreadable(item, exc):

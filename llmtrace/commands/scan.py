@@ -73,6 +73,7 @@ def row_of(path: str, container: str, exchange, codes: list[str]) -> dict[str, A
         "exchange": exchange.index,
         "container": container,
         "dialect": exchange.dialect,
+        "fidelity": exchange.fidelity,
         "host": exchange.request.host,
         "endpoint": exchange.request.endpoint,
         "model": (result.model if result and result.model else None) or exchange.request.model,

@@ -10,7 +10,7 @@ import asyncio
 import signal
 import sys
 
-from llmtrace.commands.per_file import internal_error, passes_through
+from llmtrace.commands.per_file import internal_error, passes_through, refused
 from llmtrace.errors import UnreadableInput, UsageError
 from llmtrace.loader import load
 from llmtrace.output import warn
@@ -45,6 +45,9 @@ def run(paths: list[str], host: str = "127.0.0.1", port: int = 8000, speed: str 
     recordings, bad = [], 0
     for item in iter_inputs(paths, []):
         try:
+            error = refused(item)
+            if error is not None:
+                raise error
             recordings.append(load(item.path, fmt=fmt))
         except UnreadableInput as exc:
             if skip_unreadable(item, exc):

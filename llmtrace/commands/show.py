@@ -3,38 +3,16 @@ streamed, what it cost, what went wrong. Rich is imported only to render (not fo
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 from llmtrace import timeline
+from llmtrace.anomalies import skipped_codes
 from llmtrace.commands.per_file import internal_error, passes_through
 from llmtrace.errors import UnreadableInput
 from llmtrace.loader import load
-from llmtrace.model import Anomaly, Exchange, Recording, Usage
+from llmtrace.model import Exchange, Recording, Usage
 from llmtrace.output import dumps, stdout_is_terminal, warn, write_out
-
-
-class Shown(NamedTuple):
-    """Everything shown about one exchange; the JSON and the renderers both read it."""
-
-    exchange: Exchange
-    summary: timeline.Summary
-    observed: timeline.Observed
-    anomalies: list[Anomaly]
-
-
-def shown(recording: Recording, exchange: Exchange) -> Shown:
-    from llmtrace.anomalies import detect
-
-    return Shown(exchange, timeline.summarize(exchange.result, exchange.response.timings), timeline.observed(exchange.result),
-                 detect(exchange, recording))
-
-
-def request_stream(exchange: Exchange) -> bool:
-    """Whether the request asked for a stream: the body's ``stream`` flag when it has one (a
-    recorded error may have asked for one and got none), else whether the response streamed."""
-    body = exchange.request.body
-    flag = body.get("stream") if isinstance(body, dict) else None
-    return flag if isinstance(flag, bool) else exchange.response.streaming
+from llmtrace.view import Shown, request_stream, shown
 
 
 def exchange_json(item: Shown) -> dict[str, Any]:
@@ -48,6 +26,7 @@ def exchange_json(item: Shown) -> dict[str, Any]:
         "index": ex.index,
         "container": ex.container,
         "dialect": ex.dialect,
+        "fidelity": ex.fidelity,
         "request": request,
         "response": {
             "status": resp.status,
@@ -60,6 +39,7 @@ def exchange_json(item: Shown) -> dict[str, Any]:
         "usage": {"reported": usage.model_dump(mode="json"), "observed": timeline.observed_json(item.observed)},
         "timeline": timeline.summary_json(item.summary),
         "anomalies": [a.model_dump() for a in item.anomalies],
+        "skipped": skipped_codes(ex),
     }
 
 

@@ -38,7 +38,6 @@ from typing import Any, Iterable, Iterator, NamedTuple
 import orjson
 
 from llmtrace import limits
-from llmtrace.containers import aws_eventstream
 from llmtrace.errors import ShapeError
 from llmtrace.sse import iter_events
 
@@ -88,8 +87,12 @@ def decode(value: Any, where: str, *, base64: bool = False, encoding: str | None
     else:
         raise ShapeError(f"body should be text or bytes, got {type(value).__name__}", where)
     raw = _decompress(raw, (encoding or "").strip().lower(), where)
-    if raw[:1] == b"\0" and (stream := aws_eventstream.as_body(raw)) is not None:
-        return stream  # AWS event-stream frames (Bedrock): split by ``split``
+    if raw[:1] == b"\0":  # an AWS event-stream prelude's first byte (messages < 16 MiB)
+        from llmtrace.containers import aws_eventstream
+
+        stream = aws_eventstream.as_body(raw)
+        if stream is not None:
+            return stream  # AWS event-stream frames (Bedrock): split by ``split``
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -268,9 +271,12 @@ def split(text: str | None, where: str) -> Payloads:
                 return Payloads(True, chunks, None, False, cut_off)
             return Payloads(False, [], text)  # a body that only looks like JSON: kept as text
         return document(doc)
-    stream = aws_eventstream.body_stream(text)  # event-stream bytes, or nock's hex string of them
-    if stream is not None:
-        return Payloads(True, stream.chunks, None, False, stream.cut_off)
+    if type(text) is not str or text[:2] == "00":  # event-stream bytes, or nock's hex string of them
+        from llmtrace.containers import aws_eventstream
+
+        stream = aws_eventstream.body_stream(text)
+        if stream is not None:
+            return Payloads(True, stream.chunks, None, False, stream.cut_off)
     return Payloads(False, [], text)
 
 

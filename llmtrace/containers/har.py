@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from llmtrace.containers import bodies, chunk_reads, recorded
+from llmtrace.containers import bodies, recorded
 from llmtrace.containers.recorded import header, headers_of
 from llmtrace.errors import ShapeError
 from llmtrace.model import Request, Response
@@ -96,8 +96,12 @@ def _response(entry: dict, resp: dict, where: str) -> Response:
                          encoding=header(headers, "content-encoding"))
     payloads = bodies.split(text, place)
     # ``llmtrace record``'s network reads with their arrival offsets (``containers.chunk_reads``).
-    times = chunk_reads.times_for(content.get("_chunks"), (timings or {}).get("started"),
-                                  header(headers, "content-encoding"), payloads, f"{place}, _chunks")
+    times = None
+    if "_chunks" in content:
+        from llmtrace.containers import chunk_reads
+
+        times = chunk_reads.times_for(content.get("_chunks"), (timings or {}).get("started"),
+                                      header(headers, "content-encoding"), payloads, f"{place}, _chunks")
     response = recorded.response(status, payloads, chunk_times=times, timings=timings)
     if times is not None:
         response.chunk_timing = "chunk-times"

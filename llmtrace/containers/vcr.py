@@ -37,7 +37,7 @@ from functools import lru_cache
 from typing import Any
 
 from llmtrace import limits
-from llmtrace.containers import bodies, chunk_reads, grpc_cassette, recorded
+from llmtrace.containers import bodies, recorded
 from llmtrace.containers.recorded import header, headers_of
 from llmtrace.errors import ShapeError
 from llmtrace.model import Request, Response
@@ -78,8 +78,11 @@ def _read_interaction(item: Any, n: int) -> tuple[Request, Response]:
     where = f"interaction {n}"
     if not isinstance(item, dict):
         raise ShapeError("interaction should be an object", where)
-    if grpc_cassette.is_grpc(item):
-        return grpc_cassette.interaction(item, where)
+    if "request_stream" in item or "response_stream" in item or _json_only(item):
+        from llmtrace.containers import grpc_cassette  # xAI's gRPC cassettes: rare, imported when met
+
+        if grpc_cassette.is_grpc(item):
+            return grpc_cassette.interaction(item, where)
     if "request" not in item and "response" not in item:
         if "data" in item and ("kind" in item or "direction" in item):
             return Request(), Response(body=item)
@@ -113,6 +116,8 @@ def _response(resp: dict, where: str) -> Response:
         place = f"{where}, response body"
         payloads = bodies.split(_text(resp.get("body"), headers, place), place)
         if "_timing" in resp:  # ``llmtrace record``'s reads and times (``containers.chunk_reads``)
+            from llmtrace.containers import chunk_reads
+
             times, timings = chunk_reads.cassette_timing(resp, payloads, header(headers, "content-encoding"), place)
             response = recorded.response(status, payloads, chunk_times=times, timings=timings)
             response.chunk_timing = "chunk-times" if times is not None else None
@@ -279,3 +284,9 @@ def _plain_sequence(loader, node):
     data: list = []
     yield data
     data.extend(loader.construct_sequence(node))
+
+
+def _json_only(item: dict) -> bool:
+    """A request or response recorded as a gRPC message (``{"json": …}``, no URL)."""
+    return any(isinstance(item.get(key), dict) and "json" in item[key] and "uri" not in item[key]
+               and "url" not in item[key] for key in ("request", "response"))

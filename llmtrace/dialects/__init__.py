@@ -38,7 +38,7 @@ _MODULES = (
     "openai_chat",
     "ollama",
     "gemini",
-    "bedrock_converse", "bedrock_invoke",  # AWS event-stream chunks ({event-type: payload})
+    "bedrock_converse", "bedrock_invoke", "bedrock_retrieve",  # AWS event-stream chunks ({event-type: payload})
 )
 
 OPAQUE = "opaque"

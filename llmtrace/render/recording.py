@@ -16,8 +16,8 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from llmtrace.commands.reassemble import provider_json
-from llmtrace.commands.show import request_stream
+from llmtrace.view import provider_json
+from llmtrace.view import request_stream
 from llmtrace.dialects import OPAQUE
 from llmtrace.model import Anomaly, Exchange, Message, Usage
 from llmtrace.output import dumps, masked, readable_json
@@ -149,7 +149,7 @@ class ExchangeView:
         if self.total > 1:
             file.append(f"  (exchange {ex.index} of {self.total})", style="dim")
         table.add_row("file", file)
-        table.add_row("format", Text(f"{ex.container} · {ex.dialect}"))
+        table.add_row("format", Text(f"{ex.container} · {ex.dialect}{_inner_provider(ex)}"))
         table.add_row("host", safe_text(req.host, limit=VALUE_CHARS) if req.host else Text(NOT_REPORTED))
         endpoint = Text()
         if req.method:
@@ -161,6 +161,12 @@ class ExchangeView:
             table.add_row("url", body(req.url, everything=self.all_chunks))
         table.add_row("model", self._models(ex))
         table.add_row("stream", self._stream(ex))
+        kept = _kept(ex)
+        if kept is not None:
+            table.add_row("kept", kept)
+        if result is not None and result.observations.audio_bytes:
+            table.add_row("audio", Text(f"{result.observations.audio_bytes:,} bytes streamed, not shown; the content "
+                                        "below is what the audio said (its transcript)"))
         if resp.cut_off:
             table.add_row("recording", Text("cut off: ", style="red").append_text(
                 safe_text(resp.cut_off, style="red", limit=BODY_CHARS)))
@@ -427,3 +433,34 @@ def runs(indices: list[int], limit: int = 6) -> str:
     if len(spans) > limit:
         text += f", … ({len(spans) - limit} more ranges)"
     return text
+
+
+FIDELITY = {
+    "chunks+times": "every chunk and when it arrived",
+    "chunks": "every chunk, no times",
+    "ttft-only": "the time to first token, no chunks",
+    "final-text": "the finished response only, no chunks",
+}
+
+
+def _kept(ex: Exchange) -> Text | None:
+    """What the recording kept of the generation (its fidelity), and the checks that need more."""
+    from llmtrace.anomalies import skipped_codes
+
+    if ex.fidelity is None:
+        return None
+    text = Text(FIDELITY[ex.fidelity])
+    skipped = skipped_codes(ex)
+    if skipped:
+        text.append(f" · not checked: {', '.join(skipped)}", style="dim")
+    return text
+
+
+def _inner_provider(ex: Exchange) -> str:
+    """`` (anthropic)``: whose events a Bedrock InvokeModel stream carries."""
+    if ex.dialect != "bedrock-invoke" or not ex.response.chunks:
+        return ""
+    from llmtrace.dialects.bedrock_invoke import inner_provider
+
+    provider = inner_provider(ex.response.chunks)
+    return f" ({provider})" if provider else ""

@@ -142,7 +142,8 @@ class TimelineView:
         grid.add_row("timing", timing_label(s))
         if s.first_text is not None and s.first_text[1] is not None:
             chunk, offset = s.first_text
-            note = "" if s.ttft_basis == timeline.TTFT_FROM_START else " (the request start is not recorded)"
+            note = "" if s.ttft_basis in (timeline.TTFT_FROM_START, timeline.TTFT_RECORDED) \
+                else " (the request start is not recorded)"
             grid.add_row("first text", f"chunk {chunk}, {seconds(offset)} s after the first chunk{note}")
         if s.ttft_s is not None:
             grid.add_row("TTFT", f"{seconds(s.ttft_s)} s ({s.ttft_basis})")

@@ -23,6 +23,7 @@ from aiohttp import web
 from llmtrace.model import Recording
 from llmtrace.server import faults as faults_mod
 from llmtrace.server import match, pace, wire
+from llmtrace.view import request_doc
 
 HEALTH = "/llmtrace/health"
 # Paths the providers serve, even when no recording holds them (a miss there is a no_match,
@@ -102,7 +103,7 @@ class Replay:
             self.log(f"{request.method} {path} → 400 (the body is not JSON: {exc.msg})")
             return self._cors(_json(400, wire.error_body(fam, 400, f"the request body is not JSON ({exc.msg})")))
         asked = match.incoming(request.method, path, body)
-        found = self.catalog.match(path, match.request_doc(asked))
+        found = self.catalog.match(path, request_doc(asked))
         if isinstance(found, match.Miss):
             closest = found.closest
             extra = {"code": "no_match",
@@ -211,15 +212,16 @@ class Replay:
 
 
 def _wants_stream(request: web.Request, body: Any, ex) -> bool:
-    if ":streamGenerateContent" in request.path or request.path.endswith(("/converse-stream",
-                                                                          "/invoke-with-response-stream")):
-        return True
+    """Whether to answer with the stream: what the request says (a ``stream`` flag, Gemini's
+    ``:streamGenerateContent`` or ``:generateContent``, Bedrock's ``…-stream`` paths), else as the
+    exchange was recorded (Ollama streams unless told not to, and so do SDK paths such as
+    ``generate_content_stream`` or watsonx's ``text_stream``)."""
+    if ":streamGenerateContent" in request.path or request.path.endswith(("-stream", "Stream")):
+        return True  # Bedrock's converse-stream, invoke-with-response-stream, retrieveAndGenerateStream
     if ":generateContent" in request.path:
         return False
     flag = body.get("stream") if isinstance(body, dict) else None
-    if isinstance(flag, bool):
-        return flag
-    return ex.dialect.startswith("ollama")  # Ollama streams unless told not to
+    return flag if isinstance(flag, bool) else ex.response.streaming
 
 
 def _family_of_path(path: str) -> str:

@@ -23,6 +23,7 @@ import orjson
 
 from llmtrace import compare, dialects
 from llmtrace.model import Exchange, Recording
+from llmtrace.view import request_doc
 
 MODES = ("strict", "loose", "sequence")
 # Request paths that never count: how the answer is delivered, not what is asked.
@@ -61,18 +62,6 @@ class Hit(NamedTuple):
 class Miss(NamedTuple):
     closest: Entry | None
     differences: list[str]
-
-
-def request_doc(exchange: Exchange) -> dict:
-    """The request of ``exchange`` in the diff engine's terms (``llmtrace diff``'s document)."""
-    from llmtrace.normalize import tool_definitions
-
-    nr = exchange.normalized_request
-    definitions = tool_definitions(exchange.request.body)
-    return {"model": nr.model, "endpoint": exchange.request.endpoint,
-            "messages": [m.model_dump(mode="json") for m in nr.messages],
-            "tools": {name: definitions.get(name) or {"name": name} for name in nr.tools},
-            "params": nr.params}
 
 
 def incoming(method: str, path: str, body: Any) -> Exchange:
