@@ -29,6 +29,22 @@ from typing import Any, NamedTuple
 
 MASK = "***"
 
+
+class _lazy:
+    """A regular expression compiled on first use: the big patterns here cost milliseconds to
+    compile, and most runs (text without a candidate) never need them."""
+
+    __slots__ = ("_args", "_compiled")
+
+    def __init__(self, *args):
+        self._args = args
+        self._compiled = None
+
+    def __getattr__(self, name):
+        if self._compiled is None:
+            self._compiled = re.compile(*self._args)
+        return getattr(self._compiled, name)
+
 SECRET_WORDS = frozenset((
     "authorization", "auth", "key", "apikey", "token", "secret", "password", "passwd", "pwd", "cookie",
     "credential", "credentials", "signature", "sig", "session", "jwt", "bearer", "accesstoken",
@@ -90,7 +106,7 @@ def is_secret_param(name: str) -> bool:
 
 # --- values ------------------------------------------------------------------------------------
 
-_PLACEHOLDER_WORDS = re.compile(
+_PLACEHOLDER_WORDS = _lazy(
     r"redact|dummy|fake|placeholder|your|example|test|mock|sample|changeme|change-me|xxx|filtered|masked|"
     r"hidden|removed|replace|insert|notset|not-set|no-key|nokey|not-needed|notneeded|unused|empty|invalid|"
     r"anything|foobar|\.\.\.|…|\*\*|•",
@@ -358,7 +374,7 @@ def _edge(prefix: str) -> str:
 _END = r"(?![A-Za-z0-9_-])"
 # Provider keys, found by a rarer character inside their prefix (the ``-`` of ``sk-``, the
 # ``_`` of ``ghp_``) rather than its first letter.
-_KEYS = re.compile(
+_KEYS = _lazy(
     r"[-A_](?:" + _edge("sk-") + r"(?:(?P<anthropic>ant-[A-Za-z0-9_-]{20,300})|(?P<openai>(?:proj-|svcacct-|admin-)?"
     r"[A-Za-z0-9_-]{20,300}))" + _END
     + "|" + _edge("xox[abprs]-") + r"(?P<slack>[A-Za-z0-9-]{10,300})" + _END
@@ -373,7 +389,7 @@ _PARAM_VALUE = r"[^&;#?\s\"'<>\\,)}\]]{1,1024}"
 _USER_PASSWORD = r"(?P<user>[A-Za-z0-9._~%!$'*+-]{1,64}):(?P<password>[^\s@/:?#\"'<>\\]{1,256})@(?=[A-Za-z0-9\[])"
 # Credentials after a name: ``Bearer <token>``, ``name=value`` after a URL's ``?``, ``&``,
 # ``;``, ``#`` or in running text, and ``user:pass@host``; found by the separator before them.
-_NAMED = re.compile(
+_NAMED = _lazy(
     r"[?&;#/ \t\r\n\"'(<=,\[{>](?:"
     r"(?<=[Bb][Ee][Aa][Rr][Ee][Rr][ \t\r\n])(?<![A-Za-z0-9_][Bb][Ee][Aa][Rr][Ee][Rr][ \t\r\n])"
     r"[ \t]*(?:\r?\n[ \t]*)?(?P<bearer>[A-Za-z0-9._~+/-]{8,4096}=*)"
@@ -383,18 +399,18 @@ _NAMED = re.compile(
     + r")"
 )
 # The same at the very start of a text (no separator before it).
-_START = re.compile(r"(?P<pname>[A-Za-z][A-Za-z0-9_.-]{0,40})=(?P<pvalue>" + _PARAM_VALUE + ")|" + _USER_PASSWORD)
+_START = _lazy(r"(?P<pname>[A-Za-z][A-Za-z0-9_.-]{0,40})=(?P<pvalue>" + _PARAM_VALUE + ")|" + _USER_PASSWORD)
 
 _KINDS = {"anthropic": "anthropic-api-key", "openai": "openai-api-key", "google": "google-api-key",
           "aws": "aws-access-key-id", "github": "github-token", "github_pat": "github-token",
           "slack": "slack-token"}
-_PREFIXED = re.compile(
+_PREFIXED = _lazy(
     r"(?P<anthropic>sk-ant-[A-Za-z0-9_-]{20,})|(?P<openai>sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,})"
     r"|(?P<google>AIza[0-9A-Za-z_-]{35})|(?P<aws>A[KS]IA[0-9A-Z]{16})"
     r"|(?P<github>gh[pousr]_[A-Za-z0-9]{30,})|(?P<github_pat>github_pat_[A-Za-z0-9_]{30,})"
     r"|(?P<slack>xox[abprs]-[A-Za-z0-9-]{10,})")
-_MASK_PREFIX = re.compile(r"sk-ant-|sk-(?:proj-|svcacct-|admin-)?|AIza|A[KS]IA|gh[pousr]_|github_pat_|xox[abprs]-")
-_HOST = re.compile(r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*")
+_MASK_PREFIX = _lazy(r"sk-ant-|sk-(?:proj-|svcacct-|admin-)?|AIza|A[KS]IA|gh[pousr]_|github_pat_|xox[abprs]-")
+_HOST = _lazy(r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*")
 
 
 def kind_of(value: str) -> str | None:

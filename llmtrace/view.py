@@ -5,10 +5,12 @@ the diff engine (``diff``, ``report --diff``, the API), whose request part is al
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from llmtrace import timeline
 from llmtrace.model import Anomaly, Exchange, Message, Recording, Usage
+
+if TYPE_CHECKING:  # the timeline module is loaded by the commands that show one, not by reassemble
+    from llmtrace import timeline
 
 
 class Shown(NamedTuple):
@@ -21,6 +23,7 @@ class Shown(NamedTuple):
 
 
 def shown(recording: Recording, exchange: Exchange) -> Shown:
+    from llmtrace import timeline
     from llmtrace.anomalies import detect
 
     return Shown(exchange, timeline.summarize(exchange.result, exchange.response.timings),
