@@ -5,7 +5,6 @@ pytest-recording installed and with its import blocked."""
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest

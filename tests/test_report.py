@@ -5,8 +5,6 @@ right text, index links that open their section, hostile recordings that run not
 
 from __future__ import annotations
 
-import copy
-import os
 import re
 import shutil
 import subprocess

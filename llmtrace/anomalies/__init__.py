@@ -95,4 +95,4 @@ def detect_recording(recording: Recording) -> list[Anomaly]:
 from llmtrace.anomalies import content, metadata, stream, tools  # noqa: E402,F401
 from llmtrace.anomalies import frames  # noqa: E402,F401  (AWS event-stream frames)
 from llmtrace.anomalies import secrets  # noqa: E402,F401  (unmasked-secret: the file leaks a credential)
-from llmtrace.anomalies import chunks  # noqa: E402,F401  (duplicate-chunk: a chunk sent twice)
+from llmtrace.anomalies import resent  # noqa: E402,F401  (duplicate-chunk: a chunk sent twice)

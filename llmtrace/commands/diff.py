@@ -29,7 +29,6 @@ one difference at ``exchanges[N]`` (added or removed, the value its whole docume
 
 from __future__ import annotations
 
-from typing import Any
 
 from llmtrace import compare
 from llmtrace.errors import UnreadableInput, UsageError

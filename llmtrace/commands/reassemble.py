@@ -6,7 +6,6 @@ URLs are masked (``output.dumps``). The JSON itself is ``llmtrace.view``'s (the 
 
 from __future__ import annotations
 
-from typing import Any
 
 from llmtrace.errors import UsageError
 from llmtrace.loader import load

@@ -7,7 +7,6 @@ it on stdout, logs one line per exchange on stderr, and runs until SIGTERM (exit
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 from urllib.parse import urlsplit
 
@@ -73,11 +72,9 @@ async def _record(server, out: str) -> int:
     where = saver.cassette if saver.save_as == "vcr" else f"{out}/ (one HAR file per exchange)"
     warn(f"recording {recorder.upstream} into {where}{'' if saver.mask else ', secrets NOT masked'}; "
          f"SIGTERM or Ctrl-C stops")
-    loop = asyncio.get_running_loop()
-    stopped: asyncio.Future = loop.create_future()
-    for sig, code in ((signal.SIGTERM, 0), (signal.SIGINT, 130)):
-        loop.add_signal_handler(sig, lambda code=code: stopped.done() or stopped.set_result(code))
-    code = await stopped
+    from llmtrace.server.app import until_signalled
+
+    code = await until_signalled()
     await server.stop()
     warn(f"recorded {recorder.count} exchange{'s' if recorder.count != 1 else ''}")
     return code

@@ -7,7 +7,6 @@ streams in flight within 2 seconds."""
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 
 from llmtrace.commands.per_file import internal_error, passes_through, refused
@@ -84,10 +83,8 @@ async def _serve(server) -> int:
     replay = server.replay
     warn(f"serving {len(replay.catalog)} exchanges from {len(replay.recordings)} recording"
          f"{'s' if len(replay.recordings) != 1 else ''} ({replay.options.mode} matching); SIGTERM or Ctrl-C stops")
-    loop = asyncio.get_running_loop()
-    stopped: asyncio.Future = loop.create_future()
-    for sig, code in ((signal.SIGTERM, 0), (signal.SIGINT, 130)):
-        loop.add_signal_handler(sig, lambda code=code: stopped.done() or stopped.set_result(code))
-    code = await stopped
+    from llmtrace.server.app import until_signalled
+
+    code = await until_signalled()
     await server.stop()
     return code

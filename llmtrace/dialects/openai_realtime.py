@@ -27,10 +27,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmtrace.dialects import FoldContext, as_dict, as_int, as_list, as_text, dump_arguments, feed, parse_arguments, stop_of
-from llmtrace.dialects.openai_responses import ResponsesFold
+from llmtrace.dialects import FoldContext, as_dict, as_list, as_text, dump_arguments, feed, parse_arguments, stop_of
+from llmtrace.dialects.openai_responses import ResponsesFold, usage_of
 from llmtrace.errors import ShapeError
-from llmtrace.model import Message, Observations, Result, Timeline, ToolCall, Usage
+from llmtrace.model import Message, Observations, Result, Timeline, ToolCall
 
 NAMES = ("openai-realtime",)
 
@@ -140,20 +140,6 @@ def finish_reason_of(response: dict) -> str | None:
         reason = details.get("reason") if isinstance(details, dict) else None
         return reason if isinstance(reason, str) and reason else status
     return status if status in ("completed", "failed") else None
-
-
-def usage_of(usage: Any) -> Usage:
-    if not isinstance(usage, dict):
-        return Usage()
-    inputs = usage.get("input_token_details") or usage.get("input_tokens_details")
-    outputs = usage.get("output_token_details") or usage.get("output_tokens_details")
-    return Usage(
-        input_tokens=as_int(usage.get("input_tokens")),
-        output_tokens=as_int(usage.get("output_tokens")),
-        total_tokens=as_int(usage.get("total_tokens")),
-        cached_tokens=as_int(inputs.get("cached_tokens")) if isinstance(inputs, dict) else None,
-        reasoning_tokens=as_int(outputs.get("reasoning_tokens")) if isinstance(outputs, dict) else None,
-    )
 
 
 def fold(chunks: list, ctx: FoldContext) -> Result:

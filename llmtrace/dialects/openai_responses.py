@@ -310,8 +310,9 @@ def finish_reason_of(response: dict) -> str | None:
 def usage_of(usage: Any) -> Usage:
     if not isinstance(usage, dict):
         return Usage()
-    inputs = usage.get("input_tokens_details")
-    outputs = usage.get("output_tokens_details")
+    # The Realtime API (``openai_realtime``) spells them ``input_token_details``.
+    inputs = usage.get("input_tokens_details") or usage.get("input_token_details")
+    outputs = usage.get("output_tokens_details") or usage.get("output_token_details")
     return Usage(
         input_tokens=as_int(usage.get("input_tokens")),
         output_tokens=as_int(usage.get("output_tokens")),

@@ -152,15 +152,12 @@ class Replay:
 
     async def _stream(self, request: web.Request, ex, plan: faults_mod.Plan, label: str,
                       applied: str) -> web.StreamResponse:
-        chunks = ex.response.chunks
-        if plan.tool_text is not None:
-            rewritten = wire.tool_calls_as_text(ex, plan.tool_text)
-            if rewritten is None:
-                applied += " (tool-call-as-text: not for this dialect, skipped)"
-            else:
-                ex = ex.model_copy(update={"response": ex.response.model_copy(update={"chunks": rewritten})})
-                chunks = rewritten
-        if plan.tool_text is None:
+        rewritten = wire.tool_calls_as_text(ex, plan.tool_text) if plan.tool_text is not None else None
+        if plan.tool_text is not None and rewritten is None:
+            applied += " (tool-call-as-text: not for this dialect, skipped)"
+        elif rewritten is not None:
+            ex = ex.model_copy(update={"response": ex.response.model_copy(update={"chunks": rewritten})})
+        if rewritten is None:
             encoded, offsets = self.encoded(ex, request.query_string), self.offsets(ex)
         else:
             encoded, offsets = wire.stream(ex, request.query_string), None
@@ -250,27 +247,37 @@ def _stderr(line: str) -> None:
     sys.stderr.flush()
 
 
-class Server:
-    """A running server on ``host:port`` (port 0: a free one), as an async context manager:
-    ``async with Server(recordings) as server: server.base_url``."""
+class Listening:
+    """An aiohttp application listening on ``host:port`` (port 0: a free one; ``port`` is the one
+    bound once started), as an async context manager. ``Server`` (``serve``) and the recording
+    proxy (``record``) are both one."""
 
-    def __init__(self, recordings: list[Recording], host: str = "127.0.0.1", port: int = 0,
-                 options: Options = Options()):
-        self.replay = Replay(recordings, options)
+    runner_options: dict = {}
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
         self.host = host
         self.port = port
         self.runner: web.AppRunner | None = None
+
+    def application(self) -> web.Application:
+        raise NotImplementedError
 
     @property
     def base_url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    async def start(self) -> "Server":
-        self.runner = web.AppRunner(self.replay.app(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    async def start(self):
+        self.runner = web.AppRunner(self.application(), access_log=None, handle_signals=False, shutdown_timeout=2.0,
+                                    **self.runner_options)
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.host, self.port, reuse_address=True, backlog=1024)
-        await site.start()
+        try:
+            await site.start()
+        except OSError:
+            await self.runner.cleanup()
+            self.runner = None
+            raise
         sockets = site._server.sockets if site._server is not None else []  # the port actually bound
         if sockets:
             self.port = sockets[0].getsockname()[1]
@@ -281,11 +288,34 @@ class Server:
             await self.runner.cleanup()
             self.runner = None
 
-    async def __aenter__(self) -> "Server":
+    async def __aenter__(self):
         return await self.start()
 
     async def __aexit__(self, *exc) -> None:
         await self.stop()
+
+
+class Server(Listening):
+    """``llmtrace serve``'s server: ``async with Server(recordings) as server: server.base_url``."""
+
+    def __init__(self, recordings: list[Recording], host: str = "127.0.0.1", port: int = 0,
+                 options: Options = Options()):
+        super().__init__(host, port)
+        self.replay = Replay(recordings, options)
+
+    def application(self) -> web.Application:
+        return self.replay.app()
+
+
+async def until_signalled() -> int:
+    """Wait for SIGTERM (exit code 0) or Ctrl-C (130): how the commands that listen stop."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    stopped: asyncio.Future = loop.create_future()
+    for sig, code in ((signal.SIGTERM, 0), (signal.SIGINT, 130)):
+        loop.add_signal_handler(sig, lambda code=code: stopped.done() or stopped.set_result(code))
+    return await stopped
 
 
 class Background:

@@ -24,11 +24,12 @@ import asyncio
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, NamedTuple
+from typing import Callable, NamedTuple
 
 import aiohttp
 from aiohttp import web
 
+from llmtrace.server.app import Listening
 from llmtrace.server.saving import Capture, Saver
 
 # Headers that belong to one connection, not to the message (RFC 9110 7.6.1), and those the
@@ -201,47 +202,25 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-class RecordServer:
+class RecordServer(Listening):
     """A running recording proxy on ``host:port`` (port 0: a free one), as an async context
     manager: ``async with RecordServer(upstream, saver) as proxy: proxy.base_url``."""
 
+    runner_options = {"auto_decompress": False}  # bodies pass through as the upstream sent them
+
     def __init__(self, upstream: str, saver: Saver, host: str = "127.0.0.1", port: int = 0,
                  options: Options = Options()):
+        super().__init__(host, port)
         self.recorder = Recorder(upstream, saver, options)
-        self.host = host
-        self.port = port
-        self.runner: web.AppRunner | None = None
 
-    @property
-    def base_url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+    def application(self) -> web.Application:
+        return self.recorder.app()
 
     async def start(self) -> "RecordServer":
-        self.runner = web.AppRunner(self.recorder.app(), access_log=None, handle_signals=False, shutdown_timeout=2.0,
-                                    auto_decompress=False)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, self.host, self.port, reuse_address=True, backlog=1024)
-        try:
-            await site.start()
-        except OSError:
-            await self.runner.cleanup()
-            self.runner = None
-            raise
-        sockets = site._server.sockets if site._server is not None else []
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        await super().start()
         await self.recorder.open()
         return self
 
     async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
+        await super().stop()
         await self.recorder.close()
-
-    async def __aenter__(self) -> "RecordServer":
-        return await self.start()
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.stop()

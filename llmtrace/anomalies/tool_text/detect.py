@@ -33,7 +33,7 @@ from llmtrace.anomalies.tool_text import json_tags, pythonic, special_tokens, xm
 from llmtrace.anomalies.tool_text.families import resolve
 from llmtrace.anomalies.tool_text.gemma import gemma
 from llmtrace.anomalies.tool_text.reading import (
-    body_span, call_from_json, calls_from_json, code_regions, in_regions, json_at, json_values, rx, skip_ws,
+    body_span, call_from_json, calls_from_json, code_regions, in_regions, json_at, json_values, skip_ws,
 )
 
 

@@ -1,4 +1,4 @@
-"""Checks on the raw chunks themselves, as they arrived."""
+"""A chunk sent again: checks on the raw chunks themselves, as they arrived."""
 
 from __future__ import annotations
 
