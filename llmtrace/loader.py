@@ -195,6 +195,9 @@ def select(data: bytes) -> tuple[Any, Any]:
         try:
             doc = parse_document(data)
         except (UnreadableInput, ShapeError) as exc:
+            found = _document_lines(data) if kind == "json" else None
+            if found is not None:
+                return found
             mod = next((m for m in text_containers if m.sniff_text(data)), None)
             if mod is None:
                 if kind == "json":
@@ -209,6 +212,31 @@ def select(data: bytes) -> tuple[Any, Any]:
             raise UnreadableInput(f"not a recording ({_describe(doc)})", not_recording=True)
         return mod, doc
     return next(m for m in text_containers if m.sniff_text(data)), None
+
+
+def _document_lines(data: bytes) -> tuple[Any, Any] | None:
+    """JSON Lines of whole documents that a document container reads as one (``merge``): an
+    OpenTelemetry collector's file export, one OTLP request per line. Only the first line is
+    parsed unless a container wants it, so other JSON Lines (chunk streams) cost one line."""
+    mergers = [m for m in containers.modules() if not containers.is_text(m) and hasattr(m, "merge")]
+    first, _, _ = data.lstrip().partition(b"\n")
+    try:
+        head = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        return None
+    mod = next((m for m in mergers if m.sniff(head)), None)
+    if mod is None:
+        return None
+    docs = []
+    for n, line in enumerate(data.splitlines(), 1):
+        if line.strip():
+            try:
+                docs.append(orjson.loads(line))
+            except orjson.JSONDecodeError as exc:
+                raise UnreadableInput(f"line is not JSON ({exc.msg})", f"line {n}") from None
+            if not mod.sniff(docs[-1]):
+                raise UnreadableInput(f"line is not {mod.NAME} like the first", f"line {n}")
+    return mod, mod.merge(docs)
 
 
 def _built(mod, index: int, req: Request, resp: Response) -> Exchange:

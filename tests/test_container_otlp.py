@@ -73,3 +73,22 @@ def test_broken_attribute_values_name_the_span(tmp_path):
     target.write_bytes(orjson.dumps(doc))
     with pytest.raises(UnreadableInput, match=r"intValue should be an integer.*spans\[0\]"):
         load(str(target))
+
+
+def test_json_lines_of_exports_read_as_one(tmp_path):
+    """The collector's file exporter writes one export per line."""
+    lines = [orjson.dumps(orjson.loads((DATA / name).read_bytes())) for name in
+             ("genai-chat-tool-round.json", "openllmetry-legacy.json")]
+    target = tmp_path / "traces.jsonl"
+    target.write_bytes(b"\n".join(lines) + b"\n")
+    recording = load(str(target))
+    assert recording.container == "otlp" and len(recording.exchanges) == 3
+    assert recording.exchanges[2].result.choices[0].content.startswith("Why did the trace")
+    target.write_bytes(lines[0] + b"\n" + b'{"chunk": 1}\n')
+    with pytest.raises(UnreadableInput, match="line is not otlp like the first, line 2"):
+        load(str(target))
+
+
+def test_other_json_lines_are_untouched():
+    ndjson = Path(__file__).resolve().parent.parent / "examples" / "containers" / "ndjson" / "ollama-chat.ndjson"
+    assert load(str(ndjson)).container == "ndjson"

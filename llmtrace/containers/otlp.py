@@ -1,7 +1,7 @@
 """OpenTelemetry traces exported as OTLP JSON (``{"resourceSpans": [{"resource", "scopeSpans":
-[{"scope", "spans": [...]}]}]}`` — the OTLP/HTTP JSON encoding, as the collector's file exporter
-and ``otel-cli`` write it), read for their GenAI spans: one exchange per generation span, in
-file order.
+[{"scope", "spans": [...]}]}]}`` — the OTLP/HTTP JSON encoding; the collector's file exporter
+writes one such document per line, read as one), read for their GenAI spans: one exchange per
+generation span, in file order.
 
 A span is a generation when its ``gen_ai.operation.name`` is ``chat``, ``text_completion`` or
 ``generate_content``, or — instrumentations that predate that attribute (OpenLLMetry) — when it
@@ -41,6 +41,11 @@ _PARAMS = ("temperature", "top_p", "top_k", "max_tokens", "frequency_penalty", "
 
 def sniff(doc: Any) -> bool:
     return isinstance(doc, dict) and isinstance(doc.get("resourceSpans"), list)
+
+
+def merge(docs: list[Any]) -> dict:
+    """Several exports (JSON Lines: the collector's file exporter writes one per line) as one."""
+    return {"resourceSpans": [rs for doc in docs for rs in doc["resourceSpans"]]}
 
 
 def read(doc: Any) -> list[tuple[Request, Response]]:
