@@ -414,10 +414,24 @@ def _evidence(a: Anomaly) -> Text:
     if a.span is not None:
         parts.append(Text(f"characters {a.span[0]}–{a.span[1]}"))
     for key, value in a.details.items():
+        if key == "parsers" and isinstance(value, list):
+            parts.append(safe_text("parsers: " + "; ".join(_parser(p) for p in value)))
+            continue
         parts.append(safe_text(f"{key}=").append_text(compact(value, limit=80)))
     evidence = Text(" · ").join(parts)
     evidence.stylize("dim")
     return evidence
+
+
+SERVERS = {"vllm": "vLLM", "sglang": "SGLang", "llama.cpp": "llama.cpp", "ollama": "Ollama"}
+
+
+def _parser(entry) -> str:
+    """``{"server": "vllm", "switch": "--tool-call-parser hermes"}`` → ``vLLM --tool-call-parser hermes``."""
+    if not isinstance(entry, dict):
+        return str(entry)
+    server = entry.get("server")
+    return f"{SERVERS.get(server, server)} {entry.get('switch', '')}".strip()
 
 
 def runs(indices: list[int], limit: int = 6) -> str:
