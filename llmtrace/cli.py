@@ -15,7 +15,7 @@ from llmtrace import __version__
 
 app = typer.Typer(
     name="llmtrace",
-    help="Inspect recorded LLM streaming transcripts: reassemble, show, check, diff.",
+    help="Read, check, diff, replay and record LLM streaming traffic: reassemble, show, check, diff, scan, report, redact, serve, record.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -33,7 +33,7 @@ def _version(value: bool) -> None:
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
-    """Inspect recorded LLM streaming transcripts: reassemble, show, check, diff."""
+    """Read, check, diff, replay and record LLM streaming traffic: reassemble, show, check, diff, scan, report, redact, serve, record."""
 
 
 FORMAT_HELP = "Container format, overriding detection (llama-stack, vcr, har, sse, ndjson, json-chunks)."
