@@ -149,9 +149,14 @@ def serve(recordings: Iterable[Recording | str | os.PathLike], *, speed: float |
     ``speed`` divides the recorded pace (None: as fast as the socket takes them); ``rate`` paces
     recordings without times; ``faults`` are ``--fault`` specs; ``match`` is ``strict``,
     ``loose`` or ``sequence``; port 0 takes a free one. Needs aiohttp (installed with llmtrace)."""
+    from llmtrace.containers import bodies
     from llmtrace.server.app import Options, Server
     from llmtrace.server.faults import parse
 
-    loaded = [r if not isinstance(r, (str, os.PathLike)) else load(r) for r in recordings]
+    bodies.keep_raw(True)  # recordings read from paths here are served as their recorded bytes
+    try:
+        loaded = [r if not isinstance(r, (str, os.PathLike)) else load(r) for r in recordings]
+    finally:
+        bodies.keep_raw(False)
     options = Options(speed=speed, rate=rate, faults=tuple(parse(f) for f in faults), seed=seed, mode=match, cors=cors)
     return Server(loaded, host=host, port=port, options=options)

@@ -274,14 +274,20 @@ def llmtrace_server(request: pytest.FixtureRequest):
     from llmtrace.server.app import Background
     from llmtrace.walk import iter_inputs
 
+    from llmtrace.containers import bodies
+
     paths = [item.path for item in iter_inputs([str(p) for p in _served_paths(request)])]
     recordings = []
-    for path in paths:
-        try:
-            recordings.append(llmtrace.load(path))
-        except llmtrace.UnreadableInput as exc:
-            if request.node.get_closest_marker("llmtrace_recordings") is not None:
-                raise pytest.UsageError(exc.line()) from None
+    bodies.keep_raw(True)  # served as their recorded bytes
+    try:
+        for path in paths:
+            try:
+                recordings.append(llmtrace.load(path))
+            except llmtrace.UnreadableInput as exc:
+                if request.node.get_closest_marker("llmtrace_recordings") is not None:
+                    raise pytest.UsageError(exc.line()) from None
+    finally:
+        bodies.keep_raw(False)
     if not recordings:
         pytest.fail("llmtrace_server: no recording to serve (mark the test with llmtrace_recordings(PATH))")
     with Background(llmtrace.serve(recordings)) as base:

@@ -480,3 +480,31 @@ def test_newer_dialects_replay_in_their_own_wire_format(tmp_path, path, name):
     assert normalized_json(served)["choices"] == normalized_json(original)["choices"]
     if path == BEDROCK:
         assert content_type == "application/vnd.amazon.eventstream"
+
+
+@pytest.mark.parametrize("path", [Path(__file__).resolve().parent.parent / "examples" / "containers" / "sse" / "openai-chat.sse",
+                                  Path(__file__).resolve().parent.parent / "examples" / "containers" / "sse" / "anthropic-messages.sse",
+                                  CHAT], ids=["sse-file", "sse-anthropic", "vcr-body"])
+def test_the_recorded_bytes_are_served_where_the_recording_has_them(path):
+    from llmtrace.containers import bodies
+
+    bodies.keep_raw(True)
+    try:
+        recording = load(str(path))
+    finally:
+        bodies.keep_raw(False)
+    exchange = recording.exchanges[0]
+    if path.suffix == ".sse":
+        recorded = path.read_bytes()
+        suffix = "/v1/messages" if "anthropic" in path.name else "/v1/chat/completions"
+        body = {"stream": True}
+    else:
+        import yaml
+
+        recorded = yaml.safe_load(path.read_text())["interactions"][0]["response"]["body"]["string"].encode()
+        suffix, body = "/v1/chat/completions", _body(path)
+    with Background(Server([recording], options=Options(speed=None, mode="loose", log=lambda line: None))) as base:
+        with httpx.Client(timeout=TIMEOUT) as client:
+            with client.stream("POST", base + suffix, json=body) as response:
+                served = b"".join(response.iter_raw())
+    assert served == recorded

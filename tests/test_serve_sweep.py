@@ -21,12 +21,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _recordings():
+    """Read as ``serve`` reads them: keeping the recorded stream text (``bodies.keep_raw``), so the
+    frames are the recorded bytes wherever the recording has them."""
+    from llmtrace.containers import bodies
+
     out = []
-    for item in iter_inputs([str(ROOT / "tests" / "data"), str(ROOT / "examples")]):
-        try:
-            recording = load(item.path)
-        except UnreadableInput:
-            continue
+    bodies.keep_raw(True)
+    try:
+        items = list(iter_inputs([str(ROOT / "tests" / "data"), str(ROOT / "examples")]))
+        loaded = []
+        for item in items:
+            try:
+                loaded.append(load(item.path))
+            except UnreadableInput:
+                continue
+    finally:
+        bodies.keep_raw(False)
+    for recording in loaded:
         if any(ex.request.endpoint and ex.request.method == "POST" for ex in recording.exchanges):
             out.append(recording)
     return out

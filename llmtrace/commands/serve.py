@@ -41,6 +41,9 @@ def run(paths: list[str], host: str = "127.0.0.1", port: int = 8000, speed: str 
         faults = tuple(parse(spec) for spec in fault)
     except FaultError as exc:
         raise UsageError(str(exc)) from None
+    from llmtrace.containers.bodies import keep_raw
+
+    keep_raw(True)  # serve the recorded bytes where the recording has them
     recordings, bad = [], 0
     for item in iter_inputs(paths, []):
         try:

@@ -310,9 +310,50 @@ def byte_lines(data: bytes) -> Iterator[str]:
             raise ShapeError(f"not UTF-8 text ({exc.reason})", f"line {n}") from None
 
 
+# ``serve`` replays the recorded bytes where a recording holds them: when this is on (``keep_raw``),
+# SSE streams keep each event's text beside its payload (``RawChunks``). Off by default: the other
+# commands do not pay for a second copy of every stream.
+KEEP_RAW = False
+
+
+def keep_raw(on: bool = True) -> None:
+    global KEEP_RAW
+    KEEP_RAW = on
+
+
+class RawChunks(list):
+    """Chunk payloads with the recorded text of the event each came from (``raw[i]`` for
+    ``self[i]``, comments and skipped events included in the next one's text) and what followed
+    the last one (``tail``: ``data: [DONE]``, trailing comments)."""
+
+    raw: list[str]
+    tail: str
+
+
+def _recorded(lines: Iterable[str], buffer: list[str]) -> Iterator[str]:
+    for line in lines:
+        buffer.append(line)
+        yield line
+
+
+def _taken(buffer: list[str]) -> str:
+    text = "".join(line if line.endswith("\n") else line + "\n" for line in buffer)
+    buffer.clear()
+    return text
+
+
 def sse_payloads(lines: Iterable[str], where: str = "") -> tuple[list, bool, str | None]:
     """SSE lines → the JSON payload of each event, whether ``[DONE]`` arrived, and where the
-    stream was cut off (None when intact)."""
+    stream was cut off (None when intact). With ``KEEP_RAW``, the payloads come as a
+    ``RawChunks`` carrying each event's recorded text."""
+    keep = KEEP_RAW
+    buffer: list[str] = []
+    raws: list[str] = []
+    pending = ""  # text of events that made no payload, carried to the next one
+    waiting_raw: list[str] = []
+    tail = ""
+    if keep:
+        lines = _recorded(lines, buffer)
     chunks: list[Any] = []
     append = chunks.append
     loads = orjson.loads
@@ -323,27 +364,45 @@ def sse_payloads(lines: Iterable[str], where: str = "") -> tuple[list, bool, str
     for n, event in enumerate(iter_events(lines)):
         if cut is not None:
             raise cut
+        raw = pending + _taken(buffer) if keep else ""
+        pending = ""
         data = event.data
         if data == "[DONE]":
             done = True
+            tail += raw
             continue
         if text_events is not False and event.event != "message":
             if text_events is None:
                 text_events = _plain_text(data)
                 if text_events is None:
                     waiting.append({"event": event.event, "data": data})
+                    waiting_raw.append(raw)
                     continue
                 if text_events:
                     chunks.extend(waiting)
+                    raws.extend(waiting_raw)
+                else:
+                    pending = "".join(waiting_raw) + raw
+                    raw = pending
+                    pending = ""
             if text_events:
                 append({"event": event.event, "data": data})
+                raws.append(raw)
                 continue
         try:
             append(loads(data))
+            raws.append(raw)
         except orjson.JSONDecodeError as exc:
             if not data.strip():
+                pending = raw
                 continue
             cut = _bad(exc, data, "SSE data is not JSON", at(where, f"event {n}, line {event.line + 1}"))
+    if keep:
+        tail += ("".join(waiting_raw) if text_events is None else "") + pending + _taken(buffer)
+        if cut is None and len(raws) == len(chunks):
+            kept = RawChunks(chunks)
+            kept.raw, kept.tail = raws, tail
+            chunks = kept
     return chunks, done, _cut_off(cut, chunks)
 
 

@@ -49,6 +49,14 @@ def endpoint_key(path: str | None) -> str | None:
     return _GEMINI_METHOD.sub(":generateContent", path)
 
 
+# Where a recording that kept no request (a raw SSE file, chunks saved as JSON Lines) is served:
+# the path its dialect's provider serves.
+DEFAULT_PATHS = {"openai-chat": "/v1/chat/completions", "openai-completions": "/v1/completions",
+                 "openai-responses": "/v1/responses", "anthropic-messages": "/v1/messages",
+                 "ollama-chat": "/api/chat", "ollama-generate": "/api/generate",
+                 "cohere-v2": "/v2/chat", "cohere-v1": "/v1/chat"}
+
+
 class Entry(NamedTuple):
     file: str
     exchange: Exchange
@@ -101,7 +109,7 @@ class Catalog:
         self.queues: dict[str, deque[Entry]] = {}
         for recording in recordings:
             for exchange in recording.exchanges:
-                endpoint = endpoint_key(exchange.request.endpoint)
+                endpoint = endpoint_key(exchange.request.endpoint or DEFAULT_PATHS.get(exchange.dialect))
                 if endpoint is None:
                     continue
                 entry = Entry(recording.source, exchange, request_doc(exchange))

@@ -1,8 +1,11 @@
 """What a recorded exchange looks like on the wire when served again: the frames of a stream
 in its dialect's own format, the body of a whole response, and each provider's error shape.
 
-One recorded chunk is one frame, in order, nothing merged or split: the chunk re-serialized
-compactly (orjson) inside its dialect's framing —
+One recorded chunk is one frame, in order, nothing merged or split. Where the recording kept the
+stream's text (SSE bodies and files, read with ``bodies.keep_raw`` on, as ``serve`` reads them),
+a frame is the recorded text of its event, byte for byte (comments included, ``data: [DONE]``
+and what follows the last event as the end). Otherwise the chunk is re-serialized compactly
+(orjson) inside its dialect's framing —
 
 - OpenAI chat and completions: SSE ``data: {chunk}``, then ``data: [DONE]`` when the recording
   had it;
@@ -67,6 +70,11 @@ def stream(exchange: Exchange, query: str = "") -> Stream:
     final = exchange.result.observations.finish_chunks.get(0) if exchange.result else None
     if final is None and chunks:
         final = len(chunks) - 1
+    raw = getattr(chunks, "raw", None)
+    if raw is not None and len(raw) == len(chunks):
+        # The recording kept the stream's text (``bodies.keep_raw``): the recorded bytes, event by event.
+        tail = getattr(chunks, "tail", "")
+        return Stream(SSE, [r.encode() for r in raw], [tail.encode()] if tail else [], final)
     module = dialects.module_for(dialect)
     if module is not None and hasattr(module, "encode"):
         return Stream(getattr(module, "CONTENT_TYPE", SSE), [module.encode(c) for c in chunks], [], final)
