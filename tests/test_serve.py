@@ -508,3 +508,20 @@ def test_the_recorded_bytes_are_served_where_the_recording_has_them(path):
             with client.stream("POST", base + suffix, json=body) as response:
                 served = b"".join(response.iter_raw())
     assert served == recorded
+
+
+def test_an_ndjson_stream_is_served_as_its_recorded_lines():
+    from llmtrace.containers import bodies
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "containers" / "ndjson" / "ollama-chat.ndjson"
+    bodies.keep_raw(True)
+    try:
+        recording = load(str(path))
+    finally:
+        bodies.keep_raw(False)
+    with Background(Server([recording], options=Options(speed=None, mode="loose", log=lambda line: None))) as base:
+        with httpx.Client(timeout=TIMEOUT) as client:
+            with client.stream("POST", base + "/api/chat", json={"model": "x", "messages": []}) as response:
+                served = b"".join(response.iter_raw())
+                assert response.headers["content-type"].startswith("application/x-ndjson")
+    assert served == path.read_bytes()

@@ -418,7 +418,11 @@ def _plain_text(data: str) -> bool | None:
 
 
 def ndjson_payloads(lines: Iterable[str | bytes], where: str = "") -> tuple[list, str | None]:
-    """NDJSON lines → one payload per non-blank line, and where the stream was cut off."""
+    """NDJSON lines → one payload per non-blank line, and where the stream was cut off. With
+    ``KEEP_RAW``, the payloads come as a ``RawChunks`` carrying each line as recorded."""
+    keep = KEEP_RAW
+    raws: list[str] = []
+    pending = ""
     chunks: list[Any] = []
     append = chunks.append
     loads = orjson.loads
@@ -428,6 +432,8 @@ def ndjson_payloads(lines: Iterable[str | bytes], where: str = "") -> tuple[list
             value = loads(line)
         except orjson.JSONDecodeError as exc:
             if not line.strip():
+                if keep:
+                    pending += _line_text(line)
                 continue
             if cut is not None:
                 raise cut from None
@@ -436,7 +442,19 @@ def ndjson_payloads(lines: Iterable[str | bytes], where: str = "") -> tuple[list
         if cut is not None:
             raise cut
         append(value)
+        if keep:
+            raws.append(pending + _line_text(line))
+            pending = ""
+    if keep and cut is None and len(raws) == len(chunks):
+        kept = RawChunks(chunks)
+        kept.raw, kept.tail = raws, pending
+        chunks = kept
     return chunks, _cut_off(cut, chunks)
+
+
+def _line_text(line: str | bytes) -> str:
+    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+    return text if text.endswith("\n") else text + "\n"
 
 
 def _bad(exc: orjson.JSONDecodeError, text: str | bytes, what: str, where: str) -> ShapeError:
