@@ -89,6 +89,44 @@ asyncio.run(main())
 '''
 
 
+PACED = r'''
+import asyncio, json, sys, time
+frames = [bytes.fromhex(h) for h in json.load(open(sys.argv[1]))]
+offsets = json.load(open(sys.argv[2]))
+head = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+async def handle(reader, writer):
+    while True:
+        line = await reader.readline()
+        if not line:
+            return
+        length = 0
+        while line not in (b"\r\n", b"\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+            line = await reader.readline()
+        await reader.readexactly(length)
+        writer.write(head)
+        t0 = time.monotonic()
+        for frame, due in zip(frames, offsets):
+            delay = due - (time.monotonic() - t0)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            writer.write(b"%x\r\n%s\r\n" % (len(frame), frame))
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=1024)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    async with server:
+        await server.serve_forever()
+
+asyncio.run(main())
+'''
+
+
 def retimed(target: Path) -> list[float]:
     """The timed corpus stream, re-timed: gaps cycling 5..120 ms, no load time. The offsets."""
     doc = json.loads(TIMED.read_text())
@@ -122,6 +160,43 @@ def clients(url: str, body: dict, n: int) -> dict:
 
 def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=100)[94] if len(values) > 1 else values[0]
+
+
+def _errors(result: dict, offsets: list[float], speed: float) -> tuple[list[float], list[float], list[float]]:
+    errors, late, allowed = [], [], []
+    for arrivals in result["arrivals"]:
+        first = arrivals[0]
+        for got, want in zip(arrivals, offsets):
+            error = (got - first) - want / speed
+            errors.append(abs(error))
+            late.append(max(0.0, error))
+            allowed.append(max(0.005, 0.05 * want / speed))
+    return errors, late, allowed
+
+
+def ceiling(streams: int) -> None:
+    """The same paced stream from a bare asyncio server (a sleep before each frame, nothing else):
+    what pacing 500 streams costs on this machine with these clients, whoever serves them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "timed.json"
+        offsets = retimed(path)
+        doc = json.loads(path.read_text())
+        frames = [(json.dumps(c["__data__"], separators=(",", ":")) + "\n").encode().hex() for c in doc["response"]["body"]]
+        (Path(tmp) / "frames.json").write_text(json.dumps(frames))
+        for speed in (1.0, 10.0):
+            (Path(tmp) / "offsets.json").write_text(json.dumps([o / speed for o in offsets]))
+            bare = subprocess.Popen([sys.executable, "-c", PACED, str(Path(tmp) / "frames.json"),
+                                     str(Path(tmp) / "offsets.json")], stdout=subprocess.PIPE, text=True)
+            try:
+                port = bare.stdout.readline().strip()
+                for n in (1, streams):
+                    result = clients(f"http://127.0.0.1:{port}/api/generate", doc["request"]["body"], n)
+                    errors, late, _ = _errors(result, offsets, speed)
+                    print(f"bare asyncio pacing at speed {speed:g}, {n:>3} stream{'s' if n > 1 else ' '}: p95 |error| "
+                          f"{p95(errors) * 1000:6.1f} ms, p95 lateness {p95(late) * 1000:6.1f} ms")
+            finally:
+                bare.terminate()
+                bare.wait(10)
 
 
 def timing(streams: int) -> None:
@@ -194,6 +269,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; server and clients in separate processes")
     timing(args.streams)
+    ceiling(args.streams)
     throughput(args.clients, args.chunks)
 
 
