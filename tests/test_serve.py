@@ -525,3 +525,23 @@ def test_an_ndjson_stream_is_served_as_its_recorded_lines():
                 served = b"".join(response.iter_raw())
                 assert response.headers["content-type"].startswith("application/x-ndjson")
     assert served == path.read_bytes()
+
+
+def test_a_gemini_json_array_stream_is_served_as_recorded():
+    from llmtrace.containers import bodies
+    from llmtrace.server import wire
+
+    bodies.keep_raw(True)
+    try:
+        text = '[{"candidates": [{"content": {"parts": [{"text": "Hel"}], "role": "model"}}]}\r\n,\r\n' \
+               '{"candidates": [{"content": {"parts": [{"text": "lo"}], "role": "model"}, "finishReason": "STOP"}]}\r\n]'
+        payloads = bodies.split(text, "test")
+    finally:
+        bodies.keep_raw(False)
+    assert len(payloads.chunks) == 2 and "".join(payloads.chunks.raw) + payloads.chunks.tail == text
+    from llmtrace.model import Exchange, Request, Response
+
+    exchange = Exchange(index=0, container="vcr", dialect="gemini", request=Request(),
+                        response=Response(streaming=True, chunks=payloads.chunks))
+    stream = wire.stream(exchange)
+    assert b"".join(stream.frames + stream.end) == text.encode() and stream.content_type == "application/json"

@@ -270,7 +270,10 @@ def split(text: str | None, where: str) -> Payloads:
                 chunks, cut_off = ndjson_payloads(text_lines(text), where)
                 return Payloads(True, chunks, None, False, cut_off)
             return Payloads(False, [], text)  # a body that only looks like JSON: kept as text
-        return document(doc)
+        payloads = document(doc)
+        if KEEP_RAW and payloads.streaming:
+            payloads = payloads._replace(chunks=_array_elements(text, payloads.chunks))
+        return payloads
     if type(text) is not str or text[:2] == "00":  # event-stream bytes, or nock's hex string of them
         from llmtrace.containers import aws_eventstream
 
@@ -328,6 +331,24 @@ class RawChunks(list):
 
     raw: list[str]
     tail: str
+
+
+def _array_elements(text: str, chunks: list) -> list:
+    """A JSON array's elements with the text each was recorded as (Gemini's JSON-array stream:
+    ``[{…}``, ``,\r\n{…}``, …, tail ``]``), for ``serve`` to send the recorded bytes."""
+    import json
+
+    decoder = json.JSONDecoder()
+    raws, pos = [], text.index("[") + 1
+    for _ in chunks:
+        start = pos
+        while text[pos] in " \t\r\n,":
+            pos += 1
+        _, pos = decoder.raw_decode(text, pos)
+        raws.append(text[:pos] if not raws else text[start:pos])
+    kept = RawChunks(chunks)
+    kept.raw, kept.tail = raws, text[pos:]
+    return kept
 
 
 def _recorded(lines: Iterable[str], buffer: list[str]) -> Iterator[str]:

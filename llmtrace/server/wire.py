@@ -74,7 +74,7 @@ def stream(exchange: Exchange, query: str = "") -> Stream:
     if raw is not None and len(raw) == len(chunks):
         # The recording kept the stream's text (``bodies.keep_raw``): the recorded bytes, event by event.
         tail = getattr(chunks, "tail", "")
-        content_type = NDJSON if dialect.startswith("ollama") else SSE
+        content_type = NDJSON if dialect.startswith("ollama") else JSON if tail.lstrip().startswith("]") else SSE
         return Stream(content_type, [r.encode() for r in raw], [tail.encode()] if tail else [], final)
     module = dialects.module_for(dialect)
     if module is not None and hasattr(module, "encode"):
