@@ -36,7 +36,8 @@ def _root(
     """Read, check, diff, replay and record LLM streaming traffic: reassemble, show, check, diff, scan, report, redact, serve, record."""
 
 
-FORMAT_HELP = "Container format, overriding detection (llama-stack, vcr, har, sse, ndjson, json-chunks)."
+FORMAT_HELP = ("Container format, overriding detection (llama-stack, vcr, har, sse, ndjson, json-chunks, websocket, "
+               "aws-eventstream, mitmproxy, otlp, nock).")
 MAX_SIZE_HELP = "Largest file or decoded (gunzipped) body to read, e.g. 200M or 2G (default 1G)."
 
 
@@ -129,8 +130,10 @@ def scan(
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
 ) -> None:
-    """Sweep many recordings: exchanges by container, dialect, host and model; usage totals;
-    anomalies by code; files that fail to parse. Exit 2 when a file cannot be read."""
+    """Sweep many recordings: providers, models, usage totals, anomalies by code.
+
+    Exchanges by container, dialect, host and model; usage totals; anomalies by code; files that
+    fail to parse. Exit 2 when a file cannot be read."""
     from llmtrace.commands import scan as cmd
 
     _finish(_limited(max_size, lambda: cmd.run(paths, as_json=as_json, jsonl=jsonl,
@@ -170,8 +173,9 @@ def redact(
                                          help="Write the redacted copy of the one FILE here (- for stdout)."),
     max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
 ) -> None:
-    """Replace the credentials a recording holds (what `check` reports as unmasked-secret) with
-    placeholders such as <OPENAI_API_KEY>, changing no other byte.
+    """Replace the credentials a recording holds with placeholders, changing no other byte.
+
+    What `check` reports as unmasked-secret becomes a placeholder of its kind (<OPENAI_API_KEY>, ...).
 
     Needs --in-place or -o OUT. Prints one line per replacement (masked). Exit 0 when nothing
     was found, 1 when something was replaced, 2 on a usage error or an unreadable FILE.
@@ -207,8 +211,10 @@ def serve(
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
 ) -> None:
-    """Replay recordings as a live provider endpoint (OpenAI, Anthropic, Gemini, Ollama paths),
-    chunk for chunk at the recorded pace, with faults on demand. Prints the base URL first."""
+    """Replay recordings as a live provider endpoint, chunk for chunk, at the recorded pace.
+
+    OpenAI, Anthropic, Gemini, Ollama (and every recorded) paths; faults on demand. Prints the
+    base URL first; SIGTERM stops it."""
     from llmtrace.commands import serve as cmd
 
     _finish(_limited(max_size, lambda: cmd.run(paths, host=host, port=port, speed=speed, rate=rate, fault=fault,
@@ -232,8 +238,9 @@ def record(
                                    help="har: one HAR file per exchange; vcr: one VCR.py cassette per run."),
     no_mask: bool = typer.Option(False, "--no-mask", help="Write credentials as sent (masked by default)."),
 ) -> None:
-    """Record a provider's traffic through a reverse proxy, keeping every chunk and when it
-    arrived. Point the client's base URL at the proxy; prints the proxy's URL first."""
+    """Record a provider's traffic through a proxy, keeping every chunk and when it arrived.
+
+    Point the client's base URL at the proxy; prints the proxy's URL first."""
     from llmtrace.commands import record as cmd
 
     _finish(lambda: cmd.run(upstream, listen=listen, out=out, save_as=save_as.value, mask=not no_mask), "record")

@@ -67,6 +67,7 @@ def finding_line(source: str, anomaly: Any, several: bool = True) -> str:
 def assert_no_anomalies(recording: Any, at: str = "warning", ignore: Iterable[str] = ()) -> None:
     """Fail when the recording has findings at or above ``at`` (``info``, ``warning``,
     ``error``), listing each."""
+    __tracebackhide__ = True  # pytest shows the caller's line, not this helper's
     import llmtrace
 
     recording = _recording(recording)
@@ -81,6 +82,7 @@ def assert_no_anomalies(recording: Any, at: str = "warning", ignore: Iterable[st
 def assert_same_response(a: Any, b: Any, ignore: Iterable[str] = (), strict: bool = False) -> None:
     """Fail when two recordings differ by meaning (as ``llmtrace diff`` compares them),
     showing the difference as ``llmtrace diff`` prints it."""
+    __tracebackhide__ = True
     import io
 
     import llmtrace

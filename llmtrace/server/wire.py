@@ -107,6 +107,8 @@ def in_stream_error(dialect: str) -> bytes:
 
 STATUS_TEXT = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL",
                503: "UNAVAILABLE", 529: "UNAVAILABLE"}
+OPENAI_TYPES = {401: ("invalid_request_error", "invalid_api_key"), 404: ("invalid_request_error", None),
+                429: ("requests", "rate_limit_exceeded"), 500: ("server_error", None), 503: ("server_error", None)}
 ANTHROPIC_TYPES = {400: "invalid_request_error", 404: "not_found_error", 429: "rate_limit_error",
                    500: "api_error", 503: "api_error", 529: "overloaded_error"}
 
@@ -120,8 +122,8 @@ def error_body(fam: str, status: int, message: str, extra: dict[str, Any] | None
         return {"error": {"code": status, "message": message, "status": STATUS_TEXT.get(status, "UNKNOWN"), **extra}}
     if fam == "ollama":
         return {"error": message, **extra}
-    return {"error": {"message": message, "type": "invalid_request_error" if status < 500 else "server_error",
-                      "param": None, **({"code": None} | extra)}}
+    kind, code = OPENAI_TYPES.get(status, ("invalid_request_error" if status < 500 else "server_error", None))
+    return {"error": {"message": message, "type": kind, "param": None, **({"code": code} | extra)}}
 
 
 def _markup(family: str, name: str, arguments: Any) -> str:
