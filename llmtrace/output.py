@@ -289,3 +289,26 @@ def _escape_char(ch: str) -> str:
 
 
 _C_NAMES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\v": "\\v", "\x00": "\\x00"}
+
+
+def write_atomically(path: str, data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` whole or not at all: into a temporary file in the same folder,
+    synced, then renamed over ``path`` (a crash or Ctrl-C leaves the old file or none)."""
+    import os
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".llmtrace-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -36,7 +36,7 @@ import zlib
 from typing import Any, Iterator, NamedTuple
 
 from llmtrace.errors import ShapeError, UnreadableInput, UsageError
-from llmtrace.output import one_line, warn
+from llmtrace.output import one_line, warn, write_atomically
 from llmtrace.secrets import (PLACEHOLDERS, find_secrets, header_secrets, is_placeholder, is_secret_param, kind_of,
                               mask_of)
 
@@ -403,24 +403,9 @@ def _replace_file(path: str, data: bytes, backup: str | None) -> None:
     """Write ``data`` over ``path`` atomically: a temporary file in the same folder with the
     original's permissions, renamed over it (a symbolic link's target is the file replaced)."""
     import shutil
-    import tempfile
 
     target = os.path.realpath(path)
-    folder = os.path.dirname(target) or "."
     mode = os.stat(target).st_mode & 0o7777
     if backup:
         shutil.copy2(target, target + backup)
-    fd, tmp = tempfile.mkstemp(prefix=".llmtrace-redact-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomically(target, data, mode)

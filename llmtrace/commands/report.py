@@ -9,13 +9,12 @@ code is 2."""
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from llmtrace.commands.per_file import internal_error, passes_through, refused
 from llmtrace.errors import UnreadableInput, UsageError
 from llmtrace.loader import load
-from llmtrace.output import warn
+from llmtrace.output import warn, write_atomically
 from llmtrace.walk import iter_inputs, skip_unreadable
 
 
@@ -114,16 +113,4 @@ def _chart_only(*recordings) -> str:
 
 def _write(target: Path, text: str) -> None:
     """Write ``text`` to ``target`` whole or not at all."""
-    folder = target.resolve().parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomically(str(target), text.encode("utf-8"))
