@@ -169,7 +169,8 @@ class RecordingItem(pytest.Item):
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self):
-        return self.path, None, self.name
+        # The FAILURES title; not the node id itself, which pytest would rewrite ("a.yaml" → "a::yaml").
+        return self.path, None, f"llmtrace check of {self.rel_path()}"
 
 
 @pytest.fixture
