@@ -18,7 +18,7 @@ from llmtrace.model import NormalizedRequest, RequestMessage
 _NOT_PARAMS = {"model", "messages", "contents", "input", "prompt", "system", "system_instruction", "tools",
                "functions", "stream", "images", "context", "config", "generation_config", "generationConfig",
                "systemInstruction", "instructions", "suffix", "preamble", "chat_history", "message", "toolConfig",
-               "inferenceConfig"}
+               "inferenceConfig", "retrieveAndGenerateConfiguration"}
 
 
 def normalize_request(body: Any, dialect: str, model: str | None = None) -> NormalizedRequest:
@@ -50,6 +50,8 @@ def normalize_request(body: Any, dialect: str, model: str | None = None) -> Norm
     inp = body.get("input")
     if isinstance(inp, str):
         messages.append(RequestMessage(role="user", content=inp))
+    elif isinstance(inp, dict) and isinstance(inp.get("text"), str):  # Bedrock RetrieveAndGenerate
+        messages.append(RequestMessage(role="user", content=inp["text"]))
     else:
         for item in _list(inp):
             if isinstance(item, dict):
@@ -76,13 +78,25 @@ def normalize_request(body: Any, dialect: str, model: str | None = None) -> Norm
         params["stream"] = body["stream"]
     tools = [name for name, _ in _declared_tools(body, config)]
     return NormalizedRequest(
-        model=body.get("model") if isinstance(body.get("model"), str) else model,
+        model=body.get("model") if isinstance(body.get("model"), str) else model or _rag_model(body),
         messages=messages,
         tools=tools,
         params=params,
         json_mode=_json_mode(body, params),
         raw_text=dialect in ("openai-completions",) or (dialect == "ollama-generate" and bool(body.get("raw"))),
     )
+
+
+def _rag_model(body: dict) -> str | None:
+    """The model of a Bedrock Knowledge Bases ``RetrieveAndGenerate`` request (its ``modelArn``)."""
+    config = body.get("retrieveAndGenerateConfiguration")
+    if not isinstance(config, dict):
+        return None
+    for key in ("knowledgeBaseConfiguration", "externalSourcesConfiguration"):
+        inner = config.get(key)
+        if isinstance(inner, dict) and isinstance(inner.get("modelArn"), str):
+            return inner["modelArn"]
+    return None
 
 
 def _list(value: Any) -> list:

@@ -18,6 +18,8 @@ def test_the_answer_and_its_citations():
     [exchange] = load(str(CASSETTE)).exchanges
     chunks = exchange.response.chunks
     assert exchange.dialect == "bedrock-retrieve"
+    assert exchange.normalized_request.model == "anthropic.claude-3-haiku-20240307-v1:0"
+    assert [m.content for m in exchange.normalized_request.messages] == ["What is Telos?"]
     text = "".join(c["output"]["text"] for c in chunks if "output" in c)
     assert exchange.result.choices[0].content == text and text.startswith("\nTelos is")
     body = provider_json(exchange)
