@@ -34,30 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 TIMED = ROOT / "tests" / "data" / "corpus" / "llama-stack" / "ollama-generate-stream" / "120f40661861.json"
 SEED = ROOT / "tests" / "data" / "corpus" / "seed" / "000_a2136f253c2c20b7.json"
 
-CLIENT = r'''
-import asyncio, json, sys, time
-import aiohttp
+# The clients, in their own process: bench_serve.py's, the same loop for both benchmarks.
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_serve import clients  # noqa: E402
 
-async def one(session, url, body, out):
-    start = time.monotonic()
-    arrivals = []
-    async with session.post(url, json=body) as response:
-        async for line in response.content:
-            if line.strip():
-                arrivals.append(time.monotonic() - start)
-    out.append(arrivals)
-
-async def main(url, body, n):
-    out = []
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=900)) as session:
-        t0 = time.monotonic()
-        await asyncio.gather(*(one(session, url, body, out) for _ in range(n)))
-        wall = time.monotonic() - t0
-    print(json.dumps({"wall": wall, "arrivals": out}))
-
-asyncio.run(main(sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])))
-'''
 
 
 def retimed(target: Path) -> list[float]:
@@ -85,14 +65,6 @@ def start(args: list[str]) -> tuple[subprocess.Popen, str]:
 def stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     proc.wait(30)
-
-
-def clients(url: str, body: dict, n: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", CLIENT, url, json.dumps(body), str(n)], capture_output=True,
-                         text=True, timeout=900)
-    if out.returncode:
-        raise SystemExit(out.stderr)
-    return json.loads(out.stdout)
 
 
 def pct(values: list[float], p: int) -> float:

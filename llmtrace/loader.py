@@ -80,6 +80,8 @@ def _read_capped(fh, size: int, limit: int | None, source: str) -> bytes:
     short read) in blocks, until the end of the file or the limit."""
     if limit is not None and size > limit:
         raise UnreadableInput(_too_large(size, limit), path=source)
+    if size and not limits.fits_in_memory(size):  # refused before a byte is read
+        raise UnreadableInput(limits.out_of_memory(size), path=source)
     parts = []
     total = 0
     want = size + 1 if size else _BLOCK
@@ -104,8 +106,6 @@ def load(path: str, data: bytes | None = None, fmt: str | None = None) -> Record
     """Read and fold one recording. Raises UnreadableInput, never anything else, for bad input."""
     source = "<stdin>" if path == "-" else path
     if data is None:
-        if path != "-":
-            _check_size(path)
         data = read_bytes(path, limits.max_size())
     elif len(data) > limits.max_size():
         raise UnreadableInput(limits.beyond_limit(f"file is {limits.describe(len(data))},"), path=source)
@@ -120,18 +120,6 @@ def load(path: str, data: bytes | None = None, fmt: str | None = None) -> Record
         raise UnreadableInput("nested too deeply", path=source) from None
     except MemoryError:
         raise UnreadableInput(limits.out_of_memory(len(data), ran_out=True), path=source) from None
-
-
-def _check_size(path: str) -> None:
-    """Refuse a file beyond ``--max-size``, or beyond the memory there is, before reading it."""
-    try:
-        size = os.stat(path).st_size
-    except (OSError, ValueError):
-        return  # read_bytes says why it cannot be read
-    if size > limits.max_size():
-        raise UnreadableInput(limits.beyond_limit(f"file is {limits.describe(size)},"), path=path)
-    if not limits.fits_in_memory(size):
-        raise UnreadableInput(limits.out_of_memory(size), path=path)
 
 
 def _load(source: str, data: bytes, fmt: str | None) -> Recording:

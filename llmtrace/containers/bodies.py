@@ -385,39 +385,43 @@ def sse_payloads(lines: Iterable[str], where: str = "") -> tuple[list, bool, str
     for n, event in enumerate(iter_events(lines)):
         if cut is not None:
             raise cut
-        raw = pending + _taken(buffer) if keep else ""
-        pending = ""
+        if keep:
+            raw, pending = pending + _taken(buffer), ""
         data = event.data
         if data == "[DONE]":
             done = True
-            tail += raw
+            if keep:
+                tail += raw
             continue
         if text_events is not False and event.event != "message":
             if text_events is None:
                 text_events = _plain_text(data)
                 if text_events is None:
                     waiting.append({"event": event.event, "data": data})
-                    waiting_raw.append(raw)
+                    if keep:
+                        waiting_raw.append(raw)
                     continue
                 if text_events:
                     chunks.extend(waiting)
                     raws.extend(waiting_raw)
-                else:
-                    pending = "".join(waiting_raw) + raw
-                    raw = pending
-                    pending = ""
+                elif keep:
+                    raw = "".join(waiting_raw) + raw
             if text_events:
                 append({"event": event.event, "data": data})
-                raws.append(raw)
+                if keep:
+                    raws.append(raw)
                 continue
         try:
             append(loads(data))
-            raws.append(raw)
         except orjson.JSONDecodeError as exc:
             if not data.strip():
-                pending = raw
+                if keep:
+                    pending = raw
                 continue
             cut = _bad(exc, data, "SSE data is not JSON", at(where, f"event {n}, line {event.line + 1}"))
+            continue
+        if keep:
+            raws.append(raw)
     if keep:
         tail += ("".join(waiting_raw) if text_events is None else "") + pending + _taken(buffer)
         if cut is None and len(raws) == len(chunks):
