@@ -101,14 +101,14 @@ def _chart_only(*recordings) -> str:
         summary = timeline.summarize(ex.result, ex.response.timings)
         started = first_chunk_after_start(ex)
         name = clean(recording.source) if len(recordings) == 1 else f"{label}: {clean(recording.source)}"
-        s, timed = chart.series_of(name, [e._replace(text=clean(e.text)) for e in summary.entries],
+        s, timed = chart.series_of(name, summary.entries,
                                    started_offset=started, ttft_s=summary.ttft_s)
         series.append(s)
         timed_all = timed_all and timed
         since = since and started is not None
     axis = chart.axis_for(series, timed_all, since)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + chart.svg(series, axis, title="llmtrace timeline",
-                                                                   standalone=True) + "\n"
+                                                                   standalone=True, show=clean) + "\n"
 
 
 def _write(target: Path, text: str) -> None:

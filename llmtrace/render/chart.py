@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from html import escape
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 MAX_POINTS = 2000
 WIDTH, HEIGHT = 760, 300
@@ -84,6 +84,12 @@ def downsample(points: list[Point], keep: set[int] = frozenset(), limit: int = M
     return [p for i, p in enumerate(points) if i in chosen or p.chunk in keep]
 
 
+def _stall_ends(series: Series) -> set[int]:
+    """The chunks that end a stall (kept when a series is drawn from a subset): one pass."""
+    ends = {end for _, end in series.stalls}
+    return {p.chunk for p in series.points if p.gap_s is not None and p.x in ends}
+
+
 def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     """About ``count`` round tick values between ``lo`` and ``hi`` (steps of 1, 2, 2.5 or 5 times
     a power of ten)."""
@@ -104,11 +110,12 @@ def _fmt(value: float, timed: bool) -> str:
 
 
 def svg(series: Sequence[Series], axis: Axis, title: str = "timeline", standalone: bool = False,
-        width: int = WIDTH, height: int = HEIGHT) -> str:
+        width: int = WIDTH, height: int = HEIGHT, show: Callable[[str], str] = str) -> str:
     """The chart of one or two series, as an ``<svg>`` element (``standalone``: a whole SVG
-    document with its own styles, for ``report --svg``)."""
-    drawn = [s._replace(points=downsample(s.points, {p.chunk for p in s.points if p.gap_s is not None and any(
-        a <= p.x - (p.gap_s or 0) and p.x <= b for a, b in s.stalls)})) for s in series]
+    document with its own styles, for ``report --svg``). ``show`` prepares a chunk's text for
+    its tooltip (the report masks and escapes it); it runs on the drawn points only, and on
+    their first characters only."""
+    drawn = [s._replace(points=downsample(s.points, _stall_ends(s))) for s in series]
     xs = [p.x for s in drawn for p in s.points] or [0.0]
     ys = [p.y for s in drawn for p in s.points] or [0]
     x_hi = max(max(xs), max((s.ttft_x or 0) for s in drawn), 1e-9 if axis.timed else 1.0)
@@ -154,7 +161,7 @@ def svg(series: Sequence[Series], axis: Axis, title: str = "timeline", standalon
             tip = f"chunk {p.chunk} · {'t=' + _fmt(p.x, True) + ' s' if axis.timed else 'no time'}"
             if p.gap_s is not None:
                 tip += f" · gap {_fmt(p.gap_s, True)} s"
-            tip += f" · {p.y} characters\n{_clip(p.text)}"
+            tip += f" · {p.y} characters\n{_clip(p.text, show)}"
             out.append(f'<circle class="point" data-chunk="{p.chunk}" data-series="{n}" cx="{px(p.x)}" cy="{py(p.y)}" '
                        f'r="2.5" fill="{color}"><title>{escape(tip)}</title></circle>')
         if s.finish_x is not None:
@@ -174,8 +181,11 @@ def svg(series: Sequence[Series], axis: Axis, title: str = "timeline", standalon
     return "".join(out)
 
 
-def _clip(text: str, limit: int = 160) -> str:
-    return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit:,} more characters)"
+def _clip(text: str, show: Callable[[str], str] = str, limit: int = 160) -> str:
+    if len(text) <= limit:
+        return show(text)
+    # Masked with a margin past the cut, so that a credential the cut splits is masked whole.
+    return show(text[:limit + 1024])[:limit] + f"… ({len(text) - limit:,} more characters)"
 
 
 STANDALONE_STYLE = (

@@ -123,4 +123,4 @@ def json_attr(value: Any) -> str:
 def chart_svg(series: list[chart.Series], axis: chart.Axis, title: str) -> Any:
     from markupsafe import Markup
 
-    return Markup(chart.svg(series, axis, title=title))
+    return Markup(chart.svg(series, axis, title=title, show=clean))

@@ -64,7 +64,7 @@ def exchange_section(prefix: str, item: Shown) -> dict[str, Any]:
     summary = item.summary
     rows = summary.entries
     started = first_chunk_after_start(ex)
-    series, timed = chart.series_of(f"exchange {ex.index}", [e._replace(text=clean(e.text)) for e in rows],
+    series, timed = chart.series_of(f"exchange {ex.index}", rows,
                                     started_offset=started, ttft_s=summary.ttft_s)
     axis = chart.axis_for([series], timed, started is not None)
     nr = ex.normalized_request
@@ -252,8 +252,7 @@ def diff(ra: Recording, rb: Recording, pairs: list, strict: bool) -> dict[str, A
             continue
         summary = timeline.summarize(ex.result, ex.response.timings)
         started = first_chunk_after_start(ex)
-        s, timed = chart.series_of(f"{label}: {clean(recording.source)}",
-                                   [e._replace(text=clean(e.text)) for e in summary.entries],
+        s, timed = chart.series_of(f"{label}: {clean(recording.source)}", summary.entries,
                                    started_offset=started, ttft_s=summary.ttft_s)
         timed_all = timed_all and timed
         since = since and started is not None
