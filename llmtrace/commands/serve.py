@@ -1,7 +1,8 @@
 """``llmtrace serve``: recordings as a live endpoint. Reads every recording first (an
 unreadable one: the usual line and exit 2 before listening, unless ``--skip-bad``), binds
 (a port in use: one line, exit 2), prints the base URL and the variables that point the SDKs at
-it on stdout, then serves until SIGTERM (exit 0) or Ctrl-C (exit 130), finishing or cutting the
+it on stdout (xAI gRPC calls are answered over HTTP/2 on the same port: stderr says how to point
+the xAI SDK at it), then serves until SIGTERM (exit 0) or Ctrl-C (exit 130), finishing or cutting the
 streams in flight within 2 seconds."""
 
 from __future__ import annotations
@@ -84,8 +85,12 @@ async def _serve(server) -> int:
                      f"GOOGLE_GEMINI_BASE_URL={base}\n")
     sys.stdout.flush()
     replay = server.replay
-    warn(f"serving {len(replay.catalog)} exchanges from {len(replay.recordings)} recording"
+    n = len(replay.catalog)
+    warn(f"serving {n} exchange{'s' if n != 1 else ''} from {len(replay.recordings)} recording"
          f"{'s' if len(replay.recordings) != 1 else ''} ({replay.options.mode} matching); SIGTERM or Ctrl-C stops")
+    if server.grpc:  # the xAI SDK reads no variable for its host: it is an argument
+        warn(f"gRPC on the same port: xai_sdk.Client(api_host=\"{base.removeprefix('http://')}\", "
+             f"use_insecure_channel=True)")
     from llmtrace.server.app import until_signalled
 
     code = await until_signalled()

@@ -1,9 +1,11 @@
 """gRPC calls inside a VCR-style cassette, as pydantic-ai records the xAI SDK (``*.xai.yaml``):
 an interaction is ``{request_stream | request: {json, raw}, response_stream: {chunks_json,
 chunks_raw} | response: {json, raw}}``, ``json`` being the protobuf message in its JSON form
-and ``raw`` its serialized bytes (not read: the JSON says the same). Each ``chunks_json`` item
-is ``{"chunk": MESSAGE}``; the messages are the chunks. gRPC has no URL or status in the
-recording: the exchange's request carries only the body (its ``model``).
+and ``raw`` its serialized bytes (not read: the JSON says the same, except for fields the
+recording SDK did not know; ``chunks_raw`` are kept for ``serve`` when ``bodies.keep_raw`` is
+on). Each ``chunks_json`` item is ``{"chunk": MESSAGE}``; the messages are the chunks. gRPC
+has no URL or status in the recording: the exchange's request carries only the body (its
+``model``).
 
 Read by the ``vcr`` container (the file is a cassette: ``interactions: [...]``).
 """
@@ -43,6 +45,11 @@ def interaction(item: dict, where: str) -> tuple[Request, Response]:
         if not isinstance(items, list):
             raise ShapeError("response_stream.chunks_json should be a list", where)
         chunks = [_unwrapped(chunk) for chunk in items]
+        raws = stream.get("chunks_raw")
+        if bodies.KEEP_RAW and isinstance(raws, list) and len(raws) == len(chunks) \
+                and all(isinstance(r, bytes) for r in raws):
+            chunks = bodies.RawChunks(chunks)  # ``serve`` sends the recorded messages (``server.grpc``)
+            chunks.raw, chunks.tail = raws, ""
         return request, recorded.response(None, bodies.Payloads(True, chunks))
     resp = item.get("response") or {}
     if not isinstance(resp, dict):

@@ -24,6 +24,7 @@ a choice. The finish reason is that of the last assistant output.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from llmtrace.dialects import (
@@ -224,3 +225,72 @@ def fold_body(body: Any, ctx: FoldContext) -> Result:
         return state.result(0, response=body)
     except ShapeError as exc:
         raise ShapeError(exc.what, "response body") from None
+
+
+# --- the wire form (for ``serve``): protobuf bytes of the JSON messages the cassettes hold ---------
+# The schema table (llmtrace/dialects/xai_schema.py) is imported on first use: only serve needs it.
+
+REQUEST = "xai_api.GetCompletionsRequest"
+CHUNK = "xai_api.GetChatCompletionChunk"
+RESPONSE = "xai_api.GetChatCompletionResponse"
+
+
+@functools.cache
+def schema():
+    """xAI's chat messages compiled for ``llmtrace.protobuf`` (built once)."""
+    from llmtrace import protobuf
+    from llmtrace.dialects import xai_schema
+
+    return protobuf.Schema(xai_schema.MESSAGES, xai_schema.ENUMS)
+
+
+def encode_chunk(chunk: dict) -> bytes:
+    """A ``GetChatCompletionChunk`` (as ``chunks_json`` holds it, bare or as ``{"chunk": …}``)."""
+    from llmtrace import protobuf
+
+    if isinstance(chunk, dict) and len(chunk) == 1 and isinstance(chunk.get("chunk"), dict):
+        chunk = chunk["chunk"]
+    return protobuf.encode(schema(), CHUNK, chunk)
+
+
+def decode_chunk(data: bytes) -> dict:
+    from llmtrace import protobuf
+
+    return protobuf.decode(schema(), CHUNK, data)
+
+
+def encode_request(request: dict) -> bytes:
+    from llmtrace import protobuf
+
+    return protobuf.encode(schema(), REQUEST, request)
+
+
+def decode_request(data: bytes) -> dict:
+    from llmtrace import protobuf
+
+    return protobuf.decode(schema(), REQUEST, data)
+
+
+def encode_response(response: dict) -> bytes:
+    """The unstreamed ``GetChatCompletionResponse`` (``GetCompletion``'s answer)."""
+    from llmtrace import protobuf
+
+    return protobuf.encode(schema(), RESPONSE, response)
+
+
+def decode_response(data: bytes) -> dict:
+    from llmtrace import protobuf
+
+    return protobuf.decode(schema(), RESPONSE, data)
+
+
+def chunk_of_response(response: dict) -> dict:
+    """An unstreamed ``GetChatCompletionResponse`` as the one ``GetChatCompletionChunk`` that says
+    the same: each output's ``message`` becomes its ``delta`` (the two messages have the same
+    fields); ``settings`` (the request's echo) has no place in a chunk."""
+    chunk = {key: value for key, value in response.items() if key != "settings"}
+    outputs = response.get("outputs")
+    if isinstance(outputs, list):
+        chunk["outputs"] = [{("delta" if key == "message" else key): value for key, value in out.items()}
+                            if isinstance(out, dict) else out for out in outputs]
+    return chunk

@@ -52,22 +52,44 @@ class Replay:
         self.rng = random.Random(options.seed)
         self.matched = 0
         self.log = options.log or _stderr
-        # What every request for the same exchange shares, computed once: frames and pace.
-        self._streams: dict[tuple[int, str], wire.Stream] = {}
-        self._remembered: dict[tuple[str, bytes], match.Hit] = {}
-        self._offsets: dict[int, list[float] | None] = {}
+        self._remembered: dict[tuple, match.Hit] = {}
+        self._cache: dict[tuple, Any] = {}
+        self.connections: set = set()  # open gRPC connections (``server.grpc``)
 
-    def encoded(self, ex, query: str) -> wire.Stream:
-        key = (id(ex), "alt=sse" if "alt=sse" in query else "")
-        found = self._streams.get(key)
+    def find(self, method: str, path: str, body: Any, remember: tuple,
+             dialect: str | None = None) -> match.Hit | match.Miss:
+        """The recorded exchange that answers a request (``remember``: the path and the bytes it
+        came as, for the memo — the same bytes to the same path match the same recording: clients
+        replaying a test suite send the same requests again and again; sequence mode has state,
+        so never)."""
+        found = self._remembered.get(remember) if self.options.mode != "sequence" else None
         if found is None:
-            found = self._streams[key] = wire.stream(ex, query)
+            asked = match.incoming(method, path, body, dialect)
+            found = self.catalog.match(path, request_doc(asked))
+            if isinstance(found, match.Hit) and self.options.mode != "sequence" and len(self._remembered) < 10_000:
+                self._remembered[remember] = found
         return found
 
+    @staticmethod
+    def miss_text(found: match.Miss) -> str:
+        closest = found.closest
+        if closest is None:
+            return "nothing recorded for this endpoint"
+        return f"closest {closest.file} exchange {closest.exchange.index}, differs at " \
+               f"{', '.join(found.differences[:5]) or '—'}"
+
+    def cached(self, key: tuple, make):
+        """What every request for the same exchange shares (frames, pace), made once."""
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def encoded(self, ex, query: str) -> wire.Stream:
+        sse = "alt=sse" if "alt=sse" in query else ""
+        return self.cached(("stream", id(ex), sse), lambda: wire.stream(ex, query))
+
     def offsets(self, ex) -> list[float] | None:
-        if id(ex) not in self._offsets:
-            self._offsets[id(ex)] = pace.offsets(ex, self.options.speed, self.options.rate)
-        return self._offsets[id(ex)]
+        return self.cached(("pace", id(ex)), lambda: pace.offsets(ex, self.options.speed, self.options.rate))
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 2**20)
@@ -94,6 +116,9 @@ class Replay:
             return self._cors(web.Response(status=204))
         path = request.path
         fam = _family_of_path(path)
+        if request.content_type.startswith("application/grpc"):
+            self.log(f"{request.method} {path} → 505 (gRPC over HTTP/1.1: a gRPC client speaks HTTP/2)")
+            return self._cors(web.Response(status=505, text="gRPC needs HTTP/2 (a plain-text gRPC channel to this port)"))
         if not self.catalog.knows(path) and not path.endswith(PROVIDER_PATHS) and ":" not in path.rsplit("/", 1)[-1]:
             self.log(f"{request.method} {path} → 404 (no recording serves this path)")
             return self._cors(web.Response(status=404, text="404: Not Found"))
@@ -103,22 +128,13 @@ class Replay:
         except orjson.JSONDecodeError as exc:
             self.log(f"{request.method} {path} → 400 (the body is not JSON: {exc.msg})")
             return self._cors(_json(400, wire.error_body(fam, 400, f"the request body is not JSON ({exc.msg})")))
-        found = self._remembered.get((path, raw)) if self.options.mode != "sequence" else None
-        if found is None:
-            asked = match.incoming(request.method, path, body)
-            found = self.catalog.match(path, request_doc(asked))
-            if isinstance(found, match.Hit) and self.options.mode != "sequence" and len(self._remembered) < 10_000:
-                # The same bytes to the same path match the same recording: clients replaying a test
-                # suite send the same requests again and again (sequence mode has state: never).
-                self._remembered[(path, raw)] = found
+        found = self.find(request.method, path, body, (path, raw))
         if isinstance(found, match.Miss):
+            self.log(f"{request.method} {path} → 404 no_match ({self.miss_text(found)})")
             closest = found.closest
             extra = {"code": "no_match",
                      "closest": {"file": closest.file, "exchange": closest.exchange.index} if closest else None,
                      "differences": found.differences}
-            where = f"closest {closest.file} exchange {closest.exchange.index}, differs at " \
-                    f"{', '.join(found.differences[:5]) or '—'}" if closest else "nothing recorded for this endpoint"
-            self.log(f"{request.method} {path} → 404 no_match ({where})")
             return self._cors(_json(404, wire.error_body(fam, 404, "no recorded exchange matches this request", extra)))
         entry = found.entry
         number = self.matched
@@ -174,20 +190,12 @@ class Replay:
         out.enable_chunked_encoding()
         self._cors(out)
         await out.prepare(request)
-        t0 = None  # the clock starts with the first frame: later frames keep their distance to it
+        clock = pace.Clock(offsets)
         frames = encoded.frames
         last = len(frames) if not plan.drop_done or encoded.final is None else encoded.final
         sent = 0
         for i in range(last):
-            if offsets is not None:
-                if t0 is None:
-                    if offsets[i] > 0:
-                        await asyncio.sleep(offsets[i])  # the recorded time to the first frame
-                    t0 = time.monotonic() - offsets[i]
-                else:
-                    delay = offsets[i] - (time.monotonic() - t0)
-                    if delay > 0:
-                        await asyncio.sleep(delay)
+            await clock.until(i)
             for _ in range(2 if i in plan.duplicate else 1):
                 pieces = faults_mod.split_utf8(frames[i]) if plan.split_utf8 else [frames[i]]
                 for piece in pieces:
@@ -278,7 +286,7 @@ class Listening:
         self.runner = web.AppRunner(self.application(), access_log=None, handle_signals=False, shutdown_timeout=2.0,
                                     **self.runner_options)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, self.host, self.port, reuse_address=True, backlog=1024)
+        site = self.site(self.runner)
         try:
             await site.start()
         except OSError:
@@ -289,6 +297,9 @@ class Listening:
         if sockets:
             self.port = sockets[0].getsockname()[1]
         return self
+
+    def site(self, runner: web.AppRunner) -> web.TCPSite:
+        return web.TCPSite(runner, self.host, self.port, reuse_address=True, backlog=1024)
 
     async def stop(self) -> None:
         if self.runner is not None:
@@ -303,15 +314,46 @@ class Listening:
 
 
 class Server(Listening):
-    """``llmtrace serve``'s server: ``async with Server(recordings) as server: server.base_url``."""
+    """``llmtrace serve``'s server: ``async with Server(recordings) as server: server.base_url``.
+    The same port answers gRPC over HTTP/2 (``server.grpc``) when a recording holds gRPC calls."""
 
     def __init__(self, recordings: list[Recording], host: str = "127.0.0.1", port: int = 0,
                  options: Options = Options()):
         super().__init__(host, port)
         self.replay = Replay(recordings, options)
+        self.grpc = any(ex.dialect == "xai-grpc" for r in recordings for ex in r.exchanges)
 
     def application(self) -> web.Application:
         return self.replay.app()
+
+    async def stop(self) -> None:
+        for connection in list(self.replay.connections):
+            connection.transport.close()  # its calls in flight are cancelled
+        await super().stop()
+
+    def site(self, runner: web.AppRunner) -> web.TCPSite:
+        if not self.grpc:
+            return super().site(runner)
+        site = _SniffingSite(runner, self.host, self.port, reuse_address=True, backlog=1024)
+        site.replay = self.replay
+        return site
+
+
+class _SniffingSite(web.TCPSite):
+    """A TCP site whose connections start with ``grpc.Sniffing``: HTTP/2 prefaces go to the gRPC
+    server, everything else to aiohttp as usual (what ``TCPSite.start`` does, but for the factory)."""
+
+    __slots__ = ("replay",)
+
+    async def start(self) -> None:
+        from llmtrace.server import grpc
+
+        await web.BaseSite.start(self)
+        loop = asyncio.get_running_loop()
+        http1, replay = self._runner.server, self.replay
+        self._server = await loop.create_server(lambda: grpc.Sniffing(http1, replay), self._host, self._port,
+                                                backlog=self._backlog, reuse_address=self._reuse_address)
+        self._bound_port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self._port
 
 
 async def until_signalled() -> int:

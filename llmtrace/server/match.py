@@ -1,7 +1,7 @@
 """Which recorded exchange answers a request.
 
 A request is compared the way ``llmtrace diff`` compares requests: normalized (model, messages,
-tools, parameters — ``stream``, ``stream_options``, ids and key order ignored), on the same
+tools, parameters — ``stream``, ``stream_options``, ids, key order and ``n: 1`` ignored), on the same
 endpoint. Three ways to choose:
 
 - ``strict`` (default): the first recorded exchange whose normalized request equals it;
@@ -54,7 +54,11 @@ def endpoint_key(path: str | None) -> str | None:
 DEFAULT_PATHS = {"openai-chat": "/v1/chat/completions", "openai-completions": "/v1/completions",
                  "openai-responses": "/v1/responses", "anthropic-messages": "/v1/messages",
                  "ollama-chat": "/api/chat", "ollama-generate": "/api/generate",
-                 "cohere-v2": "/v2/chat", "cohere-v1": "/v1/chat"}
+                 "cohere-v2": "/v2/chat", "cohere-v1": "/v1/chat", "xai-grpc": "/xai_api.Chat/GetCompletion",
+                 "openai-assistants": "/v1/threads/runs"}  # create thread and run: its one path without ids
+# gRPC recordings keep no method: xAI's streamed and unary chat methods are one endpoint (the
+# method says how to answer, as ``stream`` does over HTTP). See ``server.grpc``.
+GRPC_ENDPOINT = DEFAULT_PATHS["xai-grpc"]
 
 
 class Entry(NamedTuple):
@@ -72,16 +76,31 @@ class Miss(NamedTuple):
     differences: list[str]
 
 
-def incoming(method: str, path: str, body: Any) -> Exchange:
-    """An incoming HTTP request as an exchange without a response, normalized like a recorded one."""
+def incoming(method: str, path: str, body: Any, dialect: str | None = None) -> Exchange:
+    """An incoming request as an exchange without a response, normalized like a recorded one
+    (in ``dialect`` when the protocol says which: gRPC; else detected as for a recording)."""
     from llmtrace.containers import recorded
     from llmtrace.model import Response
     from llmtrace.normalize import normalize_request
 
     request = recorded.request(method, f"http://llmtrace{path}", {}, body, "request")
-    dialect = dialects._detect_from_request(body, request.url)
+    dialect = dialect or dialects._detect_from_request(body, request.url)
     return Exchange(index=0, container="http", dialect=dialect, request=request, response=Response(),
                     normalized_request=normalize_request(body, dialect, request.model))
+
+
+# Parameters whose value here means "not set": an SDK that always sends it (xAI's sends ``n: 1``
+# with every stream) asks the same as a recording made without it.
+DEFAULTS = {"n": 1}
+
+
+def comparable(request: dict) -> dict:
+    """A normalized request as matching compares it: parameters at their "not set" value dropped."""
+    params = request.get("params")
+    if isinstance(params, dict) and any(params.get(k, object()) == v for k, v in DEFAULTS.items()):
+        params = {k: v for k, v in params.items() if not (k in DEFAULTS and v == DEFAULTS[k])}
+        return {**request, "params": params}
+    return request
 
 
 def _key(request: dict) -> bytes:
@@ -112,7 +131,7 @@ class Catalog:
                 endpoint = endpoint_key(exchange.request.endpoint or DEFAULT_PATHS.get(exchange.dialect))
                 if endpoint is None:
                     continue
-                entry = Entry(recording.source, exchange, request_doc(exchange))
+                entry = Entry(recording.source, exchange, comparable(request_doc(exchange)))
                 self.by_endpoint[endpoint].append(entry)
                 self.by_key.setdefault((endpoint, _key(entry.request)), entry)
         self.queues = {endpoint: deque(entries) for endpoint, entries in self.by_endpoint.items()}
@@ -124,6 +143,7 @@ class Catalog:
         return endpoint_key(path) in self.by_endpoint
 
     def match(self, path: str, request: dict) -> Hit | Miss:
+        request = comparable(request)
         endpoint = endpoint_key(path)
         entries = self.by_endpoint.get(endpoint or "", [])
         if self.mode == "sequence":

@@ -11,6 +11,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from llmtrace.model import Exchange
 
 
@@ -43,3 +46,27 @@ def _ttft(exchange: Exchange) -> float | None:
         return None
     # The first frame is due when the first chunk came: TTFT minus the first text chunk's offset.
     return max(0.0, summary.ttft_s - (summary.first_text[1] or 0.0))
+
+
+class Clock:
+    """Keeps frames on their offsets: the clock starts with the first frame (after the recorded
+    time to it), and every later frame keeps its recorded distance to that one, whatever the
+    writes cost. ``await clock.until(i)`` before sending frame i; nothing when there are no
+    offsets (``--speed max``, or no times and no ``--rate``)."""
+
+    def __init__(self, offsets: list[float] | None):
+        self.offsets = offsets
+        self.t0: float | None = None
+
+    async def until(self, i: int) -> None:
+        offsets = self.offsets
+        if offsets is None:
+            return
+        if self.t0 is None:
+            if offsets[i] > 0:
+                await asyncio.sleep(offsets[i])  # the recorded time to the first frame
+            self.t0 = time.monotonic() - offsets[i]
+            return
+        delay = offsets[i] - (time.monotonic() - self.t0)
+        if delay > 0:
+            await asyncio.sleep(delay)

@@ -14,7 +14,9 @@ and what follows the last event as the end). Otherwise the chunk is re-serialize
   sends without it (``[{chunk}`` / ``,{chunk}`` / ``]``);
 - Ollama: NDJSON, one chunk per line;
 - every other dialect: SSE ``data:`` lines (its own framing where the dialect module defines
-  one: ``encode`` and ``CONTENT_TYPE`` beside its fold).
+  one: ``encode`` and ``CONTENT_TYPE`` beside its fold);
+- xAI's gRPC streams are not HTTP/1.1 at all: ``grpc_messages`` gives their protobuf messages,
+  which ``server.grpc`` sends over HTTP/2.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ def stream(exchange: Exchange, query: str = "") -> Stream:
     if final is None and chunks:
         final = len(chunks) - 1
     raw = getattr(chunks, "raw", None)
-    if raw is not None and len(raw) == len(chunks):
+    if raw is not None and len(raw) == len(chunks) and dialect != "xai-grpc":
         # The recording kept the stream's text (``bodies.keep_raw``): the recorded bytes, event by event.
         tail = getattr(chunks, "tail", "")
         content_type = NDJSON if dialect.startswith("ollama") else JSON if tail.lstrip().startswith("]") else SSE
@@ -91,6 +93,19 @@ def stream(exchange: Exchange, query: str = "") -> Stream:
                   for i, c in enumerate(chunks)]
         return Stream(JSON, frames, [b"]"], final)
     return Stream(SSE, [_data(c) for c in chunks], [], final)
+
+
+def grpc_messages(exchange: Exchange) -> list[bytes]:
+    """A gRPC stream's messages (``xai-grpc``), one per recorded chunk: the recorded protobuf
+    bytes where the cassette kept them (``chunks_raw``: they may hold fields its JSON lost), else
+    the JSON chunk encoded with xAI's schema."""
+    chunks = exchange.response.chunks
+    raw = getattr(chunks, "raw", None)
+    if raw is not None and len(raw) == len(chunks) and all(isinstance(r, bytes) for r in raw):
+        return list(raw)
+    from llmtrace.dialects import xai_grpc
+
+    return [xai_grpc.encode_chunk(c) for c in chunks]
 
 
 def in_stream_error(dialect: str) -> bytes:
