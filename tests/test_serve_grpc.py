@@ -77,12 +77,17 @@ def _client(base: str):
                           channel_options=[("grpc.enable_http_proxy", 0)])
 
 
+def _recorded_question(base: str):
+    """The chat the reasoning cassette recorded, asked again through the SDK."""
+    return _client(base).chat.create(model="grok-4-fast-reasoning", max_tokens=100, use_encrypted_content=True,
+                                     messages=[user("What is the 10th prime number?")])
+
+
 def test_the_xai_sdk_streams_the_recorded_answer():
     expected = reassemble(load(str(REASONING)).exchanges[0])["outputs"][0]["message"]["content"]
     served, lines = _serve(REASONING)
     with served as base:
-        chat = _client(base).chat.create(model="grok-4-fast-reasoning", max_tokens=100, use_encrypted_content=True,
-                                         messages=[user("What is the 10th prime number?")])
+        chat = _recorded_question(base)
         pieces = [chunk.content for _response, chunk in chat.stream()]
     recorded = _cassette(REASONING)["response_stream"]["chunks_json"]
     assert len(pieces) == len(recorded)
@@ -135,8 +140,7 @@ def test_unary_get_completion_answers_with_the_reassembled_response():
     expected = reassemble(load(str(REASONING)).exchanges[0])["outputs"][0]["message"]["content"]
     served, lines = _serve(REASONING)
     with served as base:
-        chat = _client(base).chat.create(model="grok-4-fast-reasoning", max_tokens=100, use_encrypted_content=True,
-                                         messages=[user("What is the 10th prime number?")])
+        chat = _recorded_question(base)
         response = chat.sample()
     assert response.content == expected
     assert response.usage.completion_tokens == 40
@@ -316,8 +320,7 @@ def test_the_command_serves_grpc_and_says_how_to_reach_it():
     try:
         base = proc.stdout.readline().strip()
         assert base.startswith("http://127.0.0.1:")
-        chat = _client(base).chat.create(model="grok-4-fast-reasoning", max_tokens=100, use_encrypted_content=True,
-                                         messages=[user("What is the 10th prime number?")])
+        chat = _recorded_question(base)
         assert "".join(chunk.content for _r, chunk in chat.stream()).startswith("29\n\nThe first 10 prime")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
