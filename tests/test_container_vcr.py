@@ -32,7 +32,7 @@ EXPECTED = {
         ["openai-responses", "opaque", "openai-responses", "opaque", "openai-responses"],
     "mirascope/google_gemini_2_5_flash--async_stream.yaml": ["gemini"],
     "mirascope/google_gemini_2_5_flash--stream.yaml": ["gemini"],
-    "openllmetry/test_assistant--test_streaming_existing_assistant.yaml": ["opaque"] * 4,
+    "openllmetry/test_assistant--test_streaming_existing_assistant.yaml": ["opaque"] * 3 + ["openai-assistants"],
     "openllmetry/test_finish_reasons--TestChatCompletionsFinishReasons.test_chat_streaming_sets_top_level_finish_reasons.yaml":
         ["openai-chat", "openai-chat"],
     "openllmetry/test_llms--test_trace_propagation_stream_with_events_with_no_content[ChatOpenAI].yaml":
@@ -80,14 +80,15 @@ def test_sse_body_of_a_cassette():
     assert ex.result.usage.total_tokens == 30
 
 
-def test_gzip_binary_bodies_and_an_assistants_stream_are_opaque_exchanges():
+def test_gzip_binary_bodies_are_opaque_exchanges_and_the_assistants_run_is_folded():
     recording = load(str(CASSETTES / "openllmetry/test_assistant--test_streaming_existing_assistant.yaml"))
     thread, message, assistant, run = recording.exchanges
     assert thread.response.body["object"] == "thread"  # gunzipped from !!binary
     assert message.response.body["object"] == "thread.message"
     assert assistant.response.body["name"] == "Math Tutor"
     assert run.response.streaming and run.response.chunks[0]["object"] == "thread.run"
-    assert all(ex.result is None for ex in recording.exchanges)
+    assert all(ex.result is None for ex in (thread, message, assistant))
+    assert run.dialect == "openai-assistants" and run.result.complete  # tests/test_dialect_openai_assistants.py
 
 
 def test_parsed_body_on_both_sides_and_the_background_get():

@@ -26,6 +26,7 @@ _MODULES = (
     "openai_realtime",  # websocket events: the Responses API's names, with an event_id
     "gemini_live",
     "otel_genai",
+    "openai_assistants",  # objects named thread.run, thread.run.step.delta, thread.message.delta
     "openai_responses",
     "anthropic_messages",
     "gemini_interactions",
@@ -100,8 +101,16 @@ def _looks_like_error(payload: Any) -> bool:
     return isinstance(payload, dict) and "error" in payload
 
 
+# OpenAI Assistants (and Azure OpenAI's): a run is created, continued or created with its thread here;
+# the other thread paths (messages, a thread itself) hold stored objects, not generations.
+_ASSISTANTS_RUN = re.compile(r"/(?:v1|openai)/threads/(?:[^/]+/)?runs(?:/[^/]+/submit_tool_outputs)?/?$")
+_ASSISTANTS_THREADS = re.compile(r"/(?:v1|openai)/threads(?:/|$)")
+
+
 def _detect_from_request(body: Any, url: str | None) -> str:
     path = url_path(url)
+    if _ASSISTANTS_THREADS.search(path):
+        return "openai-assistants" if _ASSISTANTS_RUN.search(path) else OPAQUE
     if isinstance(body, dict):
         if "contents" in body:
             return "gemini"

@@ -80,7 +80,9 @@ def stream(exchange: Exchange, query: str = "") -> Stream:
         return Stream(content_type, [r.encode() for r in raw], [tail.encode()] if tail else [], final)
     module = dialects.module_for(dialect)
     if module is not None and hasattr(module, "encode"):
-        return Stream(getattr(module, "CONTENT_TYPE", SSE), [module.encode(c) for c in chunks], [], final)
+        end = getattr(module, "END", None)  # the dialect's end-of-stream event (``[DONE]``), sent when recorded
+        return Stream(getattr(module, "CONTENT_TYPE", SSE), [module.encode(c) for c in chunks],
+                      [end] if end and exchange.response.done_marker else [], final)
     if dialect in ("openai-chat", "openai-completions"):
         return Stream(SSE, [_data(c) for c in chunks], [b"data: [DONE]\n\n"] if exchange.response.done_marker else [],
                       final)
