@@ -3,7 +3,8 @@
 Built from whichever request shape was sent: OpenAI ``messages``, Anthropic ``system`` +
 ``messages``, Gemini ``contents`` + ``system_instruction``, Responses/Interactions ``input``,
 Ollama ``prompt``/``system``, completions ``prompt``, Cohere v1 ``preamble`` +
-``chat_history`` + ``message``.
+``chat_history`` + ``message``, an Assistants run's ``instructions``, ``additional_instructions``,
+``thread.messages`` and ``additional_messages``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ _NOT_PARAMS = {"model", "messages", "contents", "input", "prompt", "system", "sy
                "systemInstruction", "instructions", "suffix", "preamble", "chat_history", "message", "toolConfig",
                "inferenceConfig", "retrieveAndGenerateConfiguration"}
 
+# An Assistants run's conversation (the thread it creates, the messages it adds).
+_ASSISTANTS_CONVERSATION = {"thread", "additional_messages", "additional_instructions"}
+
 
 def normalize_request(body: Any, dialect: str, model: str | None = None) -> NormalizedRequest:
     if not isinstance(body, dict):
@@ -35,6 +39,14 @@ def normalize_request(body: Any, dialect: str, model: str | None = None) -> Norm
     for item in _list(body.get("messages")):
         if isinstance(item, dict):
             messages.append(RequestMessage(role=str(item.get("role") or "user"), content=_message_text(item)))
+    if dialect == "openai-assistants":  # a run adds messages to its thread, or creates the thread with them
+        extra = body.get("additional_instructions")
+        if isinstance(extra, str) and extra:
+            messages.append(RequestMessage(role="system", content=extra))
+        thread = body.get("thread") if isinstance(body.get("thread"), dict) else {}
+        for item in _list(thread.get("messages")) + _list(body.get("additional_messages")):
+            if isinstance(item, dict):
+                messages.append(RequestMessage(role=str(item.get("role") or "user"), content=_message_text(item)))
     for item in _list(body.get("chat_history")):  # Cohere v1: {role: USER|CHATBOT|SYSTEM, message}
         if isinstance(item, dict):
             messages.append(RequestMessage(role=str(item.get("role") or "user"), content=text_of(item.get("message"))))
@@ -67,7 +79,8 @@ def normalize_request(body: Any, dialect: str, model: str | None = None) -> Norm
         else:
             messages.append(RequestMessage(role="prompt", content=text_of(prompt)))
 
-    params = {k: v for k, v in body.items() if k not in _NOT_PARAMS}
+    params = {k: v for k, v in body.items() if k not in _NOT_PARAMS
+              and not (dialect == "openai-assistants" and k in _ASSISTANTS_CONVERSATION)}
     for key in ("generation_config", "generationConfig", "inferenceConfig"):
         if isinstance(body.get(key), dict):
             params.update(body[key])

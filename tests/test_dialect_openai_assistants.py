@@ -523,3 +523,16 @@ def test_any_value_anywhere_is_read_or_refused_by_name_never_a_crash(data):
         return
     orjson.dumps(result.response)
     [m.model_dump() for m in result.choices]
+
+
+def test_a_runs_request_conversation_is_normalized_as_messages():
+    from llmtrace.normalize import normalize_request
+
+    body = {"assistant_id": "asst_1", "instructions": "Be brief.", "additional_instructions": "Use metric.",
+            "thread": {"messages": [{"role": "user", "content": "hi"}]},
+            "additional_messages": [{"role": "user", "content": [{"type": "text", "text": "and?"}]}],
+            "stream": True, "temperature": 0.2}
+    request = normalize_request(body, "openai-assistants")
+    assert [(m.role, m.content) for m in request.messages] == [
+        ("system", "Be brief."), ("system", "Use metric."), ("user", "hi"), ("user", "and?")]
+    assert request.params == {"assistant_id": "asst_1", "temperature": 0.2, "stream": True}
