@@ -658,3 +658,32 @@ def test_a_gzip_stream_passes_as_sent_and_reads_back_timed(tmp_path):
     assert ex.result.choices[0].content == "0 1 2 3 " and ex.result.timeline.timing == "chunk-times"
     offsets = _offsets(ex)
     assert len(offsets) == 5 and offsets[-1] - offsets[0] >= 0.1
+
+
+def test_a_secret_split_across_reads_is_masked_whole():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from llmtrace.server.saving import _secrets_whole
+
+    key = "sk-" + "proj-" + "A1b2C3d4" * 6
+    text = f'data: {{"content": "the key is {key} — keep it"}}\n\ndata: [DONE]\n\n'.encode()
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.integers(1, len(text) - 1), unique=True, max_size=6))
+    def check(cuts):
+        cuts = sorted(cuts)
+        pieces = [text[a:b] for a, b in zip([0] + cuts, cuts + [len(text)])]
+        received = [(float(i), p) for i, p in enumerate(pieces)]
+        out = _secrets_whole(received)
+        assert b"".join(d for _, d in out) == text  # nothing lost, nothing added
+        assert sum(key.encode() in d for _, d in out) == 1  # the secret lies in one read
+        originals = {b for b in [sum(map(len, pieces[:i + 1])) for i in range(len(pieces))]}
+        ends = [sum(len(d) for _, d in out[:i + 1]) for i in range(len(out))]
+        start, stop = text.index(key.encode()), text.index(key.encode()) + len(key)
+        # only the boundaries inside the secret moved (to its end)
+        assert set(ends) == {b for b in originals if not start < b < stop} | ({stop} if any(
+            start < b < stop for b in originals) else set())
+        assert [o for o, _ in out] == sorted(o for o, _ in out)
+
+    check()

@@ -15,7 +15,8 @@ response fields vcrpy ignores (``_chunks``, ``_timing``), so vcrpy and pytest-re
 it as it is.
 
 Secrets are masked in what is written (``llmtrace.secrets``: headers by name, URLs, and
-credentials by shape in text bodies and text reads) unless asked not to. Every file is written
+credentials by shape in text bodies and text reads, a read boundary inside a credential moved
+to its end so that it is masked whole) unless asked not to. Every file is written
 to a temporary file beside it and renamed into place: a crash or Ctrl-C never leaves half a
 file, and a HAR file never replaces one that exists.
 """
@@ -182,7 +183,7 @@ def decoded_body(capture: Capture) -> bytes:
 
 def reads(capture: Capture, mask: bool) -> list[dict[str, Any]]:
     out = []
-    for offset, data in capture.reads:
+    for offset, data in (_secrets_whole(capture.reads) if mask else capture.reads):
         text = _utf8(data)
         item: dict[str, Any] = {"offset_ms": round(offset, 3)}
         if text is not None:
@@ -190,6 +191,35 @@ def reads(capture: Capture, mask: bool) -> list[dict[str, Any]]:
         else:
             item["base64"] = base64.b64encode(data).decode("ascii")
         out.append(item)
+    return out
+
+
+def _secrets_whole(received: list[tuple[float, bytes]]) -> list[tuple[float, bytes]]:
+    """The reads with no credential split across two of them, so that masking each read masks
+    it: a read boundary inside a secret moves to the secret's end (the rest of the secret is
+    taken into the read where it starts; a read left empty is dropped). As received otherwise."""
+    if len(received) < 2:
+        return received
+    joined = b"".join(data for _, data in received)
+    text = joined.decode("utf-8", "surrogateescape")  # byte-exact both ways, whatever the bytes
+    found = secrets.find_secrets(text)
+    if not found:
+        return received
+    spans = [(len(text[:f.start].encode("utf-8", "surrogateescape")),
+              len(text[:f.end].encode("utf-8", "surrogateescape"))) for f in found]
+    out, start, boundary, k = [], 0, 0, 0
+    for offset, data in received:
+        boundary += len(data)  # where this read ended as received
+        end = max(boundary, start)
+        while k < len(spans) and spans[k][1] <= end:
+            k += 1
+        if k < len(spans) and spans[k][0] < end < spans[k][1]:
+            end = spans[k][1]  # inside a secret: this read takes the rest of it
+        if end > start:
+            out.append((offset, joined[start:end]))
+            start = end
+    if start < len(joined):
+        out.append((received[-1][0], joined[start:]))
     return out
 
 
