@@ -344,3 +344,20 @@ def test_a_recorded_chunk_the_schema_cannot_write_is_internal_not_a_hang(tmp_pat
         got, ended = _raw_stream(base, interaction["request_stream"]["raw"])
     assert got == [] and ended.code() == grpc.StatusCode.INTERNAL
     assert "field_from_a_newer_sdk" in ended.details()
+
+
+def test_the_async_xai_sdk_streams_too():
+    import asyncio
+
+    expected = reassemble(load(str(REASONING)).exchanges[0])["outputs"][0]["message"]["content"]
+    served, _ = _serve(REASONING)
+
+    async def ask(base: str) -> str:
+        client = xai_sdk.AsyncClient(api_key="test-key", api_host=_host(base), use_insecure_channel=True,
+                                     timeout=DEADLINE, channel_options=[("grpc.enable_http_proxy", 0)])
+        chat = client.chat.create(model="grok-4-fast-reasoning", max_tokens=100, use_encrypted_content=True,
+                                  messages=[user("What is the 10th prime number?")])
+        return "".join([chunk.content async for _response, chunk in chat.stream()])
+
+    with served as base:
+        assert asyncio.run(asyncio.wait_for(ask(base), DEADLINE)) == expected
