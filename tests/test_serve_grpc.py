@@ -361,3 +361,22 @@ def test_the_async_xai_sdk_streams_too():
 
     with served as base:
         assert asyncio.run(asyncio.wait_for(ask(base), DEADLINE)) == expected
+
+
+def test_a_gzip_request_is_read_and_a_gzip_bomb_refused():
+    import gzip
+
+    from llmtrace.server.grpc import RESOURCE_EXHAUSTED, GrpcError, unframed
+
+    served, _ = _serve(REASONING)
+    raw = _cassette(REASONING)["request_stream"]["raw"]
+    with served as base, _channel(base) as channel:
+        call = channel.unary_stream(STREAM)(raw, timeout=DEADLINE, compression=grpc.Compression.Gzip)
+        assert len(list(call)) == 41
+    bomb = gzip.compress(b"\0" * (65 * 2**20))
+    assert len(bomb) < 2**20
+    with pytest.raises(GrpcError) as refused:
+        unframed(b"\1" + len(bomb).to_bytes(4, "big") + bomb, "gzip")
+    assert refused.value.status == RESOURCE_EXHAUSTED
+    with pytest.raises(GrpcError, match="cut off"):
+        unframed(b"\1" + (len(bomb) // 2).to_bytes(4, "big") + bomb[:len(bomb) // 2], "gzip")

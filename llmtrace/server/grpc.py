@@ -8,7 +8,8 @@ framing, HPACK, settings, pings and flow-control windows; this module the gRPC r
 
 - a request is ``POST /<package>.<Service>/<Method>`` with ``content-type: application/grpc``
   and one length-prefixed message (1 byte "compressed", 4 bytes big-endian length; gzip when the
-  client says ``grpc-encoding: gzip``); it is read whole, at most ``MAX_REQUEST`` bytes;
+  client says ``grpc-encoding: gzip``); it is read whole, at most ``MAX_REQUEST`` bytes (the
+  requests one connection is sending at once together, and a gzip message once inflated);
 - the answer is HTTP status 200, then one length-prefixed message per frame, then trailers with
   ``grpc-status`` (0 = OK) and ``grpc-message`` (percent-encoded); an error before any message
   is "trailers only" (the status in the headers, end of stream);
@@ -38,8 +39,8 @@ WINDOW_UPDATE, and writes wait while the transport's buffer is full.
 from __future__ import annotations
 
 import asyncio
-import gzip
 import time
+import zlib
 from typing import Any
 
 from llmtrace.server import faults as faults_mod
@@ -91,12 +92,15 @@ def unframed(body: bytes, encoding: str | None) -> bytes:
     if compressed:
         if encoding != "gzip":
             raise GrpcError(UNIMPLEMENTED, f"compressed request with grpc-encoding {encoding!r}: only gzip is read")
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
-            message = gzip.decompress(message)  # bounded below: the message is checked after
-        except (OSError, EOFError) as exc:
+            message = inflate.decompress(message, MAX_REQUEST + 1)  # never more than the limit, whatever it says
+        except zlib.error as exc:
             raise GrpcError(INVALID_ARGUMENT, f"the gzip request does not inflate ({exc})") from None
         if len(message) > MAX_REQUEST:
             raise GrpcError(RESOURCE_EXHAUSTED, "the request message is larger than 64 MiB inflated")
+        if not inflate.eof:
+            raise GrpcError(INVALID_ARGUMENT, "the gzip request is cut off")
     return message
 
 
@@ -196,9 +200,11 @@ class Connection(asyncio.Protocol):
                 entry = self.requests.get(event.stream_id)
                 if entry is not None:
                     entry[1].extend(event.data)
-                    if len(entry[1]) > MAX_REQUEST + 5:
+                    if sum(len(body) for _, body in self.requests.values()) > MAX_REQUEST + 5:
+                        # 64 MiB of requests being received at once on one connection, at most
                         del self.requests[event.stream_id]
-                        self.trailers_only(event.stream_id, RESOURCE_EXHAUSTED, "the request is larger than 64 MiB")
+                        self.trailers_only(event.stream_id, RESOURCE_EXHAUSTED,
+                                           "the requests are larger than 64 MiB together")
             elif isinstance(event, events.StreamEnded):
                 entry = self.requests.pop(event.stream_id, None)
                 if entry is not None:
