@@ -380,3 +380,29 @@ def test_a_gzip_request_is_read_and_a_gzip_bomb_refused():
     assert refused.value.status == RESOURCE_EXHAUSTED
     with pytest.raises(GrpcError, match="cut off"):
         unframed(b"\1" + (len(bomb) // 2).to_bytes(4, "big") + bomb[:len(bomb) // 2], "gzip")
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pieces=st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=25))
+def test_any_rechunked_stream_served_and_captured_reads_back_the_same(tmp_path, pieces):
+    interaction = _cassette(REASONING)
+    template = interaction["response_stream"]["chunks_json"][2]["chunk"]
+    chunks = [{"chunk": {**template, "outputs": [{"delta": {"content": p, "role": "ROLE_ASSISTANT"}}]}} for p in pieces]
+    chunks[-1]["chunk"]["outputs"][0]["finish_reason"] = "REASON_STOP"
+    interaction["response_stream"] = {"chunks_json": chunks}
+    path = tmp_path / "rechunked.xai.yaml"
+    path.write_text(yaml.safe_dump({"interactions": [interaction]}))
+    served, _ = _serve(path)
+    with served as base:
+        got, ended = _raw_stream(base, interaction["request_stream"]["raw"])
+    assert ended.code() == grpc.StatusCode.OK
+    back = tmp_path / "back.xai.yaml"
+    back.write_text(yaml.safe_dump({"interactions": [{"request_stream": {"json": interaction["request_stream"]["json"]},
+                                                      "response_stream": {"chunks_json": [
+                                                          {"chunk": xai_grpc.decode_chunk(m)} for m in got]}}]}))
+    original, again = (normalized_json(load(str(p)).exchanges[0]) for p in (path, back))
+    assert again["choices"] == original["choices"] and again["choices"][0]["content"] == "".join(pieces)
