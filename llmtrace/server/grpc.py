@@ -375,13 +375,21 @@ async def answer(conn: Connection, stream_id: int, headers: dict, body: bytes) -
     final = ex.result.observations.finish_chunks.get(0) if ex.result else None
     last = final if plan.drop_done and final is not None else len(frames)
     sent = 0
+    batch = bytearray()  # unpaced: messages gathered into DATA frames of up to 16 KiB (h2's cost is per frame)
+    stops = set(plan.stall) | {plan.cut_after, plan.error_after, last - 1}
     for i in range(last):
         await clock.until(i)
         for _ in range(2 if i in plan.duplicate else 1):
             data = framed(frames[i])
-            for piece in faults_mod.split_utf8(data) if plan.split_utf8 else [data]:
-                await conn.send(stream_id, piece, flush=paced)
+            if paced:
+                for piece in faults_mod.split_utf8(data) if plan.split_utf8 else [data]:
+                    await conn.send(stream_id, piece)
+            else:
+                batch += data
         sent += 1
+        if batch and (len(batch) >= 16384 or i in stops or (plan.cut_after is not None and i >= plan.cut_after)):
+            await conn.send(stream_id, bytes(batch), flush=i in stops)
+            batch.clear()
         if i in plan.stall:
             conn.flush()
             await asyncio.sleep(plan.stall[i])
