@@ -3,7 +3,7 @@
 Built from whichever request shape was sent: OpenAI ``messages``, Anthropic ``system`` +
 ``messages``, Gemini ``contents`` + ``system_instruction``, Responses/Interactions ``input``,
 Ollama ``prompt``/``system``, completions ``prompt``, Cohere v1 ``preamble`` +
-``chat_history`` + ``message``, an Assistants run's ``instructions``, ``additional_instructions``,
+``chat_history`` + ``message``, Titan ``inputText`` + ``textGenerationConfig``, an Assistants run's ``instructions``, ``additional_instructions``,
 ``thread.messages`` and ``additional_messages``.
 """
 
@@ -19,7 +19,7 @@ from llmtrace.model import NormalizedRequest, RequestMessage
 _NOT_PARAMS = {"model", "messages", "contents", "input", "prompt", "system", "system_instruction", "tools",
                "functions", "stream", "images", "context", "config", "generation_config", "generationConfig",
                "systemInstruction", "instructions", "suffix", "preamble", "chat_history", "message", "toolConfig",
-               "inferenceConfig", "retrieveAndGenerateConfiguration"}
+               "inferenceConfig", "retrieveAndGenerateConfiguration", "inputText", "textGenerationConfig"}
 
 # An Assistants run's conversation (the thread it creates, the messages it adds).
 _ASSISTANTS_CONVERSATION = {"thread", "additional_messages", "additional_instructions"}
@@ -28,6 +28,10 @@ _ASSISTANTS_CONVERSATION = {"thread", "additional_messages", "additional_instruc
 def normalize_request(body: Any, dialect: str, model: str | None = None) -> NormalizedRequest:
     if not isinstance(body, dict):
         return NormalizedRequest(model=model)
+    if dialect == "a2a":  # a JSON-RPC call: the message sits in params (llmtrace.dialects.a2a)
+        from llmtrace.dialects.a2a import normalize_request as a2a_request
+
+        return a2a_request(body, model)
     messages: list[RequestMessage] = []
     system = body.get("system") or body.get("system_instruction") or body.get("systemInstruction") \
         or body.get("instructions") or body.get("preamble")
@@ -50,6 +54,8 @@ def normalize_request(body: Any, dialect: str, model: str | None = None) -> Norm
     for item in _list(body.get("chat_history")):  # Cohere v1: {role: USER|CHATBOT|SYSTEM, message}
         if isinstance(item, dict):
             messages.append(RequestMessage(role=str(item.get("role") or "user"), content=text_of(item.get("message"))))
+    if isinstance(body.get("inputText"), str):  # Amazon Titan on Bedrock (InvokeModel)
+        messages.append(RequestMessage(role="user", content=body["inputText"]))
     if isinstance(body.get("message"), str):  # Cohere v1: the new user turn
         messages.append(RequestMessage(role="user", content=body["message"]))
     for item in _list(body.get("contents")):
@@ -81,7 +87,7 @@ def normalize_request(body: Any, dialect: str, model: str | None = None) -> Norm
 
     params = {k: v for k, v in body.items() if k not in _NOT_PARAMS
               and not (dialect == "openai-assistants" and k in _ASSISTANTS_CONVERSATION)}
-    for key in ("generation_config", "generationConfig", "inferenceConfig"):
+    for key in ("generation_config", "generationConfig", "inferenceConfig", "textGenerationConfig"):
         if isinstance(body.get(key), dict):
             params.update(body[key])
     for key, value in config.items():
@@ -96,7 +102,8 @@ def normalize_request(body: Any, dialect: str, model: str | None = None) -> Norm
         tools=tools,
         params=params,
         json_mode=_json_mode(body, params),
-        raw_text=dialect in ("openai-completions",) or (dialect == "ollama-generate" and bool(body.get("raw"))),
+        raw_text=dialect in ("openai-completions", "anthropic-completions")
+        or (dialect == "ollama-generate" and bool(body.get("raw"))),
     )
 
 

@@ -225,3 +225,25 @@ def test_wrong_types_name_the_chunk(tmp_path):
     path.write_text((EXAMPLES / "sse/openai-responses.sse").read_text().replace('"output_index":0', '"output_index":[]', 1))
     with pytest.raises(UnreadableInput, match="output_index should be an integer, chunk"):
         load(str(path))
+
+
+def test_a_final_response_with_an_empty_output_keeps_the_streamed_items():
+    """OpenAI Live's delegated responses end with ``output: []`` after their items streamed: the
+    items are the output (an empty output after nothing streamed stays empty)."""
+    from llmtrace.dialects import FoldContext, openai_responses
+
+    item = {"id": "msg_1", "type": "message", "role": "assistant", "status": "in_progress", "content": []}
+    events = [
+        {"type": "response.created", "response": {"id": "r1", "object": "response", "status": "in_progress", "output": []}},
+        {"type": "response.output_item.added", "output_index": 0, "item": item},
+        {"type": "response.content_part.added", "output_index": 0, "content_index": 0, "item_id": "msg_1",
+         "part": {"type": "output_text", "text": "", "annotations": []}},
+        {"type": "response.output_text.delta", "output_index": 0, "content_index": 0, "item_id": "msg_1", "delta": "Hi"},
+        {"type": "response.completed", "response": {"id": "r1", "object": "response", "status": "completed",
+                                                     "output": []}},
+    ]
+    result = openai_responses.fold(events, FoldContext(dialect="openai-responses"))
+    assert result.choices[0].content == "Hi" and result.complete
+    assert result.response["output"][0]["content"][0]["text"] == "Hi"
+    empty = openai_responses.fold([events[0], events[-1]], FoldContext(dialect="openai-responses"))
+    assert empty.response["output"] == [] and empty.choices[0].content is None

@@ -29,8 +29,12 @@ def _servable(ex) -> bool:
     # Chat chunks recorded on a /completions URL (Llama Stack's openai-chat-on-completions) came
     # from a completions call whose SDK object has no place for chat deltas: not an SDK case.
     chat_elsewhere = ex.dialect == "openai-chat" and not (ex.request.endpoint or "").endswith("/chat/completions")
+    # Anthropic Messages on Vertex (``…/models/MODEL:streamRawPredict``, the model in the URL): not
+    # the Anthropic SDK's path, nor its request (no ``model`` in the body).
+    messages_elsewhere = ex.dialect == "anthropic-messages" and not (ex.request.endpoint or "").endswith("/messages")
     return (ex.dialect in SDKS and ex.response.streaming and not ex.failed and ex.result is not None
-            and bool(ex.request.endpoint) and isinstance(ex.request.body, dict) and not chat_elsewhere)
+            and bool(ex.request.endpoint) and isinstance(ex.request.body, dict) and not chat_elsewhere
+            and not messages_elsewhere)
 
 
 def _recordings():

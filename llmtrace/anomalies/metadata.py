@@ -45,13 +45,34 @@ def usage_inconsistent(exchange: Exchange) -> Iterator[Anomaly]:
 
 # A pinned version after an alias: -2024-11-20, -20241022, -0613, -001, @20240620.
 _SNAPSHOT = re.compile(r"[-@](?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4}|\d{3})$")
+# Amazon Bedrock's model ids: an optional cross-region inference profile prefix (``us.``, ``eu.``,
+# ``apac.``, ``global.``, …), the model provider (``anthropic.``), and the model version
+# (``-v1:0``; ``-1:0`` for gpt-oss) — ``us.anthropic.claude-haiku-4-5-20251001-v1:0`` is the model
+# Anthropic calls ``claude-haiku-4-5-20251001``. Only a provider prefix makes an id Bedrock's, and
+# only a version with its ``:N`` is taken off — but not Claude 2's, where ``v2`` is the model
+# (``anthropic.claude-v2``, ``anthropic.claude-v2:1``, ``anthropic.claude-instant-v1``).
+_BEDROCK_ID = re.compile(r"^(?:(?:us|eu|apac|global|us-gov|ca|jp|au)\.)?"
+                         r"(?:anthropic|amazon|meta|mistral|cohere|ai21|deepseek|openai|qwen|writer|twelvelabs)\."
+                         r"(.+?)(?:(?<!claude)(?<!claude-instant)-v?\d+:\d+)?$")
+# Google Vertex AI pins a partner model's version with ``@``: ``claude-haiku-4-5@20251001`` is
+# ``claude-haiku-4-5-20251001`` (an eight-digit date; ``@latest``, ``@001`` stay as they are).
+_VERTEX_DATE = re.compile(r"@(\d{8})$")
+# Anthropic's legacy aliases ``claude-2`` and ``claude-instant-1`` named the latest minor version
+# (``claude-2.1``, ``claude-instant-1.2``), as the dated aliases of later models do.
+_CLAUDE_MAJOR = re.compile(r"claude-(?:1|2|instant-1)")
 
 
 def model_name(model: str) -> str:
     """A model id without what only addresses it: provider or path prefixes (``watsonx/``,
-    ``publishers/google/models/``, ``models/``), Ollama's ``:latest`` tag, case."""
+    ``publishers/google/models/``, ``models/``), Ollama's ``:latest`` tag, Bedrock's region,
+    provider and version (``us.anthropic.…-v1:0``), Vertex's ``@`` before a date, case."""
     name = model.strip().lower().rsplit("/", 1)[-1]
-    return name[:-len(":latest")] if name.endswith(":latest") else name
+    if name.endswith(":latest"):
+        return name[:-len(":latest")]
+    bedrock = _BEDROCK_ID.match(name)
+    if bedrock:
+        name = bedrock.group(1)
+    return _VERTEX_DATE.sub(r"-\1", name)
 
 
 def is_snapshot(served: str, requested: str) -> bool:
@@ -62,9 +83,18 @@ def is_snapshot(served: str, requested: str) -> bool:
     return served.startswith(base) and _SNAPSHOT.fullmatch(served[len(base):]) is not None
 
 
+def is_minor_version(served: str, requested: str) -> bool:
+    """Whether ``served`` is a minor version the legacy alias ``requested`` named (``claude-2`` →
+    ``claude-2.1``)."""
+    return _CLAUDE_MAJOR.fullmatch(requested) is not None and served.startswith(requested) \
+        and re.fullmatch(r"\.\d+", served[len(requested):]) is not None
+
+
 @check("model-mismatch", "warning")
 def model_mismatch(exchange: Exchange) -> Iterator[Anomaly]:
-    """The response names another model than the request (info for a dated snapshot of the alias)."""
+    """The response names another model than the request (info for a dated snapshot of the alias,
+    or the minor version a legacy alias named); ids that only address the model differently
+    (Bedrock's, Vertex's) are the same model."""
     requested = exchange.normalized_request.model or exchange.request.model
     served = exchange.result.model
     if not requested or not served:
@@ -73,9 +103,10 @@ def model_mismatch(exchange: Exchange) -> Iterator[Anomaly]:
     if asked == got:
         return
     snapshot = is_snapshot(got, asked)
-    yield finding(exchange, "model-mismatch", f"requested {brief(requested)}, served {brief(served)}"
-                  + (" (a dated snapshot of the alias)" if snapshot else ""),
-                  severity="info" if snapshot else None, details={"requested": requested, "served": served})
+    minor = not snapshot and is_minor_version(got, asked)
+    why = " (a dated snapshot of the alias)" if snapshot else " (the version the alias named)" if minor else ""
+    yield finding(exchange, "model-mismatch", f"requested {brief(requested)}, served {brief(served)}{why}",
+                  severity="info" if snapshot or minor else None, details={"requested": requested, "served": served})
 
 
 @check("malformed-url", "info", needs_result=False)

@@ -25,10 +25,12 @@ from llmtrace.urls import url_path
 _MODULES = (
     "openai_realtime",  # websocket events: the Responses API's names, with an event_id
     "gemini_live",
+    "elevenlabs_agents",  # websocket frames with a <type>_event payload (agent_response, client_tool_call, …)
     "otel_genai",
     "openai_assistants",  # objects named thread.run, thread.run.step.delta, thread.message.delta
     "openai_responses",
     "anthropic_messages",
+    "anthropic_completions",  # Anthropic's legacy /v1/complete: {"type": "completion", "completion": TEXT}
     "gemini_interactions",
     "cohere",  # v2 event types are hyphenated, v1 chunks carry event_type and is_finished
     "xai_grpc",
@@ -40,6 +42,7 @@ _MODULES = (
     "ollama",
     "gemini",
     "bedrock_converse", "bedrock_invoke", "bedrock_retrieve",  # AWS event-stream chunks ({event-type: payload})
+    "a2a",  # Agent2Agent JSON-RPC: {"jsonrpc", "result": {"kind": task | status-update | artifact-update | message}}
 )
 
 OPAQUE = "opaque"
@@ -109,6 +112,10 @@ _ASSISTANTS_THREADS = re.compile(r"/(?:v1|openai)/threads(?:/|$)")
 
 def _detect_from_request(body: Any, url: str | None) -> str:
     path = url_path(url)
+    if isinstance(body, dict) and "jsonrpc" in body:
+        # An A2A call answered only by a JSON-RPC error (its answers are sniffed by shape); any other
+        # JSON-RPC (MCP's tool calls, posted to ``/messages`` too) is not a generation.
+        return "a2a" if module_for("a2a").is_request(body) else OPAQUE
     if _ASSISTANTS_THREADS.search(path):
         return "openai-assistants" if _ASSISTANTS_RUN.search(path) else OPAQUE
     if isinstance(body, dict):
@@ -136,6 +143,7 @@ def _detect_from_request(body: Any, url: str | None) -> str:
         ("/api/chat", "ollama-chat"),
         ("/api/generate", "ollama-generate"),
         ("/interactions", "gemini-interactions"),
+        ("/v1/complete", "anthropic-completions"),
         ("generate_content", "gemini"),
         ("generateContent", "gemini"),
     ):

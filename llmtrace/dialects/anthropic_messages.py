@@ -69,7 +69,7 @@ _MESSAGE_KEYS = ("id", "type", "role", "model", "content", "stop_reason", "stop_
 
 def sniff(payload: dict) -> str | None:
     kind = payload.get("type")
-    if kind in EVENTS:
+    if kind in EVENTS and kind != "ping":  # both Anthropic stream APIs send pings: the next event decides
         return "anthropic-messages"
     if kind == "message" and payload.get("role") == "assistant" and isinstance(payload.get("content"), list):
         return "anthropic-messages"

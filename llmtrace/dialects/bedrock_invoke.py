@@ -18,17 +18,24 @@ Inner providers, recognized from the first event that has a known shape:
   same keys, ``generation`` whole;
 - ``cohere`` (Command): ``{text, is_finished, finish_reason}`` or ``{generations: [{text,
   finish_reason}]}`` → ``{"id", "generations": [{"id", "text", "finish_reason"}]}``;
-- ``anthropic-completions`` (Claude v2): ``{completion, stop_reason, stop}`` → ``{"type":
-  "completion", "completion", "stop_reason", "stop"}``;
+- ``anthropic-completions`` (Claude v2): ``{completion, stop_reason, stop}``, folded by
+  ``anthropic_completions`` into ``{"type": "completion", "completion", "stop_reason", "stop"}``;
 - ``mistral``: ``{outputs: [{text, stop_reason}]}`` → ``{"outputs": [{"text", "stop_reason"}]}``.
 
 Bedrock adds ``amazon-bedrock-invocationMetrics`` (``inputTokenCount``, ``outputTokenCount``,
 ``invocationLatency``, ``firstByteLatency``) to the last event: its counts are the usage where
 the provider reported none, its latencies the server-reported times; it is not part of the
-provider's body. ``amazon-bedrock-guardrailAction: INTERVENED`` is a guardrail intervention (a
-content-filter result). Exceptions between the chunks are errors in the stream; a stream whose
-frames broke off (a broken prelude, a cut frame) is not complete. Events of no known shape stay
-in the chunks. ``inner_provider`` names the provider of a stream (for ``show``).
+provider's body. ``amazon-bedrock-guardrailAction: INTERVENED`` is a guardrail intervention, kept
+at the top of the reassembled body as ``InvokeModel`` returns it. A guardrail that masked text
+leaves the model's own finish in place (then it is a content-filter result); one that blocked
+the request or the answer ends the stream with its message (Titan: ``{"outputText": "Input
+blocked", …}``) and no finish reason of the provider's: when the stream's last event says
+``INTERVENED`` and carries the end of the stream (the invocation metrics, the guardrail trace, or
+Titan's output token total), that event is the finish — finish reason ``INTERVENED``, stop
+``content_filter``, the stream complete. Exceptions between the chunks are errors in the
+stream; a stream whose frames broke off (a broken prelude, a cut frame) is not complete. Events
+of no known shape stay in the chunks. ``inner_provider`` names the provider of a stream (for
+``show``).
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ import orjson
 from llmtrace.containers.aws_eventstream import BAD_FRAME, CUT_OFF
 from llmtrace.dialects import (
     FoldContext,
+    anthropic_completions,
     anthropic_messages,
     as_dict,
     as_int,
@@ -58,6 +66,9 @@ from llmtrace.model import Delta, Message, Observations, Result, Usage
 NAMES = ("bedrock-invoke",)
 METRICS = "amazon-bedrock-invocationMetrics"
 GUARDRAIL = "amazon-bedrock-guardrailAction"
+TRACE = "amazon-bedrock-trace"
+# The finish reason of a stream a guardrail ended (the guardrail action, as sent).
+GUARDRAIL_FINISH = "INTERVENED"
 
 _TITAN_STOPS = {"FINISH": "stop", "STOP_CRITERIA_MET": "stop", "LENGTH": "length", "CONTENT_FILTERED": "content_filter",
                 "RAG_QUERY_WHEN_RAG_DISABLED": "stop"}
@@ -65,11 +76,10 @@ _LLAMA_STOPS = {"stop": "stop", "length": "length"}
 _COHERE_STOPS = {"COMPLETE": "stop", "STOP_SEQUENCE": "stop", "MAX_TOKENS": "length", "ERROR": "error",
                  "ERROR_TOXIC": "content_filter", "ERROR_LIMIT": "length", "USER_CANCEL": "stop",
                  "TOOL_CALL": "tool_calls"}
-_CLAUDE_V2_STOPS = {"stop_sequence": "stop", "max_tokens": "length"}
 _MISTRAL_STOPS = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "model_length": "length"}
 # Every finish reason an inner provider defines (for the nonstandard-finish check).
-FINISH_REASONS = frozenset(_TITAN_STOPS) | set(_LLAMA_STOPS) | set(_COHERE_STOPS) | set(_CLAUDE_V2_STOPS) \
-    | set(_MISTRAL_STOPS) | anthropic_messages.FINISH_REASONS | set(bedrock_converse.STOPS) \
+FINISH_REASONS = frozenset(_TITAN_STOPS) | set(_LLAMA_STOPS) | set(_COHERE_STOPS) | set(anthropic_completions.STOPS) \
+    | set(_MISTRAL_STOPS) | {GUARDRAIL_FINISH} | anthropic_messages.FINISH_REASONS | set(bedrock_converse.STOPS) \
     | {"stop", "length", "tool_calls", "content_filter", "function_call"}
 
 
@@ -141,8 +151,8 @@ def inner_provider(chunks: list) -> str | None:
 
 
 class _TextFold:
-    """Titan, Llama, Cohere, Claude v2 and Mistral: text fragments, a finish reason, token counts
-    (running totals: the last reported wins), by choice index."""
+    """Titan, Llama, Cohere and Mistral: text fragments, a finish reason, token counts (running
+    totals: the last reported wins), by choice index."""
 
     def __init__(self, ctx: FoldContext, provider: str):
         self.ctx = ctx
@@ -153,7 +163,7 @@ class _TextFold:
         self.deltas: list[Delta] = []
         self.obs = Observations()
         self.stops = {"amazon-titan": _TITAN_STOPS, "meta-llama": _LLAMA_STOPS, "cohere": _COHERE_STOPS,
-                      "anthropic-completions": _CLAUDE_V2_STOPS, "mistral": _MISTRAL_STOPS}.get(provider, {})
+                      "mistral": _MISTRAL_STOPS}.get(provider, {})
 
     def add(self, i: int, event: Any) -> None:
         event = as_dict(event, "event", "")
@@ -188,9 +198,6 @@ class _TextFold:
         self._finish(i, index, event.get("completionReason"))
         self._count("inputTextTokenCount", event.get("inputTextTokenCount"), first=True)
         self._count("totalOutputTextTokenCount", event.get("totalOutputTextTokenCount"))
-        if event.get(GUARDRAIL) == "INTERVENED" and not self.top.get("guardrail"):
-            self.top["guardrail"] = True
-            self.obs.filter_results.append({"guardrail": {"filtered": True, "action": "INTERVENED"}})
 
     def _meta_llama(self, i: int, event: dict) -> None:
         self._text(i, 0, event.get("generation"), "generation")
@@ -216,12 +223,6 @@ class _TextFold:
         if event.get("event_type") in (None, "text-generation") and not event.get("is_finished"):
             self._text(i, index, event.get("text"), "text")
         self._finish(i, index, event.get("finish_reason"))
-
-    def _anthropic_completions(self, i: int, event: dict) -> None:
-        self._text(i, 0, event.get("completion"), "completion")
-        self._finish(i, 0, event.get("stop_reason"))
-        if event.get("stop") is not None:
-            self.top["stop"] = event["stop"]
 
     def _mistral(self, i: int, event: dict) -> None:
         for n, out in enumerate(as_list(event.get("outputs"), "outputs", "")):
@@ -272,10 +273,6 @@ class _TextFold:
             if top.get("prompt") is not None:
                 out["prompt"] = top["prompt"]
             return out
-        if self.provider == "anthropic-completions":
-            m = messages[0]
-            return {"type": "completion", "completion": m.content or "", "stop_reason": m.finish_reason,
-                    "stop": top.get("stop")}
         return {"outputs": [{"text": m.content or "", "stop_reason": m.finish_reason} for m in messages]}
 
 
@@ -296,6 +293,8 @@ def _state(provider: str, ctx: FoldContext) -> Any:
         return bedrock_converse.ConverseFold(ctx)
     if provider == "openai":
         return openai_chat.ChatFold(ctx)
+    if provider == "anthropic-completions":
+        return anthropic_completions.CompletionFold(ctx)
     return _TextFold(ctx, provider)
 
 
@@ -313,6 +312,8 @@ class InvokeFold:
         self.metrics: dict[str, Any] | None = None
         self.errors: list[tuple[int, Any]] = []
         self.broken = False
+        self.guardrail = False  # a guardrail intervened
+        self.guardrail_end: int | None = None  # the chunk of the last event, when a guardrail ended the stream
 
     def add(self, i: int, chunk: Any) -> None:
         if not isinstance(chunk, dict):
@@ -335,6 +336,9 @@ class InvokeFold:
         metrics = event.get(METRICS)
         if metrics is not None:
             self.metrics = as_dict(metrics, METRICS, "")
+        intervened = event.get(GUARDRAIL) == "INTERVENED"
+        self.guardrail = self.guardrail or intervened
+        self.guardrail_end = i if intervened and _ends_stream(event) else None
         if self.state is None:
             self.provider = provider_of(event)
             if self.provider is None:
@@ -358,11 +362,33 @@ class InvokeFold:
         obs = result.observations
         if self.errors:
             obs.stream_errors = sorted(obs.stream_errors + self.errors, key=lambda item: item[0])
+        if self.guardrail:
+            self._guardrail(result)
         result.complete = result.complete and not self.broken
         result.timeline = bedrock_converse.timeline_of(self.ctx, n_chunks, state.deltas,
                                                        latency_ms=metrics.get("invocationLatency"),
                                                        first_byte_ms=metrics.get("firstByteLatency"))
         return result
+
+    def _guardrail(self, result: Result) -> None:
+        """A guardrail that ended the stream is its finish; one that let the model finish is a
+        content-filter result."""
+        if isinstance(result.response, dict):
+            result.response[GUARDRAIL] = "INTERVENED"
+        unfinished = [m for m in result.choices if m.finish_reason is None]
+        if not unfinished or self.guardrail_end is None:
+            result.observations.filter_results.append({"guardrail": {"filtered": True, "action": "INTERVENED"}})
+            return
+        for message in unfinished:
+            message.finish_reason, message.stop = GUARDRAIL_FINISH, "content_filter"
+            result.observations.finish_chunks.setdefault(message.index, self.guardrail_end)
+        result.complete = True
+
+
+def _ends_stream(event: dict) -> bool:
+    """Whether an event carries what only the last event of a stream does: Bedrock's invocation
+    metrics, its guardrail trace, Titan's output token total."""
+    return METRICS in event or TRACE in event or "totalOutputTextTokenCount" in event
 
 
 def fold(chunks: list, ctx: FoldContext) -> Result:

@@ -437,11 +437,12 @@ def _step_calls(steps: list) -> list[ToolCall]:
 
 
 def _required_calls(run: dict) -> list[ToolCall]:
-    action = as_dict(run.get("required_action"), "required_action", "run")
-    submit = as_dict(action.get("submit_tool_outputs"), "submit_tool_outputs", "run")
+    where = "reassembled run"  # the run as its last event left it
+    action = as_dict(run.get("required_action"), "required_action", where)
+    submit = as_dict(action.get("submit_tool_outputs"), "submit_tool_outputs", where)
     out = []
-    for call in as_list(submit.get("tool_calls"), "tool_calls", "run.required_action"):
-        found = _tool_call(as_dict(call, "tool call", "run.required_action"), "run.required_action")
+    for call in as_list(submit.get("tool_calls"), "tool_calls", f"{where}.required_action"):
+        found = _tool_call(as_dict(call, "tool call", f"{where}.required_action"), f"{where}.required_action")
         if found is not None:
             out.append(found)
     return out

@@ -15,6 +15,9 @@ Provider extras of OpenAI-like servers:
   stays in the usage as sent);
 - OpenRouter: ``provider`` (first non-empty) kept at the top level; ``usage.cost`` and
   ``cost_details`` stay in the usage; ``reasoning_details`` merged by index;
+- OpenRouter image output: ``delta.images`` (``[{"type": "image_url", "image_url": {"url":
+  "data:image/png;base64,…"}}]``) concatenated in order into the message's ``images``; kept in
+  the reassembled response only — an image is no text, never in the content or the timeline;
 - Mistral: ``p`` (random padding against length side channels) is per-chunk noise, dropped;
   content sent as a list of chunks (Magistral) is read part by part: ``text`` parts are
   content, ``thinking`` parts (their own list of text chunks) are reasoning, reassembled under
@@ -91,7 +94,7 @@ class _Tool:
 
 class _Choice:
     __slots__ = ("index", "role", "content", "refusal", "reasoning", "reasoning_details", "tools",
-                 "by_index", "finish_reason", "extras", "logprobs", "function_call")
+                 "by_index", "finish_reason", "extras", "logprobs", "function_call", "images")
 
     def __init__(self, index: int):
         self.index = index
@@ -106,6 +109,7 @@ class _Choice:
         self.extras: dict[str, Any] = {}
         self.logprobs: dict[str, list] | None = None
         self.function_call: dict[str, list[str]] | None = None
+        self.images: list | None = None
 
 
 class ChatFold:
@@ -297,6 +301,11 @@ class ChatFold:
             details = delta.get("reasoning_details")
             if details:
                 self._reasoning_details(choice, as_list(details, "reasoning_details", ""))
+            images = delta.get("images")
+            if images:
+                if choice.images is None:
+                    choice.images = []
+                choice.images.extend(as_list(images, "images", ""))
         calls = delta.get("tool_calls")
         if calls:
             for call in as_list(calls, "tool_calls", ""):
@@ -480,6 +489,8 @@ def _provider_choice(c: _Choice, m: Message) -> dict:
         message[name] = "".join(parts)
     if c.reasoning_details is not None:
         message["reasoning_details"] = [c.reasoning_details[k] for k in sorted(c.reasoning_details, key=str)]
+    if c.images is not None:
+        message["images"] = c.images
     out: dict[str, Any] = {"index": c.index, "message": message, "finish_reason": c.finish_reason,
                            "logprobs": c.logprobs}
     out.update(c.extras)

@@ -222,10 +222,11 @@ class ResponsesFold:
         final = self.final
         items = [self.items[k] for k in sorted(self.items)]
         if final is not None:
-            if final.get("output") is not None:
+            if final.get("output") or (final.get("output") is not None and not items):
                 return final
-            # The event left the output out: the finished items, as the SDK recovers them.
-            return {**final, "output": [item.done for item in items if item.done is not None]}
+            # The event left the output out, or sent it empty after items streamed (OpenAI Live's
+            # delegated responses): the items, finished as their events left them.
+            return {**final, "output": [item.done if item.done is not None else item.rebuilt() for item in items]}
         base = self.snapshot if self.snapshot is not None else {"object": "response", "status": None}
         return {**base, "output": [item.rebuilt() for item in items]}
 

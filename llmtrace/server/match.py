@@ -53,6 +53,7 @@ def endpoint_key(path: str | None) -> str | None:
 # the path its dialect's provider serves.
 DEFAULT_PATHS = {"openai-chat": "/v1/chat/completions", "openai-completions": "/v1/completions",
                  "openai-responses": "/v1/responses", "anthropic-messages": "/v1/messages",
+                 "anthropic-completions": "/v1/complete",
                  "ollama-chat": "/api/chat", "ollama-generate": "/api/generate",
                  "cohere-v2": "/v2/chat", "cohere-v1": "/v1/chat", "xai-grpc": "/xai_api.Chat/GetCompletion",
                  "openai-assistants": "/v1/threads/runs"}  # create thread and run: its one path without ids
