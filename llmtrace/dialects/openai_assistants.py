@@ -74,17 +74,17 @@ import orjson
 from llmtrace.dialects import (
     FoldContext,
     as_dict,
-    as_int,
     as_list,
     as_text,
     dump_arguments,
     feed,
     first,
     parse_arguments,
+    openai_chat,
     stop_of,
 )
 from llmtrace.errors import ShapeError
-from llmtrace.model import Delta, Message, Observations, Result, Timeline, ToolCall, ToolEvent, Usage
+from llmtrace.model import Delta, Message, Observations, Result, Timeline, ToolCall, ToolEvent
 
 NAMES = ("openai-assistants",)
 
@@ -459,18 +459,7 @@ def finish_reason_of(run: dict, incomplete: str | None = None) -> str | None:
     return status if status in RUN_ENDS else None
 
 
-def usage_of(usage: Any) -> Usage:
-    if not isinstance(usage, dict):
-        return Usage()
-    prompt = usage.get("prompt_token_details") or usage.get("prompt_tokens_details")
-    completion = usage.get("completion_tokens_details") or usage.get("completion_token_details")
-    return Usage(
-        input_tokens=as_int(usage.get("prompt_tokens")),
-        output_tokens=as_int(usage.get("completion_tokens")),
-        total_tokens=as_int(usage.get("total_tokens")),
-        cached_tokens=as_int(prompt.get("cached_tokens")) if isinstance(prompt, dict) else None,
-        reasoning_tokens=as_int(completion.get("reasoning_tokens")) if isinstance(completion, dict) else None,
-    )
+usage_of = openai_chat.usage_of  # a run's usage is Chat Completions usage
 
 
 def fold(chunks: list, ctx: FoldContext) -> Result:

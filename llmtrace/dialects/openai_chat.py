@@ -503,8 +503,9 @@ def usage_of(usage: Any) -> Usage:
         return Usage()
     from llmtrace.dialects import as_int
 
-    prompt_details = usage.get("prompt_tokens_details")
-    completion_details = usage.get("completion_tokens_details")
+    # The Assistants API's run usage spells them ``prompt_token_details`` / ``completion_token_details``.
+    prompt_details = usage.get("prompt_tokens_details") or usage.get("prompt_token_details")
+    completion_details = usage.get("completion_tokens_details") or usage.get("completion_token_details")
     cached = prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else None
     if cached is None:
         cached = usage.get("cached_tokens")  # Together reports it at the top level
