@@ -176,7 +176,7 @@ def timing_label(s: timeline.Summary) -> str:
     if s.timing == "har":
         return "per-chunk times (HAR)" if timed else "HAR timings of the whole exchange (no per-chunk times)"
     if s.timing == "chunk-times":
-        return "per-chunk times (arrival times the recording kept: llmtrace record's reads, websocket frames' at)"
+        return "per-chunk times (when each arrived, as the recording kept it)"
     if s.timing == "durations":
         return "server-reported durations only (no per-chunk times)"
     return NO_TIMING
