@@ -163,6 +163,12 @@ class Observations(_Model):
     filter_results: SkipValidation[list[Any]] = Field(default_factory=_list)
     # Bytes of audio the response streamed (realtime sessions): counted, never kept or printed.
     audio_bytes: int = 0
+    # Tool calls (by id) whose arguments are free text by design (custom tools: a grammar, a
+    # language), not JSON: not judged as JSON arguments.
+    free_text_calls: list[str] = Field(default_factory=_list)
+    # Tokens the provider counts in its total but in none of the usage fields (Gemini's
+    # ``toolUsePromptTokenCount``): usage stays as reported, the total check allows for them.
+    uncounted_tokens: int = 0
     # Anomaly codes the recording holds no data to judge (a span that captured no text): the
     # checks are skipped, not run on nothing.
     skipped: list[str] = Field(default_factory=_list)

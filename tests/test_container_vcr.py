@@ -39,6 +39,7 @@ EXPECTED = {
         ["openai-chat"],
     "openllmetry/test_llms--test_trace_propagation_stream_with_events_with_no_content[VLLMOpenAI].yaml":
         ["openai-completions"],
+    "pydantic-ai/test_google--test_google_model_builtin_code_execution_stream.yaml": ["gemini"],
     "pydantic-ai/test_openai_prompt_cache--test_openai_responses_prompt_cache_e2e.yaml": ["openai-responses"] * 2,
     "pydantic-ai/test_openai_responses--test_background_mode_reasoning_vcr.yaml": ["openai-responses"] * 2,
     "pydantic-ai/test_openai_responses--test_openai_responses_phase_streamed_on_part_start.yaml":

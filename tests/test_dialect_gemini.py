@@ -60,7 +60,9 @@ def test_stream_text_usage_and_calls(path: Path):
     [message] = result.choices
     assert message.content == expected_text(chunks)
     assert message.finish_reason == chunks[-1]["candidates"][0]["finish_reason"] == "STOP"
-    assert message.stop == "stop"
+    # Gemini says STOP for a turn that ends in function calls too: normalized as tool_calls, as
+    # every other dialect's turn that ends in calls.
+    assert message.stop == ("tool_calls" if message.tool_calls else "stop")
     assert message.role == "assistant"
     usage = chunks[-1]["usage_metadata"]
     assert result.usage.input_tokens == usage["prompt_token_count"]
@@ -307,3 +309,34 @@ def test_rechunking_never_changes_the_message(thought, text):
     assert split.choices == whole.choices
     assert split.response == whole.response
     assert split.choices[0].content == "".join(text)
+
+
+def test_code_execution_stop_mid_stream_and_tool_use_tokens_are_not_anomalies():
+    """Gemini's built-in code execution (pydantic-ai's real cassette): ``STOP`` arrives with the
+    ``executableCode`` part, then the result and the answer, and a second ``STOP``; the total
+    counts ``toolUsePromptTokenCount``, in no field of ours."""
+    import json as _json
+
+    import yaml as _yaml
+
+    from llmtrace.anomalies import detect
+    from llmtrace.loader import load
+
+    from conftest import DATA
+
+    path = DATA / "cassettes/pydantic-ai/test_google--test_google_model_builtin_code_execution_stream.yaml"
+    body = _yaml.safe_load(path.read_text())["interactions"][0]["response"]["body"]["string"]
+    chunks = [_json.loads(line[5:]) for line in body.splitlines() if line.startswith("data:")]
+    stops = [i for i, c in enumerate(chunks) if c["candidates"][0].get("finishReason")]
+    assert len(stops) == 2 and "executableCode" in str(chunks[stops[0]])
+    usage = chunks[-1]["usageMetadata"]
+    assert usage["totalTokenCount"] == (usage["promptTokenCount"] + usage["candidatesTokenCount"]
+                                        + usage.get("thoughtsTokenCount", 0) + usage["toolUsePromptTokenCount"])
+    exchange = load(str(path)).exchanges[0]
+    assert exchange.result.observations.finish_chunks == {0: stops[1]}
+    assert exchange.result.usage.input_tokens == usage["promptTokenCount"]  # as reported
+    codes = [a.code for a in detect(exchange)]
+    assert "content-after-finish" not in codes and "usage-inconsistent" not in codes, codes
+    text = "".join(p.get("text", "") for c in chunks for p in c["candidates"][0]["content"]["parts"]
+                   if not p.get("thought"))
+    assert exchange.result.choices[0].content == text

@@ -247,3 +247,47 @@ def test_a_final_response_with_an_empty_output_keeps_the_streamed_items():
     assert result.response["output"][0]["content"][0]["text"] == "Hi"
     empty = openai_responses.fold([events[0], events[-1]], FoldContext(dialect="openai-responses"))
     assert empty.response["output"] == [] and empty.choices[0].content is None
+
+
+def test_a_custom_tool_call_is_a_tool_call_with_free_text_arguments(tmp_path):
+    """GPT-5 custom (freeform, grammar) tools: the call's ``input`` streams as
+    ``response.custom_tool_call_input.delta``; it is a tool call the client runs, its arguments
+    free text by design — not invalid JSON, not an empty response."""
+    import json
+
+    from llmtrace.anomalies import detect
+    from llmtrace.loader import load
+
+    item = {"id": "ctc_1", "type": "custom_tool_call", "status": "in_progress", "call_id": "call_1",
+            "name": "execute_sql", "input": ""}
+    events = [
+        {"type": "response.created", "response": {"id": "r1", "object": "response", "status": "in_progress",
+                                                  "model": "gpt-5", "output": []}},
+        {"type": "response.output_item.added", "output_index": 0, "item": item},
+        {"type": "response.custom_tool_call_input.delta", "output_index": 0, "item_id": "ctc_1", "delta": "SELECT *"},
+        {"type": "response.custom_tool_call_input.delta", "output_index": 0, "item_id": "ctc_1",
+         "delta": " FROM users LIMIT 5;"},
+        {"type": "response.completed", "response": {"id": "r1", "object": "response", "status": "completed",
+                                                     "model": "gpt-5", "output": [
+                                                         {**item, "status": "completed",
+                                                          "input": "SELECT * FROM users LIMIT 5;"}],
+                                                     "usage": {"input_tokens": 3, "output_tokens": 9,
+                                                               "total_tokens": 12}}},
+    ]
+    path = tmp_path / "custom.sse"
+    path.write_text("".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events))
+    exchange = load(str(path)).exchanges[0]
+    [message] = exchange.result.choices
+    [call] = message.tool_calls
+    assert (call.id, call.name, call.arguments) == ("call_1", "execute_sql", "SELECT * FROM users LIMIT 5;")
+    assert message.stop == "tool_calls" and message.content is None
+    codes = [a.code for a in detect(exchange)]
+    assert "invalid-tool-arguments" not in codes and "empty-response" not in codes, codes
+    # A function call with the same text is still judged as JSON arguments.
+    broken = [{**e, "item": {**item, "type": "function_call", "arguments": ""}} if e["type"] == "response.output_item.added"
+              else e for e in events[:2]] + [
+        {"type": "response.completed", "response": {"id": "r1", "object": "response", "status": "completed",
+                                                     "output": [{"type": "function_call", "call_id": "call_1",
+                                                                 "name": "execute_sql", "arguments": "SELECT 1"}]}}]
+    path.write_text("".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in broken))
+    assert "invalid-tool-arguments" in [a.code for a in detect(load(str(path)).exchanges[0])]

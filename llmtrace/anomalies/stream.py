@@ -77,7 +77,8 @@ def truncated(exchange: Exchange) -> Iterator[Anomaly]:
     for message in exchange.result.choices:
         if message.stop != "length":
             continue
-        cut = [c.name for c in message.tool_calls if c.parsed_arguments is None]
+        free = exchange.result.observations.free_text_calls
+        cut = [c.name for c in message.tool_calls if c.parsed_arguments is None and not (free and c.id in free)]
         text = f"stopped at the token limit ({message.finish_reason})"
         if cut:
             text += f"; tool call {brief(cut[-1])} was cut off"

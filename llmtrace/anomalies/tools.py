@@ -26,13 +26,15 @@ def _argument_chunks(exchange: Exchange, message: Message) -> list[list[int] | N
 
 @check("invalid-tool-arguments", "error")
 def invalid_tool_arguments(exchange: Exchange) -> Iterator[Anomaly]:
-    """Tool-call arguments that are not a JSON object (an empty string, for no arguments, is fine)."""
+    """Tool-call arguments that are not a JSON object (an empty string, for no arguments, is fine;
+    a custom tool's free text is what it should be)."""
+    free = exchange.result.observations.free_text_calls
     for message in exchange.result.choices:
         evidence = None
         for n, call in enumerate(message.tool_calls):
             parsed = call.parsed_arguments
-            if isinstance(parsed, dict):
-                continue
+            if isinstance(parsed, dict) or (free and call.id in free):
+                continue  # a JSON object, or a custom tool's free text
             why = "not JSON" if parsed is None else "JSON but not an object"
             if evidence is None:
                 evidence = _argument_chunks(exchange, message)

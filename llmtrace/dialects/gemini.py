@@ -297,7 +297,7 @@ class GeminiFold:
                 fields[key] = value
         finish = as_text(get(raw, _FINISH), "finish_reason", "")
         if finish is not None:
-            if cand.finish_reason is None and index not in self.obs.finish_chunks:
+            if index not in self.obs.finish_chunks and not _runs_code(raw):
                 self.obs.finish_chunks[index] = i
             cand.finish_reason = finish
 
@@ -376,11 +376,14 @@ class GeminiFold:
         if response is None:
             response = self._response(cands)
         model = get(self.top, _MODEL)
+        usage = self.top.get(self.usage_key) if self.usage_key else None
+        if isinstance(usage, dict):  # built-in tools' prompts: in the total, in no field of ours
+            self.obs.uncounted_tokens = as_int(get(usage, ("tool_use_prompt_token_count", "toolUsePromptTokenCount"))) or 0
         return Result(
             response=response,
             model=model if isinstance(model, str) and model else None,
             choices=messages,
-            usage=usage_of(self.top.get(self.usage_key) if self.usage_key else None),
+            usage=usage_of(usage),
             complete=complete,
             timeline=Timeline(chunks=n_chunks, deltas=self.deltas, times=self.ctx.chunk_times,
                               timing="har" if self.ctx.chunk_times else "none"),
@@ -392,6 +395,16 @@ class GeminiFold:
         if "candidates" in out:
             out["candidates"] = [_provider_candidate(c) for c in cands]
         return out
+
+
+def _runs_code(candidate: dict) -> bool:
+    """Whether a candidate hands code to Google's code execution: Gemini sends ``STOP`` with the
+    ``executableCode`` part, then the result and the answer — that finish is not the stream's
+    (the last one is), so content after it is no ``content-after-finish``."""
+    content = candidate.get("content")
+    parts = content.get("parts") if isinstance(content, dict) else None
+    return isinstance(parts, list) and any(isinstance(p, dict) and ("executableCode" in p or "executable_code" in p)
+                                           for p in parts)
 
 
 def _add_missing(fields: dict, part: dict) -> None:
@@ -432,6 +445,9 @@ def _message(c: _Candidate) -> Message:
             reasoning.extend(part.texts)
         elif part.kind == "tool":
             calls.append(_tool_call(get(part.output(), _CALL)))
+    stop = stop_of(c.finish_reason, STOPS)
+    if stop == "stop" and calls:  # Gemini says STOP for a turn that ends in function calls
+        stop = "tool_calls"
     return Message(
         index=c.index,
         role="assistant",  # Gemini's "model" (kept in the provider JSON); neutral here
@@ -439,7 +455,7 @@ def _message(c: _Candidate) -> Message:
         reasoning="".join(reasoning) if reasoning is not None else None,
         tool_calls=calls,
         finish_reason=c.finish_reason,
-        stop=stop_of(c.finish_reason, STOPS),
+        stop=stop,
     )
 
 

@@ -18,9 +18,10 @@ deltas joined into its parts, ``arguments`` (``input`` for custom tools) and sum
 
 Normalized message (one choice), from the output items: ``content`` = the text parts of the
 message items joined, ``refusal`` = their refusal parts, ``reasoning`` = the reasoning items'
-summary and reasoning text, ``tool_calls`` = the ``function_call`` items (``call_id`` as the
-id; server-side tool calls such as web search are not client tool calls and custom tools take
-free text, so neither is listed). ``finish_reason`` is the response ``status``, or for an
+summary and reasoning text, ``tool_calls`` = the ``function_call`` and ``custom_tool_call``
+items (``call_id`` as the id; a custom tool's ``input`` is its arguments, free text by design:
+``observations.free_text_calls`` says so, so it is not judged as JSON); server-side tool calls
+such as web search are not client tool calls and are not listed. ``finish_reason`` is the response ``status``, or for an
 incomplete response its ``incomplete_details.reason``; ``stop``: completed → ``stop`` (or
 ``tool_calls`` when the output holds function calls), ``max_output_tokens`` → ``length``,
 ``content_filter`` → ``content_filter``, failed → ``error``. Usage: ``input_tokens``,
@@ -203,7 +204,7 @@ class ResponsesFold:
         item = self.items[index] = _Item(dict(fields))
         if previous is not None:  # deltas that came before their item was announced
             item.parts, item.summary, item.args = previous.parts, previous.summary, previous.args
-        if fields.get("type") == "function_call":
+        if fields.get("type") in ("function_call", "custom_tool_call"):
             self.obs.tool_events.append(ToolEvent(i, 0, None, fields.get("call_id") or None, fields.get("name") or None))
 
     def _lifecycle(self, i: int, kind: str, response: dict) -> None:
@@ -241,13 +242,18 @@ class ResponsesFold:
 def result_of(response: dict, complete: bool, observations: Observations | None = None) -> Result:
     """The Result of a whole response object (streamed and reassembled, or sent unstreamed)."""
     model = response.get("model")
+    message = message_of(response)
+    observations = observations or Observations()
+    for item in response.get("output") or ():  # custom tools take free text (message_of checked the shapes)
+        if item.get("type") == "custom_tool_call":
+            observations.free_text_calls.append(item.get("call_id") or item.get("id"))
     return Result(
         response=response,
         model=model if isinstance(model, str) and model else None,
-        choices=[message_of(response)],
+        choices=[message],
         usage=usage_of(response.get("usage")),
         complete=complete,
-        observations=observations or Observations(),
+        observations=observations,
     )
 
 
@@ -279,6 +285,10 @@ def message_of(response: dict) -> Message:
         elif kind == "function_call":
             raw = item.get("arguments")
             raw = "" if raw is None else dump_arguments(raw)
+            calls.append(ToolCall(id=item.get("call_id") or item.get("id"), name=item.get("name"),
+                                  arguments=raw, parsed_arguments=parse_arguments(raw)))
+        elif kind == "custom_tool_call":  # a custom tool's free-text input (GPT-5 freeform, grammar tools)
+            raw = as_text(item.get("input"), "input", where) or ""
             calls.append(ToolCall(id=item.get("call_id") or item.get("id"), name=item.get("name"),
                                   arguments=raw, parsed_arguments=parse_arguments(raw)))
     finish = finish_reason_of(response)
