@@ -291,13 +291,12 @@ def _escape_char(ch: str) -> str:
 _C_NAMES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\v": "\\v", "\x00": "\\x00"}
 
 
-def write_atomically(path: str, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` whole or not at all: into a temporary file in the same folder,
-    synced, then renamed over ``path`` (a crash or Ctrl-C leaves the old file or none)."""
+def temporary_file(folder: str, data: bytes, mode: int = 0o644) -> str:
+    """``data`` in a new temporary file in ``folder`` (the same file system as its target),
+    synced to disk; its path. Removed again if writing fails."""
     import os
     import tempfile
 
-    folder = os.path.dirname(os.path.abspath(path)) or "."
     fd, tmp = tempfile.mkstemp(prefix=".llmtrace-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -305,6 +304,19 @@ def write_atomically(path: str, data: bytes, mode: int = 0o644) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def write_atomically(path: str, data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` whole or not at all: into a temporary file in the same folder,
+    synced, then renamed over ``path`` (a crash or Ctrl-C leaves the old file or none)."""
+    import os
+
+    tmp = temporary_file(os.path.dirname(os.path.abspath(path)) or ".", data, mode)
+    try:
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -7,7 +7,6 @@ it on stdout, logs one line per exchange on stderr, and runs until SIGTERM (exit
 from __future__ import annotations
 
 import asyncio
-import sys
 from urllib.parse import urlsplit
 
 from llmtrace.errors import UsageError
@@ -64,16 +63,14 @@ async def _record(server, out: str) -> int:
             warn(f"cannot listen on {server.host}:{server.port}: {exc.strerror or exc}")
         return 2
     base = server.base_url
-    sys.stdout.write(f"{base}\nOPENAI_BASE_URL={base}/v1\nANTHROPIC_BASE_URL={base}\nOLLAMA_HOST={base}\n"
-                     f"GOOGLE_GEMINI_BASE_URL={base}\n")
-    sys.stdout.flush()
+    from llmtrace.server.app import announce, until_signalled
+
+    announce(base)
     recorder = server.recorder
     saver = recorder.saver
     where = saver.cassette if saver.save_as == "vcr" else f"{out}/ (one HAR file per exchange)"
     warn(f"recording {recorder.upstream} into {where}{'' if saver.mask else ', secrets NOT masked'}; "
          f"SIGTERM or Ctrl-C stops")
-    from llmtrace.server.app import until_signalled
-
     code = await until_signalled()
     await server.stop()
     warn(f"recorded {recorder.count} exchange{'s' if recorder.count != 1 else ''}")

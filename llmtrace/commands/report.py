@@ -11,11 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from llmtrace.commands.per_file import internal_error, passes_through, refused
-from llmtrace.errors import UnreadableInput, UsageError
-from llmtrace.loader import load
+from llmtrace.commands.per_file import load_all
+from llmtrace.errors import UsageError
 from llmtrace.output import warn, write_atomically
-from llmtrace.walk import iter_inputs, skip_unreadable
 
 
 def run(paths: list[str], output: str | None = None, diff: tuple[str, str] | None = None, svg: bool = False,
@@ -65,26 +63,8 @@ def run(paths: list[str], output: str | None = None, diff: tuple[str, str] | Non
 def _read(paths: list[str], fmt: str | None, explicit_only: bool = False):
     from llmtrace.render.html.views import Unreadable
 
-    recordings, unreadable = [], []
-    for item in iter_inputs(paths, []):
-        source = "<stdin>" if item.path == "-" else item.path
-        try:
-            error = refused(item)
-            if error is not None:
-                raise error
-            recordings.append(load(item.path, fmt=fmt))
-        except UnreadableInput as exc:
-            if not explicit_only and skip_unreadable(item, exc):
-                continue
-            warn(exc.line())
-            unreadable.append(Unreadable(source, exc.what if not exc.where else f"{exc.what}, {exc.where}"))
-        except Exception as exc:  # noqa: BLE001 - one file's bug must not cost the others
-            if passes_through(exc):
-                raise
-            line = internal_error(source, exc)
-            warn(line)
-            unreadable.append(Unreadable(source, line.split(": ", 1)[1]))
-    return recordings, unreadable
+    recordings, failed = load_all(paths, fmt, explicit_only)
+    return recordings, [Unreadable(source, reason) for source, reason in failed]
 
 
 def _chart_only(*recordings) -> str:

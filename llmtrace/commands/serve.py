@@ -8,13 +8,10 @@ streams in flight within 2 seconds."""
 from __future__ import annotations
 
 import asyncio
-import sys
 
-from llmtrace.commands.per_file import internal_error, passes_through, refused
-from llmtrace.errors import UnreadableInput, UsageError
-from llmtrace.loader import load
+from llmtrace.commands.per_file import load_all
+from llmtrace.errors import UsageError
 from llmtrace.output import warn
-from llmtrace.walk import iter_inputs, skip_unreadable
 
 
 def parse_speed(value: str) -> float | None:
@@ -45,24 +42,8 @@ def run(paths: list[str], host: str = "127.0.0.1", port: int = 8000, speed: str 
     from llmtrace.containers.bodies import keep_raw
 
     keep_raw(True)  # serve the recorded bytes where the recording has them
-    recordings, bad = [], 0
-    for item in iter_inputs(paths, []):
-        try:
-            error = refused(item)
-            if error is not None:
-                raise error
-            recordings.append(load(item.path, fmt=fmt))
-        except UnreadableInput as exc:
-            if skip_unreadable(item, exc):
-                continue
-            warn(exc.line())
-            bad += 1
-        except Exception as exc:  # noqa: BLE001
-            if passes_through(exc):
-                raise
-            warn(internal_error(item.path, exc))
-            bad += 1
-    if bad and not skip_bad:
+    recordings, failed = load_all(paths, fmt)
+    if failed and not skip_bad:
         return 2
     if not recordings:
         warn("nothing to serve: no recording was read")
@@ -81,9 +62,9 @@ async def _serve(server) -> int:
         warn(f"cannot listen on {server.host}:{server.port}: {exc.strerror or exc}")
         return 2
     base = server.base_url
-    sys.stdout.write(f"{base}\nOPENAI_BASE_URL={base}/v1\nANTHROPIC_BASE_URL={base}\nOLLAMA_HOST={base}\n"
-                     f"GOOGLE_GEMINI_BASE_URL={base}\n")
-    sys.stdout.flush()
+    from llmtrace.server.app import announce, until_signalled
+
+    announce(base)
     replay = server.replay
     n = len(replay.catalog)
     warn(f"serving {n} exchange{'s' if n != 1 else ''} from {len(replay.recordings)} recording"
@@ -91,8 +72,6 @@ async def _serve(server) -> int:
     if server.grpc:  # the xAI SDK reads no variable for its host: it is an argument
         warn(f"gRPC on the same port: xai_sdk.Client(api_host=\"{base.removeprefix('http://')}\", "
              f"use_insecure_channel=True)")
-    from llmtrace.server.app import until_signalled
-
     code = await until_signalled()
     await server.stop()
     return code

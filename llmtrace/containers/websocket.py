@@ -62,10 +62,10 @@ from __future__ import annotations
 
 from typing import Any
 
-HISTORY = 128  # conversation items a response's request holds at most (the most recent)
-
 from llmtrace.errors import ShapeError
 from llmtrace.model import Request, Response
+
+HISTORY = 128  # conversation items a response's request holds at most (the most recent)
 
 NAME = "websocket"
 MANY_EXCHANGES = True
@@ -110,9 +110,12 @@ def read(doc: Any) -> list[tuple[Request, Response]]:
             continue  # pings at the protocol level, binary frames: nothing a response holds
         data = frame.get("data")
         if frame.get("direction") == "sent":
-            session.sent(data)
-        else:
+            if isinstance(data, dict):  # anything else the client sent asks nothing
+                session.sent(data)
+        elif isinstance(data, dict):
             session.received(data, n)
+        elif session.current is not None:
+            session.take(data)  # a frame that is no JSON object: kept in the response it came in
     session.end()
     pairs = [turn.pair() for turn in session.turns]
     if not pairs:  # no response found: the session is kept whole, never dropped
@@ -176,10 +179,10 @@ class _Session:
     def request_body(self) -> dict:
         raise NotImplementedError
 
-    def sent(self, data: Any) -> None:
+    def sent(self, data: dict) -> None:
         raise NotImplementedError
 
-    def received(self, data: Any, n: int) -> None:
+    def received(self, data: dict, n: int) -> None:
         raise NotImplementedError
 
     def open(self) -> None:
@@ -239,9 +242,7 @@ class _OpenAISession(_Session):
         self.history.extend(self.items)
         self.items = []
 
-    def sent(self, data: Any) -> None:
-        if not isinstance(data, dict):
-            return
+    def sent(self, data: dict) -> None:
         self.asked_at = self.at
         kind = data.get("type")
         if kind in ("session.update", "session.start") and isinstance(data.get("session"), dict):
@@ -260,11 +261,7 @@ class _OpenAISession(_Session):
                                "content": [{"type": "input_text", "text": data["content"]}]})
             self._new_input()
 
-    def received(self, data: Any, n: int) -> None:
-        if not isinstance(data, dict):
-            if self.current is not None:
-                self.take(data)
-            return
+    def received(self, data: dict, n: int) -> None:
         kind = data.get("type")
         if not isinstance(kind, str):
             if isinstance(data.get("session"), dict) and self.current is None:
@@ -404,9 +401,7 @@ class _GeminiSession(_Session):
         body["contents"] = self.contents[-HISTORY:]
         return body
 
-    def sent(self, data: Any) -> None:
-        if not isinstance(data, dict):
-            return
+    def sent(self, data: dict) -> None:
         self.asked_at = self.at
         if self.current is not None:
             self.finish()  # the client speaks: the model's turn (a tool call) is over
@@ -428,11 +423,7 @@ class _GeminiSession(_Session):
         if isinstance(audio, dict) and audio.get("text") is not None:
             self.contents.append({"role": "user", "parts": [{"text": audio["text"]}]})
 
-    def received(self, data: Any, n: int) -> None:
-        if not isinstance(data, dict):
-            if self.current is not None:
-                self.take(data)
-            return
+    def received(self, data: dict, n: int) -> None:
         content = data.get("serverContent")
         if isinstance(content, dict) and isinstance(content.get("inputTranscription"), dict):
             text = content["inputTranscription"].get("text")
@@ -530,9 +521,7 @@ class _ElevenLabsSession(_Session):
         while self.unlogged < len(self.agent_turns) and self.agent_turns[self.unlogged].message is not None:
             self.unlogged += 1
 
-    def sent(self, data: Any) -> None:
-        if not isinstance(data, dict):
-            return
+    def sent(self, data: dict) -> None:
         kind = data.get("type")
         if not isinstance(kind, str) or kind in _KEEPALIVE:
             return
@@ -554,11 +543,7 @@ class _ElevenLabsSession(_Session):
             self.messages.append({"role": "tool", "tool_call_id": call_id,
                                   "content": result if isinstance(result, str) else str(result)})
 
-    def received(self, data: Any, n: int) -> None:
-        if not isinstance(data, dict):
-            if self.current is not None:
-                self.take(data)
-            return
+    def received(self, data: dict, n: int) -> None:
         kind = data.get("type")
         kind = kind if isinstance(kind, str) else None
         payload = _payload(data)

@@ -356,6 +356,14 @@ class _SniffingSite(web.TCPSite):
         self._bound_port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self._port
 
 
+def announce(base: str) -> None:
+    """The first stdout lines of ``serve`` and ``record``: the base URL, then the variables the
+    SDKs read to go there."""
+    sys.stdout.write(f"{base}\nOPENAI_BASE_URL={base}/v1\nANTHROPIC_BASE_URL={base}\nOLLAMA_HOST={base}\n"
+                     f"GOOGLE_GEMINI_BASE_URL={base}\n")
+    sys.stdout.flush()
+
+
 async def until_signalled() -> int:
     """Wait for SIGTERM (exit code 0) or Ctrl-C (130): how the commands that listen stop."""
     import signal

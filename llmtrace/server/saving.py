@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-import tempfile
 import zlib
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +35,7 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 
 from llmtrace import secrets
+from llmtrace.output import temporary_file, write_atomically
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 _NUMBERED = re.compile(r"^(\d{4,})-")
@@ -99,24 +99,11 @@ def next_number(folder: Path, pattern: re.Pattern = _NUMBERED) -> int:
     return highest + 1
 
 
-def _temporary(folder: Path, data: bytes) -> str:
-    fd, tmp = tempfile.mkstemp(prefix=".llmtrace-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return tmp
-
-
 def write_new(folder: Path, name_for, number: int, data: bytes) -> tuple[Path, int]:
     """Write ``data`` to ``folder/name_for(number)``, taking the next number while that name
     exists (another process may write there too): never replaces a file. Returns the path and
     the number taken."""
-    tmp = _temporary(folder, data)
+    tmp = temporary_file(str(folder), data)
     try:
         while True:
             target = folder / name_for(number)
@@ -135,16 +122,6 @@ def write_new(folder: Path, name_for, number: int, data: bytes) -> tuple[Path, i
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-
-
-def write_over(target: Path, data: bytes) -> None:
-    """Replace ``target`` with ``data`` atomically."""
-    tmp = _temporary(target.parent, data)
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 # --- masking -------------------------------------------------------------------------------------
@@ -360,7 +337,7 @@ class Saver:
                 os.close(fd)
                 break
             self.cassette = target
-            write_over(target, cassette([]))
+            write_atomically(str(target), cassette([]))
         else:
             self.number = next_number(self.folder)
 
@@ -368,7 +345,7 @@ class Saver:
         """Write the exchange (called from one thread at a time)."""
         if self.save_as == "vcr":
             self.interactions.append(interaction(capture, self.mask))
-            write_over(self.cassette, cassette(self.interactions))
+            write_atomically(str(self.cassette), cassette(self.interactions))
             return self.cassette
         data = orjson.dumps(har(capture, self.mask), option=orjson.OPT_INDENT_2)
         path, taken = write_new(self.folder, har_name(capture), self.number, data)
