@@ -28,38 +28,13 @@ def _recording(value: Any):
     return value
 
 
-def _runs(indices: list[int]) -> str:
-    """``[0, 1, 2, 5]`` → ``0–2, 5``."""
-    out: list[str] = []
-    start = prev = None
-    for i in sorted(indices):
-        if start is None:
-            start = prev = i
-        elif i == prev + 1:
-            prev = i
-        else:
-            out.append(f"{start}–{prev}" if prev != start else f"{start}")
-            start = prev = i
-    if start is not None:
-        out.append(f"{start}–{prev}" if prev != start else f"{start}")
-    return ", ".join(out)
-
-
 def finding_line(source: str, anomaly: Any, several: bool = True) -> str:
     """One finding on one line: where (file, exchange, choice, chunks, characters), then the
     severity, the code and the message (credentials masked, controls escaped)."""
+    from llmtrace.anomalies import place
     from llmtrace.output import one_line
 
-    where = []
-    if several:
-        where.append(f"exchange {anomaly.exchange}")
-    if anomaly.choice is not None:
-        where.append(f"choice {anomaly.choice}")
-    if anomaly.chunks:
-        where.append(f"chunk{'s' if len(anomaly.chunks) > 1 else ''} {_runs(anomaly.chunks)}")
-    if anomaly.span is not None:
-        where.append(f"characters {anomaly.span[0]}–{anomaly.span[1]}")
-    head = ": ".join(part for part in (source, ", ".join(where)) if part)
+    head = ": ".join(part for part in (source, place(anomaly, several)) if part)
     return one_line(f"{head}: {anomaly.severity} {anomaly.code}: {anomaly.message}" if head
                     else f"{anomaly.severity} {anomaly.code}: {anomaly.message}")
 

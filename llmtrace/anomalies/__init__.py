@@ -91,6 +91,34 @@ def detect_recording(recording: Recording) -> list[Anomaly]:
     return [a for exchange in recording.exchanges for a in detect(exchange, recording)]
 
 
+def runs(indices: list[int], limit: int = 6) -> str:
+    """Chunk indices as ranges: ``0–22, 25``; past ``limit`` ranges, a count of the rest."""
+    ordered = sorted(set(indices))
+    spans: list[list[int]] = []
+    for i in ordered:
+        if spans and i == spans[-1][1] + 1:
+            spans[-1][1] = i
+        else:
+            spans.append([i, i])
+    text = ", ".join(f"{a}–{b}" if a != b else str(a) for a, b in spans[:limit])
+    if len(spans) > limit:
+        text += f", … ({len(spans) - limit} more ranges)"
+    return text
+
+
+def place(a: Anomaly, exchange: bool = False) -> str:
+    """Where a finding is: ``exchange 1, choice 0, chunks 0–22, characters 0–76`` (the exchange
+    when ``exchange``: files that hold several)."""
+    parts = [f"exchange {a.exchange}"] if exchange else []
+    if a.choice is not None:
+        parts.append(f"choice {a.choice}")
+    if a.chunks:
+        parts.append(f"chunk{'s' if len(a.chunks) > 1 else ''} {runs(a.chunks)}")
+    if a.span is not None:
+        parts.append(f"characters {a.span[0]}–{a.span[1]}")
+    return ", ".join(parts)
+
+
 # The checks register themselves on import.
 from llmtrace.anomalies import content, metadata, stream, tools  # noqa: E402,F401
 from llmtrace.anomalies import frames  # noqa: E402,F401  (AWS event-stream frames)

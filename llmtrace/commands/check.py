@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 
-from llmtrace.anomalies import CHECKS, SEVERITY_RANK, detect, reaches, skipped_codes
+from llmtrace.anomalies import CHECKS, SEVERITY_RANK, detect, place, reaches, skipped_codes
 from llmtrace.commands.per_file import internal_error, passes_through, refused
 from llmtrace.errors import UnreadableInput, UsageError
 from llmtrace.loader import load
@@ -57,20 +57,6 @@ def run(paths: list[str], fail_on: str = "error", as_json: bool = False, ignore:
     if unreadable or failed:
         return 2
     return 1 if failing else 0
-
-
-def _evidence(a: Anomaly, exchange: bool) -> str:
-    """Where: ``exchange 1, choice 0, chunks 0–22, characters 0–76``."""
-    from llmtrace.render.recording import runs
-
-    parts = [f"exchange {a.exchange}"] if exchange else []
-    if a.choice is not None:
-        parts.append(f"choice {a.choice}")
-    if a.chunks:
-        parts.append(f"chunk{'s' if len(a.chunks) > 1 else ''} {runs(a.chunks)}")
-    if a.span is not None:
-        parts.append(f"characters {a.span[0]}–{a.span[1]}")
-    return ", ".join(parts)
 
 
 class _JsonLines:
@@ -128,7 +114,7 @@ class _Report:
         table.add_column(overflow="fold")
         for a in anomalies:
             line = safe_text(a.message)
-            evidence = _evidence(a, several)
+            evidence = place(a, several)
             if evidence:
                 line.append(f"  ({evidence})", style="dim")
             table.add_row("", Text(a.severity, style=SEVERITY_STYLE[a.severity]), Text(a.code, style="bold"), line)

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from llmtrace.view import provider_json
 from llmtrace.view import request_stream
+from llmtrace.anomalies import runs
 from llmtrace.dialects import OPAQUE
 from llmtrace.model import Anomaly, Exchange, Message, Usage
 from llmtrace.output import dumps, masked, readable_json
@@ -432,21 +433,6 @@ def _parser(entry) -> str:
         return str(entry)
     server = entry.get("server")
     return f"{SERVERS.get(server, server)} {entry.get('switch', '')}".strip()
-
-
-def runs(indices: list[int], limit: int = 6) -> str:
-    """Chunk indices as ranges: ``0–22, 25``; past ``limit`` ranges, a count of the rest."""
-    ordered = sorted(set(indices))
-    spans: list[list[int]] = []
-    for i in ordered:
-        if spans and i == spans[-1][1] + 1:
-            spans[-1][1] = i
-        else:
-            spans.append([i, i])
-    text = ", ".join(f"{a}–{b}" if a != b else str(a) for a, b in spans[:limit])
-    if len(spans) > limit:
-        text += f", … ({len(spans) - limit} more ranges)"
-    return text
 
 
 FIDELITY = {
