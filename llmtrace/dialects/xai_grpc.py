@@ -39,6 +39,7 @@ from llmtrace.dialects import (
     parse_arguments,
     stop_of,
 )
+from llmtrace import protobuf
 from llmtrace.dialects.ollama import parse_timestamp
 from llmtrace.errors import ShapeError
 from llmtrace.model import Delta, Message, Observations, Result, Timeline, ToolCall, ToolEvent, Usage
@@ -228,7 +229,7 @@ def fold_body(body: Any, ctx: FoldContext) -> Result:
 
 
 # --- the wire form (for ``serve``): protobuf bytes of the JSON messages the cassettes hold ---------
-# The schema table (llmtrace/dialects/xai_schema.py) is imported on first use: only serve needs it.
+# The schema table (llmtrace/dialects/xai_schema.py) is compiled on first use: only serve needs it.
 
 REQUEST = "xai_api.GetCompletionsRequest"
 CHUNK = "xai_api.GetChatCompletionChunk"
@@ -238,7 +239,6 @@ RESPONSE = "xai_api.GetChatCompletionResponse"
 @functools.cache
 def schema():
     """xAI's chat messages compiled for ``llmtrace.protobuf`` (built once)."""
-    from llmtrace import protobuf
     from llmtrace.dialects import xai_schema
 
     return protobuf.Schema(xai_schema.MESSAGES, xai_schema.ENUMS)
@@ -246,41 +246,29 @@ def schema():
 
 def encode_chunk(chunk: dict) -> bytes:
     """A ``GetChatCompletionChunk`` (as ``chunks_json`` holds it, bare or as ``{"chunk": …}``)."""
-    from llmtrace import protobuf
-
     if isinstance(chunk, dict) and len(chunk) == 1 and isinstance(chunk.get("chunk"), dict):
         chunk = chunk["chunk"]
     return protobuf.encode(schema(), CHUNK, chunk)
 
 
 def decode_chunk(data: bytes) -> dict:
-    from llmtrace import protobuf
-
     return protobuf.decode(schema(), CHUNK, data)
 
 
 def encode_request(request: dict) -> bytes:
-    from llmtrace import protobuf
-
     return protobuf.encode(schema(), REQUEST, request)
 
 
 def decode_request(data: bytes) -> dict:
-    from llmtrace import protobuf
-
     return protobuf.decode(schema(), REQUEST, data)
 
 
 def encode_response(response: dict) -> bytes:
     """The unstreamed ``GetChatCompletionResponse`` (``GetCompletion``'s answer)."""
-    from llmtrace import protobuf
-
     return protobuf.encode(schema(), RESPONSE, response)
 
 
 def decode_response(data: bytes) -> dict:
-    from llmtrace import protobuf
-
     return protobuf.decode(schema(), RESPONSE, data)
 
 
