@@ -158,7 +158,7 @@ def cassette_timing(resp: dict, payloads: Any, encoding: str | None, where: str
     timing = resp.get("_timing")
     if not isinstance(timing, dict):
         return None, None
-    from llmtrace.containers.har import parse_time
+    from llmtrace.containers.recorded import parse_time
 
     timings: dict[str, float] = {}
     started = parse_time(timing["started"]) if isinstance(timing.get("started"), str) else None

@@ -19,14 +19,12 @@ timeline timing ``chunk-times``). Websocket entries
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
 from typing import Any
 
 import orjson
 
 from llmtrace.containers import bodies, recorded
-from llmtrace.containers.recorded import header, headers_of
+from llmtrace.containers.recorded import header, headers_of, parse_time
 from llmtrace.errors import ShapeError
 from llmtrace.model import Request, Response
 
@@ -34,7 +32,6 @@ NAME = "har"
 MANY_EXCHANGES = True
 PHASES = ("blocked", "dns", "connect", "ssl", "send", "wait", "receive")
 # Python before 3.11 reads only 0, 3 or 6 fractional digits and no "Z".
-_FRACTION = re.compile(r"\.(\d+)")
 
 
 def sniff(doc: Any) -> bool:
@@ -153,16 +150,3 @@ def _timings(entry: dict, where: str) -> dict[str, float] | None:
     return out or None
 
 
-def parse_time(text: str) -> float | None:
-    """An ISO 8601 time (``2026-01-31T00:32:54.108Z``) in epoch seconds, or None."""
-    text = text.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    text = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], text, count=1)
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if value.tzinfo is None:
-        return None  # a local time of an unknown zone: not a point in time
-    return value.timestamp()

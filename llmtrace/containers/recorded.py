@@ -7,6 +7,7 @@ host and endpoint from the URL, the model from the body (or from a Gemini-style
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -21,6 +22,7 @@ from llmtrace.urls import split_url
 # ``converse-stream``, ``invoke``, ``invoke-with-response-stream``; the id may be percent-encoded).
 _MODEL_IN_PATH = re.compile(r"/models/([^/:?#]+):|/model/([^/?#]+)/(?:converse|invoke)")
 _STATUS_TEXT = re.compile(r"\s*(\d{3})\b")
+_FRACTION = re.compile(r"\.(\d+)")
 
 
 def headers_of(headers: Any, where: str) -> dict[str, str]:
@@ -160,3 +162,18 @@ def _unquote_path(text: str) -> str:
     from urllib.parse import unquote
 
     return unquote(text)
+
+
+def parse_time(text: str) -> float | None:
+    """An ISO 8601 time (``2026-01-31T00:32:54.108Z``) in epoch seconds, or None."""
+    text = text.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    text = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], text, count=1)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        return None  # a local time of an unknown zone: not a point in time
+    return value.timestamp()
