@@ -5,7 +5,9 @@ OpenAI chunks, Ollama responses, ...), bare dicts (Ollama, Gemini), lists of raw
 (``""`` entries are the blank separators), or nothing at all for a recorded exception.
 Requests come as ``{method, url, headers, body, endpoint, model}``, as
 ``{test_id, url, method, payload}``, or, for non-HTTP calls, ``{provider, api, file_id}`` or
-``{tool_name, kwargs}``. Secrets in the headers, ``url`` and ``endpoint`` (a Gemini
+``{tool_name, kwargs}``. The same two keys also hold single HTTP exchanges other recorders write
+(a test-agent proxy: VCR.py's ``status: {code, message}`` and the body as wire text): their
+body is split as a cassette's is. Secrets in the headers, ``url`` and ``endpoint`` (a Gemini
 ``endpoint`` may end in ``?key=…``) and in exception messages are masked as they are read.
 """
 
@@ -60,9 +62,9 @@ def _request(req: dict) -> Request:
 
 
 def _response(resp: dict) -> Response:
-    status = resp.get("status")
-    if status is not None and type(status) is not int:
-        raise ShapeError("response.status should be an integer")
+    status = recorded.status_of(resp.get("status"), "response.status")
+    if "is_streaming" not in resp and "is_exception" not in resp and _http_body(resp.get("body")):
+        return _http_response(resp, status)
     streaming = bool(resp.get("is_streaming"))
     if resp.get("is_exception"):
         data = resp.get("exception_data")
@@ -91,3 +93,21 @@ def _response(resp: dict) -> Response:
         return Response(status=status, streaming=True, chunks=chunks, done_marker=done, cut_off=cut_off)
     chunks = [unwrap(item) for item in body]
     return Response(status=status, streaming=True, chunks=chunks)
+
+
+def _http_body(body: Any) -> bool:
+    """A body stored as an HTTP recorder stores it (the wire text, or VCR.py's ``{string}``),
+    not as Llama Stack's parsed objects."""
+    return isinstance(body, str) or (isinstance(body, dict) and len(body) == 1
+                                     and ("string" in body or "base64_string" in body))
+
+
+def _http_response(resp: dict, status: int | None) -> Response:
+    """A single exchange a test-agent proxy wrote (``{"request", "response": {"status": {"code",
+    "message"}, "headers", "body": "data: …"}}``): the body split as a cassette's is."""
+    from llmtrace.containers import bodies
+    from llmtrace.containers.vcr import body_text
+
+    headers = headers_of(resp.get("headers"), "response.headers")
+    return recorded.response(status, bodies.split(body_text(resp.get("body"), headers, "response.body"),
+                                                  "response.body"))

@@ -109,7 +109,10 @@ def request(method: Any, url: Any, headers: dict[str, Any], body: Any, where: st
 
 def status_of(value: Any, where: str) -> int | None:
     """An HTTP status as recorded: an integer, or text that starts with one (``"200 OK"``);
-    0 means no response arrived."""
+    0 means no response arrived. VCR.py's ``{"code": 200, "message": "OK"}`` object gives its code
+    (wherever a recorder stored it: a cassette, a single-exchange JSON file)."""
+    if isinstance(value, dict) and "code" in value:
+        value = value["code"]
     if isinstance(value, str):
         found = _STATUS_TEXT.match(value)
         value = int(found.group(1)) if found else value

@@ -5,7 +5,8 @@ Variants read:
 - VCR.py: ``interactions: [{request, response}]``; request ``uri``, ``method``, ``headers``
   (``{name: [values]}``), ``body`` (text or bytes); response ``status: {code, message}``,
   ``headers``, ``body: {string: …}`` where the string is text or ``!!binary`` bytes (often
-  gzip-compressed);
+  gzip-compressed); vcrpy's httpx stubs of 2023: ``status_code`` and ``content: <text>`` instead of ``status`` and
+  ``body``;
 - pydantic-ai's serializer: ``parsed_body`` (the JSON body, already parsed) instead of
   ``body``, on requests and responses;
 - Ruby VCR: ``http_interactions``, bodies as ``{encoding, string}`` or
@@ -26,8 +27,9 @@ Bodies are decoded and split into chunks by ``llmtrace.containers.bodies`` (SSE,
 JSON document, or text). YAML is parsed by PyYAML, imported only when a YAML file is read, with
 its C loader when present and a safe loader that reads ``!!binary`` as bytes, keeps timestamps
 as the text recorded, and reads every other tag (``!!python/unicode``, ``!!python/tuple``,
-``!ruby/object``, ...) as the plain string, list or mapping it tags: no Python object is ever
-constructed from a cassette.
+``!ruby/object``, ...) as the plain string, list or mapping it tags; a mapping key that is a
+pickled string (aiohttp's ``!!python/object/apply:multidict._multidict.istr`` header names) is
+read as that string: no Python object is ever constructed from a cassette.
 """
 
 from __future__ import annotations
@@ -100,21 +102,21 @@ def _request(req: dict, where: str) -> Request:
     if "parsed_body" in req:
         body = req["parsed_body"]
     else:
-        body = recorded.json_or_text(_text(req.get("body"), headers, f"{where}, request body"))
+        body = recorded.json_or_text(body_text(req.get("body"), headers, f"{where}, request body"))
     return recorded.request(req.get("method"), req.get("uri", req.get("url")), headers, body, where)
 
 
 def _response(resp: dict, where: str) -> Response:
-    status = resp.get("code") if "code" in resp else resp.get("status")
-    if isinstance(status, dict):
-        status = status.get("code")
+    status = resp["code"] if "code" in resp else resp["status_code"] if "status_code" in resp else resp.get("status")
     status = recorded.status_of(status, f"{where}, response status")
     if "parsed_body" in resp:
         payloads = bodies.document(resp["parsed_body"])
     else:
         headers = headers_of(resp.get("headers"), f"{where}, response headers")
         place = f"{where}, response body"
-        payloads = bodies.split(_text(resp.get("body"), headers, place), place)
+        # vcrpy's httpx stubs of 2023 kept the body as ``content: <text>`` rather than ``body: {string}``.
+        body = resp["content"] if "body" not in resp and "content" in resp else resp.get("body")
+        payloads = bodies.split(body_text(body, headers, place), place)
         if "_timing" in resp:  # ``llmtrace record``'s reads and times (``containers.chunk_reads``)
             from llmtrace.containers import chunk_reads
 
@@ -125,7 +127,7 @@ def _response(resp: dict, where: str) -> Response:
     return recorded.response(status, payloads)
 
 
-def _text(body: Any, headers: dict[str, str], where: str) -> str | None:
+def body_text(body: Any, headers: dict[str, str], where: str) -> str | None:
     """A VCR body (text, bytes, ``{string}`` or ``{base64_string}``) decoded to text."""
     encoding = header(headers, "content-encoding")
     if isinstance(body, dict):
@@ -251,9 +253,31 @@ def _loader():
     class CassetteLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
         """PyYAML's safe loader, reading VCR's and other recorders' tags as plain data."""
 
+        def construct_mapping(self, node, deep=False):
+            if isinstance(node, yaml.MappingNode) and any(not isinstance(k, yaml.ScalarNode) for k, _ in node.value):
+                node.value = [(_key_node(k), v) for k, v in node.value]
+            return super().construct_mapping(node, deep=deep)
+
     CassetteLoader.add_constructor("tag:yaml.org,2002:timestamp", _scalar)
     CassetteLoader.add_multi_constructor(None, _plain)
     return CassetteLoader
+
+
+def _key_node(node):
+    """A mapping key that is a pickled string object (vcrpy through aiohttp writes header names
+    as ``? !!python/object/apply:multidict._multidict.istr [Content-Type]``, or ``…/new:…``
+    with ``args``): a plain string key holding the object's first argument, when that is a
+    scalar. No object is constructed. Any other complex key is left as it is (and refused by
+    PyYAML as unhashable)."""
+    import yaml
+
+    args = node.value if isinstance(node, yaml.SequenceNode) else None
+    if isinstance(node, yaml.MappingNode) and node.tag.startswith("tag:yaml.org,2002:python/"):
+        args = next((v.value for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == "args"
+                     and isinstance(v, yaml.SequenceNode)), None)
+    if node.tag.startswith("tag:yaml.org,2002:python/") and args and isinstance(args[0], yaml.ScalarNode):
+        return yaml.ScalarNode("tag:yaml.org,2002:str", args[0].value, node.start_mark, node.end_mark)
+    return node
 
 
 def _scalar(loader, node) -> str:
