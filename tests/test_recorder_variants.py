@@ -61,3 +61,10 @@ def test_old_httpx_cassette_body_under_content():
     (ex,) = load(str(RECORDERS / "httpx-content-2023.yaml")).exchanges
     assert ex.response.status == 200
     assert ex.result.choices[0].finish_reason == "stop"
+
+
+def test_bedrock_400_exchanges_take_the_dialect_from_the_endpoint():
+    """Rule 13: a 400 answered with no events; the body's ``messages`` look like any chat API's."""
+    rec = load(str(RECORDERS / "bedrock-400.yaml"))
+    assert [ex.dialect for ex in rec.exchanges] == ["bedrock-converse", "bedrock-invoke", "openai-chat"]
+    assert all(ex.failed for ex in rec.exchanges)

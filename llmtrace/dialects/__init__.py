@@ -3,7 +3,9 @@
 - ``NAMES``: the dialect names it handles (contracts.md vocabulary);
 - ``sniff(payload) -> str | None``: the dialect name when one chunk/body has its shape;
 - ``fold(chunks, ctx) -> Result``: streamed chunks folded into the unstreamed response;
-- ``fold_body(body, ctx) -> Result``: a non-streaming body read into the same Result.
+- ``fold_body(body, ctx) -> Result``: a non-streaming body read into the same Result;
+- optionally ``dialect_of_path(path) -> str | None``: the dialect an endpoint names on its own
+  (Bedrock's), used before the request body when no chunk or body shape told.
 
 Adding a dialect means adding a module and listing it in ``_MODULES``.
 """
@@ -112,6 +114,12 @@ _ASSISTANTS_THREADS = re.compile(r"/(?:v1|openai)/threads(?:/|$)")
 
 def _detect_from_request(body: Any, url: str | None) -> str:
     path = url_path(url)
+    for mod in modules():
+        # An endpoint that names its API alone (Bedrock's ``/model/{id}/converse-stream``): it wins over
+        # the body, whose messages look like any chat API's (a 400 answered with no events).
+        found = getattr(mod, "dialect_of_path", None) and mod.dialect_of_path(path)
+        if found:
+            return found
     if isinstance(body, dict) and "jsonrpc" in body:
         # An A2A call answered only by a JSON-RPC error (its answers are sniffed by shape); any other
         # JSON-RPC (MCP's tool calls, posted to ``/messages`` too) is not a generation.

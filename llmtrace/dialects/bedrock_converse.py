@@ -35,6 +35,7 @@ Stop reasons: ``end_turn``, ``stop_sequence`` → stop; ``max_tokens``,
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from llmtrace.dialects import (
@@ -76,6 +77,14 @@ def sniff(payload: dict) -> str | None:
     if isinstance(output, dict) and isinstance(output.get("message"), dict) and "stopReason" in payload:
         return "bedrock-converse"
     return None
+
+
+_PATH = re.compile(r"/model/[^/]+/converse(?:-stream)?/?$")
+
+
+def dialect_of_path(path: str) -> str | None:
+    """``/model/{id}/converse`` and ``/converse-stream`` speak Converse whatever the body holds."""
+    return "bedrock-converse" if _PATH.search(path) else None
 
 
 def is_error(key: str) -> bool:

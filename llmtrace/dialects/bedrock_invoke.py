@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
 
 import orjson
@@ -81,6 +82,14 @@ _MISTRAL_STOPS = {"stop": "stop", "length": "length", "tool_calls": "tool_calls"
 FINISH_REASONS = frozenset(_TITAN_STOPS) | set(_LLAMA_STOPS) | set(_COHERE_STOPS) | set(anthropic_completions.STOPS) \
     | set(_MISTRAL_STOPS) | {GUARDRAIL_FINISH} | anthropic_messages.FINISH_REASONS | set(bedrock_converse.STOPS) \
     | {"stop", "length", "tool_calls", "content_filter", "function_call"}
+
+
+_PATH = re.compile(r"/model/[^/]+/invoke(?:-with-response-stream)?/?$")
+
+
+def dialect_of_path(path: str) -> str | None:
+    """``/model/{id}/invoke`` and ``/invoke-with-response-stream``: the provider's own body inside."""
+    return "bedrock-invoke" if _PATH.search(path) else None
 
 
 def sniff(payload: dict) -> str | None:
