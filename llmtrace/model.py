@@ -172,6 +172,9 @@ class Observations(_Model):
     # Anomaly codes the recording holds no data to judge (a span that captured no text): the
     # checks are skipped, not run on nothing.
     skipped: list[str] = Field(default_factory=_list)
+    # Choices of a stream that ended as complete streams end (usage, then ``[DONE]``) whose
+    # provider sent no finish reason (``finish-missing``).
+    finish_missing: list[int] = Field(default_factory=_list)
 
 
 class Result(_Model):

@@ -32,6 +32,7 @@ CATALOGUE = {
     "unmasked-secret": "error",
     "bad-frame": "error",
     "duplicate-chunk": "warning",
+    "finish-missing": "info",
 }
 
 

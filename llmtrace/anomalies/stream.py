@@ -50,6 +50,18 @@ def no_finish(exchange: Exchange) -> Iterator[Anomaly]:
                       chunks=last)
 
 
+@check("finish-missing", "info")
+def finish_missing(exchange: Exchange) -> Iterator[Anomaly]:
+    """A complete stream (it ended with the usage chunk and ``[DONE]``) whose provider never sent
+    a finish reason: an omission of the provider's, not an incomplete response."""
+    result = exchange.result
+    last = [result.timeline.chunks - 1] if result.timeline.chunks else None
+    for choice in result.observations.finish_missing:
+        where = f" (choice {choice})" if len(result.choices) > 1 else ""
+        yield finding(exchange, "finish-missing", f"the stream ended complete (usage, then [DONE]) but no finish "
+                      f"reason was sent{where}", choice=choice, chunks=last)
+
+
 def known_finish_reasons(dialect: str) -> frozenset[str] | None:
     """The finish reasons a dialect defines: its module's ``FINISH_REASONS``, else the keys of its
     ``STOPS`` table; None when the dialect has neither."""

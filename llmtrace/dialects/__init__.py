@@ -252,6 +252,15 @@ def as_text(value: Any, what: str, where: str) -> str | None:
     raise ShapeError(f"{what} should be a string", where)
 
 
+def uncounted_tokens(usage: Any, fields: dict[str, str]) -> int:
+    """Tokens a provider's total counts in no field of llmtrace's ``Usage``: the sum of ``fields``,
+    a dialect's ``TOTAL_ALSO_COUNTS`` table (raw usage field → where the provider documents that its
+    total includes it). The ``usage-inconsistent`` check allows for them."""
+    if not isinstance(usage, dict):
+        return 0
+    return sum(as_int(usage.get(key)) or 0 for key in fields)
+
+
 def as_int(value: Any) -> int | None:
     """An integer token count, or None (booleans and other types are not counts)."""
     return value if type(value) is int else None

@@ -50,6 +50,7 @@ from llmtrace.dialects import (
     first,
     parse_arguments,
     stop_of,
+    uncounted_tokens,
 )
 from llmtrace.containers.aws_eventstream import BAD_FRAME, CUT_OFF
 from llmtrace.errors import ShapeError
@@ -61,6 +62,12 @@ STOPS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
          "model_context_window_exceeded": "length", "tool_use": "tool_calls",
          "guardrail_intervened": "content_filter", "content_filtered": "content_filter"}
 EVENTS = frozenset(("messageStart", "contentBlockStart", "contentBlockDelta", "contentBlockStop", "messageStop"))
+# What ``totalTokens`` adds beyond ``inputTokens`` + ``outputTokens``: with prompt caching the cache
+# reads and writes are counted in the total but not in ``inputTokens``.
+TOTAL_ALSO_COUNTS = {
+    "cacheReadInputTokens": "https://docs.aws.amazon.com/bedrock/latest/userguide/prompt-caching.html",
+    "cacheWriteInputTokens": "https://docs.aws.amazon.com/bedrock/latest/userguide/prompt-caching.html",
+}
 # Bedrock pads every event with a random-length "p" string (against size side channels): no data.
 PADDING = "p"
 
@@ -340,6 +347,7 @@ class ConverseFold:
 
     def result(self, n_chunks: int) -> Result:
         blocks = self.blocks_in_order()
+        self.obs.uncounted_tokens = uncounted_tokens(self.usage, TOTAL_ALSO_COUNTS)
         return Result(
             response=self.response(blocks),
             model=None,

@@ -17,7 +17,9 @@ Inner providers, recognized from the first event that has a known shape:
 - ``meta-llama``: ``{generation, prompt_token_count, generation_token_count, stop_reason}`` → the
   same keys, ``generation`` whole;
 - ``cohere`` (Command): ``{text, is_finished, finish_reason}`` or ``{generations: [{text,
-  finish_reason}]}`` → ``{"id", "generations": [{"id", "text", "finish_reason"}]}``;
+  finish_reason}]}`` → ``{"id", "generations": [{"id", "text", "finish_reason"}]}``; with several
+  generations the text events carry an ``index`` and the final ``is_finished`` event, which has
+  none, ends every generation;
 - ``anthropic-completions`` (Claude v2): ``{completion, stop_reason, stop}``, folded by
   ``anthropic_completions`` into ``{"type": "completion", "completion", "stop_reason", "stop"}``;
 - ``mistral``: ``{outputs: [{text, stop_reason}]}`` → ``{"outputs": [{"text", "stop_reason"}]}``.
@@ -231,6 +233,12 @@ class _TextFold:
         index = event.get("index") if type(event.get("index")) is int else 0
         if event.get("event_type") in (None, "text-generation") and not event.get("is_finished"):
             self._text(i, index, event.get("text"), "text")
+        if event.get("is_finished") and "index" not in event:
+            # The final event of a multi-generation stream (``num_generations`` > 1) names no index:
+            # it ends every generation.
+            for choice in sorted(set(self.texts) - set(self.finish)) or [index]:
+                self._finish(i, choice, event.get("finish_reason"))
+            return
         self._finish(i, index, event.get("finish_reason"))
 
     def _mistral(self, i: int, event: dict) -> None:

@@ -42,6 +42,7 @@ from llmtrace.dialects import (
     first,
     parse_arguments,
     stop_of,
+    uncounted_tokens,
 )
 from llmtrace.errors import ShapeError
 from llmtrace.model import (
@@ -56,6 +57,12 @@ from llmtrace.model import (
 )
 
 NAMES = ("gemini",)
+# What ``totalTokenCount`` adds beyond the prompt, candidates and thoughts (``thoughtsTokenCount`` is
+# the reasoning, which the total check already adds): the built-in tools' prompts.
+TOTAL_ALSO_COUNTS = {
+    "tool_use_prompt_token_count": "https://ai.google.dev/api/generate-content#UsageMetadata",
+    "toolUsePromptTokenCount": "https://ai.google.dev/api/generate-content#UsageMetadata",
+}
 
 STOPS = {
     "STOP": "stop",
@@ -377,8 +384,7 @@ class GeminiFold:
             response = self._response(cands)
         model = get(self.top, _MODEL)
         usage = self.top.get(self.usage_key) if self.usage_key else None
-        if isinstance(usage, dict):  # built-in tools' prompts: in the total, in no field of ours
-            self.obs.uncounted_tokens = as_int(get(usage, ("tool_use_prompt_token_count", "toolUsePromptTokenCount"))) or 0
+        self.obs.uncounted_tokens = uncounted_tokens(usage, TOTAL_ALSO_COUNTS)
         return Result(
             response=response,
             model=model if isinstance(model, str) and model else None,

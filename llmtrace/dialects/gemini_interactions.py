@@ -39,6 +39,7 @@ from llmtrace.dialects import (
     feed,
     parse_arguments,
     stop_of,
+    uncounted_tokens,
 )
 from llmtrace.errors import ShapeError
 from llmtrace.model import (
@@ -53,6 +54,12 @@ from llmtrace.model import (
 )
 
 NAMES = ("gemini-interactions",)
+# What ``total_tokens`` adds beyond input and output: the thought tokens (our reasoning tokens, which
+# the total check already adds) and the tokens of tool use, which no field of ours holds.
+TOTAL_ALSO_COUNTS = {
+    "total_tool_use_tokens": "https://ai.google.dev/api/interactions-api (Usage)",
+    "totalToolUseTokens": "https://ai.google.dev/api/interactions-api (Usage)",
+}
 
 _FIRST = frozenset(("interaction.start", "interaction.created"))
 _FINAL = frozenset(("interaction.complete", "interaction.completed"))
@@ -294,6 +301,7 @@ class InteractionFold:
             response = self._response(built)
         terminal = self.status in TERMINAL
         model = self.top.get("model") or self.top.get("agent")
+        self.obs.uncounted_tokens = uncounted_tokens(self.top.get("usage"), TOTAL_ALSO_COUNTS)
         return Result(
             response=response,
             model=model if isinstance(model, str) else None,

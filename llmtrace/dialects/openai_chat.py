@@ -405,6 +405,11 @@ class ChatFold:
         choices = [self.choices[k] for k in sorted(self.choices)]
         messages = [_message(c) for c in choices]
         complete = bool(choices) and all(c.finish_reason is not None for c in choices)
+        if choices and not complete and self.ctx.extra.get("done_marker") and self._usage() is not None:
+            # The stream ended as a complete one does — the usage chunk, then ``[DONE]`` — but the
+            # provider never sent a finish reason (OpenRouter does this): an omission, not a cut.
+            complete = True
+            self.obs.finish_missing = [c.index for c in choices if c.finish_reason is None]
         if response is None:
             response = self._response(choices, messages)
         top = self.top
