@@ -10,7 +10,7 @@ Per-chunk data is kept light on purpose: raw chunks are the parsed JSON values t
 
 from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, SkipValidation
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_serializer
 
 Severity = Literal["error", "warning", "info"]
 STOPS = ("stop", "length", "tool_calls", "content_filter", "error")
@@ -96,6 +96,17 @@ class ToolCall(_Model):
     name: str | None = None
     arguments: str = ""
     parsed_arguments: Any = None
+    # A call of a provider-defined (hosted) tool — web search, code interpreter, an MCP server's
+    # tool — rather than of a function the request declared: listed with ``"server": true``; the key
+    # is left out of a client call's JSON.
+    server: bool = False
+
+    @model_serializer(mode="wrap")
+    def _without_client_flag(self, handler):
+        out = handler(self)
+        if not self.server:
+            out.pop("server", None)
+        return out
 
 
 class Message(_Model):

@@ -138,7 +138,15 @@ def message(m: Message) -> dict:
     """A normalized message as plain data. Not pydantic's ``model_dump``: parsed tool arguments
     are recorded data, and may nest deeper than its serializer goes."""
     out = _fields(m)
-    out["tool_calls"] = [_fields(call) for call in m.tool_calls]
+    out["tool_calls"] = [_call(call) for call in m.tool_calls]
+    return out
+
+
+def _call(call: Any) -> dict:
+    """A tool call's fields; ``server`` only on a hosted tool's call (as ``ToolCall`` dumps it)."""
+    out = _fields(call)
+    if not out.get("server"):
+        out.pop("server", None)
     return out
 
 

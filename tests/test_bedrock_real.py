@@ -54,8 +54,8 @@ def response_bodies(path: Path) -> list[bytes]:
 
 def expected_converse(events: list[tuple[str, dict]]) -> dict:
     deltas = [p["delta"] for k, p in events if k == "contentBlockDelta"]
-    tools = [p["start"]["toolUse"]["name"] for k, p in events if k == "contentBlockStart"
-             and "toolUse" in p["start"] and p["start"]["toolUse"].get("type", "tool_use") == "tool_use"]
+    # Server-side tools (``type: server_tool_use``) are listed too (as server calls, contracts.md turn 3).
+    tools = [p["start"]["toolUse"]["name"] for k, p in events if k == "contentBlockStart" and "toolUse" in p["start"]]
     usage = next(p["usage"] for k, p in events if k == "metadata")
     stop = next(p["stopReason"] for k, p in events if k == "messageStop")
     text = "".join(d["text"] for d in deltas if "text" in d)

@@ -89,7 +89,7 @@ def unknown_tool(exchange: Exchange) -> Iterator[Anomaly]:
         return
     for message in exchange.result.choices:
         for n, call in enumerate(message.tool_calls):
-            if call.name and call.name not in declared:
+            if call.name and call.name not in declared and not call.server:
                 yield finding(exchange, "unknown-tool", f"tool call {n} calls {brief(call.name)!r}, which the "
                               f"request did not declare", choice=message.index,
                               details={"call": n, "name": call.name, "declared": declared})

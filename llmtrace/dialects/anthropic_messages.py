@@ -291,10 +291,13 @@ class MessagesFold:
                 if reasoning is None:
                     reasoning = []
                 reasoning.append(block.text_of("thinking") or "")
-            elif btype == "tool_use":
+            elif btype in ("tool_use", "server_tool_use", "mcp_tool_use"):
                 raw = block.raw_input()
-                calls.append(ToolCall(id=block.fields.get("id") or None, name=block.fields.get("name"),
-                                      arguments=raw, parsed_arguments=parse_arguments(raw)))
+                name = block.fields.get("name")
+                if btype == "mcp_tool_use":  # a tool of an MCP server the API called itself
+                    name = f"mcp:{block.fields.get('server_name')}.{name}"
+                calls.append(ToolCall(id=block.fields.get("id") or None, name=name, arguments=raw,
+                                      parsed_arguments=parse_arguments(raw), server=btype != "tool_use"))
         role = self.top.get("role")
         return Message(
             index=0,

@@ -313,10 +313,11 @@ class ConverseFold:
         for block in blocks:
             tool = block.tool()
             if tool is not None:
-                if tool.get("type") in (None, "tool_use"):  # a server-side tool ran on Bedrock's side
-                    raw = block.raw_input()
-                    calls.append(ToolCall(id=tool.get("toolUseId") or None, name=tool.get("name"), arguments=raw,
-                                          parsed_arguments=parse_arguments(raw)))
+                raw = block.raw_input()
+                # Any other type (``server_tool_use``) is a server-side tool that ran on Bedrock's side.
+                calls.append(ToolCall(id=tool.get("toolUseId") or None, name=tool.get("name"), arguments=raw,
+                                      parsed_arguments=parse_arguments(raw),
+                                      server=tool.get("type") not in (None, "tool_use")))
                 continue
             if block.reasoning is not None:
                 reasoning = (reasoning or []) + block.reasoning

@@ -20,8 +20,9 @@ Normalized message (one choice), from the output items: ``content`` = the text p
 message items joined, ``refusal`` = their refusal parts, ``reasoning`` = the reasoning items'
 summary and reasoning text, ``tool_calls`` = the ``function_call`` and ``custom_tool_call``
 items (``call_id`` as the id; a custom tool's ``input`` is its arguments, free text by design:
-``observations.free_text_calls`` says so, so it is not judged as JSON); server-side tool calls
-such as web search are not client tool calls and are not listed. ``finish_reason`` is the response ``status``, or for an
+``observations.free_text_calls`` says so, so it is not judged as JSON), and the built-in tools'
+items (``web_search_call``, ``code_interpreter_call``, ``mcp_call``, ``computer_call``, …) with
+``"server": true`` (``hosted_call``); only client calls make the stop ``tool_calls``. ``finish_reason`` is the response ``status``, or for an
 incomplete response its ``incomplete_details.reason``; ``stop``: completed → ``stop`` (or
 ``tool_calls`` when the output holds function calls), ``max_output_tokens`` → ``length``,
 ``content_filter`` → ``content_filter``, failed → ``error``. Usage: ``input_tokens``,
@@ -291,9 +292,11 @@ def message_of(response: dict) -> Message:
             raw = as_text(item.get("input"), "input", where) or ""
             calls.append(ToolCall(id=item.get("call_id") or item.get("id"), name=item.get("name"),
                                   arguments=raw, parsed_arguments=parse_arguments(raw)))
+        elif isinstance(kind, str) and (kind.endswith("_call") or kind == "mcp_approval_request"):
+            calls.append(hosted_call(item))
     finish = finish_reason_of(response)
     stop = stop_of(finish, STOPS)
-    if stop == "stop" and calls:
+    if stop == "stop" and any(not call.server for call in calls):
         stop = "tool_calls"
     return Message(
         index=0,
@@ -305,6 +308,32 @@ def message_of(response: dict) -> Message:
         finish_reason=finish,
         stop=stop,
     )
+
+
+# An output item's own bookkeeping and results, not what the tool was asked to do.
+_NOT_ARGUMENTS = frozenset(("id", "type", "status", "call_id", "output", "outputs", "result", "results", "error",
+                            "server_label", "name", "pending_safety_checks", "approval_request_id"))
+
+
+def hosted_call(item: dict) -> ToolCall:
+    """A call of a built-in tool (``web_search_call``, ``code_interpreter_call``, ``mcp_call``,
+    ``image_generation_call``, ``computer_call``, ``local_shell_call``, ``shell_call``,
+    ``apply_patch_call``, ``tool_search_call``, an ``mcp_approval_request``, and any later
+    ``*_call``) as a server tool call: named after the tool (the item type without ``_call``;
+    ``mcp:<server_label>.<name>`` for an MCP server's tool), its ``arguments`` as sent, else what
+    the item asked the tool to do (``action``, ``code``, ``queries``, …) as JSON."""
+    kind = item["type"]
+    if kind in ("mcp_call", "mcp_approval_request"):
+        name = f"mcp:{item.get('server_label')}.{item.get('name')}"
+    else:
+        name = kind[:-len("_call")]
+    raw = item.get("arguments")
+    if raw is None:
+        asked = {key: value for key, value in item.items() if key not in _NOT_ARGUMENTS and value is not None}
+        raw = dump_arguments(asked) if asked else ""
+    raw = dump_arguments(raw)
+    return ToolCall(id=item.get("call_id") or item.get("id"), name=name, arguments=raw,
+                    parsed_arguments=parse_arguments(raw), server=True)
 
 
 def finish_reason_of(response: dict) -> str | None:

@@ -15,7 +15,7 @@ Merge rules:
 - ``id``/``model``/``system_fingerprint``/``created`` first non-empty; ``citations`` collected.
 
 The message: with server-side tools (code execution, web search) one response holds several
-outputs — the assistant's call (index 0), the tool's result (``ROLE_TOOL``), the assistant's
+outputs — the assistant's call (index 0; a server tool call, ``"server": true``), the tool's result (``ROLE_TOOL``), the assistant's
 answer (index 2). They are one turn: content, reasoning and tool calls are those of the
 assistant outputs in index order; ``ROLE_TOOL`` outputs are results, kept in the reassembled
 response only. When the request asked for several choices (``n`` > 1), each output index is
@@ -43,6 +43,10 @@ from llmtrace import protobuf
 from llmtrace.dialects.ollama import parse_timestamp
 from llmtrace.errors import ShapeError
 from llmtrace.model import Delta, Message, Observations, Result, Timeline, ToolCall, ToolEvent, Usage
+
+# Tool call types (``ToolCallType``) of calls the client carries out; every other type
+# (``TOOL_CALL_TYPE_WEB_SEARCH_TOOL``, ``…_CODE_EXECUTION_TOOL``, ``…_MCP_TOOL``, …) is a server-side tool.
+_CLIENT_CALL_TYPES = frozenset(("TOOL_CALL_TYPE_CLIENT_SIDE_TOOL", "TOOL_CALL_TYPE_INVALID", "CLIENT_SIDE_TOOL"))
 
 NAMES = ("xai-grpc",)
 
@@ -187,9 +191,11 @@ class XaiFold:
                 fn = call.get("function") if isinstance(call.get("function"), dict) else {}
                 args = fn.get("arguments")
                 raw = dump_arguments(args) if args is not None else ""
+                kind = call.get("type")
                 calls.append(ToolCall(id=call.get("id") if isinstance(call.get("id"), str) else None,
                                       name=fn.get("name") if isinstance(fn.get("name"), str) else None,
-                                      arguments=raw, parsed_arguments=parse_arguments(raw)))
+                                      arguments=raw, parsed_arguments=parse_arguments(raw),
+                                      server=isinstance(kind, str) and kind not in _CLIENT_CALL_TYPES))
             finish = s.finish or finish
         return Message(index=index, role="assistant", content=content, reasoning=reasoning, tool_calls=calls,
                        finish_reason=finish, stop=stop_of(finish, STOPS))

@@ -345,9 +345,9 @@ class ChoiceView:
 
 
 def tool_call(call, everything: bool = False) -> list:
-    """A tool call: its name, its id, and its arguments pretty-printed (raw when not JSON;
-    on one line when nested too deep to indent)."""
-    head = Text("tool call ", style="cyan").append_text(safe_text(call.name or "(no name)", style="bold cyan",
+    """A tool call: its name ("server tool call" for a hosted tool's), its id, and its arguments
+    pretty-printed (raw when not JSON; on one line when nested too deep to indent)."""
+    head = Text("server tool call " if getattr(call, "server", False) else "tool call ", style="cyan").append_text(safe_text(call.name or "(no name)", style="bold cyan",
                                                                   limit=VALUE_CHARS))
     if call.id:
         head.append("  id ", style="dim").append_text(safe_text(call.id, style="dim", limit=VALUE_CHARS))

@@ -58,7 +58,7 @@ def exchange_section(prefix: str, item: Shown) -> dict[str, Any]:
                 shown_text, more = _cut(value)
                 texts[field] = {"segments": segments(shown_text, marks.get((m.index, field), [])), "more": more}
         choices.append({"index": m.index, "texts": texts, "finish": m.finish_reason, "stop": m.stop,
-                        "tool_calls": [{"name": clean(c.name or "—"), "id": clean(c.id or ""),
+                        "tool_calls": [{"name": clean(c.name or "—"), "id": clean(c.id or ""), "server": c.server,
                                         "arguments": clean(pretty(c.parsed_arguments)) if c.parsed_arguments is not None
                                         else clean(c.arguments)} for c in m.tool_calls]})
     summary = item.summary
