@@ -109,3 +109,50 @@ def test_every_total_table_names_its_source():
     assert {"llmtrace.dialects.bedrock_converse", "llmtrace.dialects.gemini_interactions",
             "llmtrace.dialects.gemini"} <= set(tables)
     assert all(source.startswith("https://") for table in tables.values() for source in table.values())
+
+
+# --- rule 11: documented aliases are info, other models a warning ------------------------------------
+
+import pytest  # noqa: E402
+
+from llmtrace.anomalies.metadata import documented_alias, model_name  # noqa: E402
+
+
+@pytest.mark.parametrize("requested, served", [
+    ("anthropic.claude-v2", "claude-2.0"),  # Bedrock's Claude 2 id
+    ("anthropic.claude-v2:1", "claude-2.1"),
+    ("anthropic.claude-instant-v1", "claude-instant-1.2"),
+    ("claude-3-5-haiku-latest", "claude-3-5-haiku-20241022"),
+    ("mistral-large-latest", "mistral-large-2411"),
+    ("gemini-flash-latest", "gemini-2.5-flash-preview-09-2025"),
+    ("gpt-4-turbo-preview", "gpt-4-0125-preview"),
+    ("gpt-5.2_2025-12-11", "gpt-5.2-2025-12-11"),  # an Azure deployment name
+    ("gpt-35-turbo", "gpt-3.5-turbo-0125"),  # Azure's spelling of the model
+    ("command-r", "command-r-08-2024"),
+])
+def test_documented_aliases_are_info(requested, served):
+    assert documented_alias(model_name(served), model_name(requested)) is not None
+    ex = _with_models(requested, served)
+    (found,) = [a for a in detect(ex) if a.code == "model-mismatch"]
+    assert found.severity == "info"
+
+
+@pytest.mark.parametrize("requested, served", [
+    ("gpt-4o", "gpt-4o-mini-2024-07-18"), ("gpt-4", "gpt-4.1"), ("gpt-4-turbo-preview", "gpt-4o"),
+    ("gpt-4o-2024-05-13", "gpt-4o-2024-08-06"), ("anthropic.claude-v2", "claude-3-haiku-20240307"),
+    ("gpt-5.2_2025-12-11", "gpt-5.1-2025-11-13"),
+])
+def test_other_models_stay_warnings(requested, served):
+    ex = _with_models(requested, served)
+    (found,) = [a for a in detect(ex) if a.code == "model-mismatch"]
+    assert found.severity == "warning"
+
+
+def _with_models(requested: str, served: str) -> Exchange:
+    chunks = [{"id": "c", "object": "chat.completion.chunk", "model": served,
+               "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}]}]
+    from llmtrace.dialects import openai_chat
+
+    ex = folded("openai-chat", openai_chat, chunks, {"model": requested, "messages": []})
+    ex.normalized_request.model = requested
+    return ex

@@ -92,11 +92,50 @@ def is_minor_version(served: str, requested: str) -> bool:
         and re.fullmatch(r"\.\d+", served[len(requested):]) is not None
 
 
+# Documented aliases whose target is not the alias with a date after it (OpenAI's models page, the
+# "gpt-4-turbo-preview" and "gpt-4-vision-preview" rows: https://platform.openai.com/docs/models).
+_ALIASES = {
+    "gpt-4-turbo-preview": ("gpt-4-0125-preview", "gpt-4-1106-preview"),
+    "gpt-4-vision-preview": ("gpt-4-1106-vision-preview",),
+}
+# Bedrock's Claude 2 and Instant ids: ``anthropic.claude-v2`` is Claude 2 (served as ``claude-2.0``),
+# ``…-v2:1`` Claude 2.1, ``claude-instant-v1`` Claude Instant 1 (``claude-instant-1.2``).
+_BEDROCK_LEGACY = re.compile(r"(claude-(?:instant-)?)v(\d+)(?::(\d+))?")
+# What a deployment or served name may add: a version of 3, 4, 6 or 8 digits once separators are gone
+# (Azure's ``gpt-35-turbo`` is ``gpt-3.5-turbo``; ``gpt-5.2_2025-12-11`` a deployment of ``gpt-5.2-2025-12-11``).
+_SEPARATORS = re.compile(r"[-_.@\s]")
+_VERSION_DIGITS = re.compile(r"\d{3,4}|\d{6}|\d{8}")
+
+
+def documented_alias(served: str, requested: str) -> str | None:
+    """Why ``served`` is the model ``requested`` names (both as ``model_name``), when it is one: a
+    dated snapshot of the alias, the version a legacy or Bedrock id named, a documented alias's
+    target, a ``-latest`` alias (it moves by design), or the same name spelled with other separators
+    or a date suffix (Azure deployment names). None for another model."""
+    if is_snapshot(served, requested):
+        return "a dated snapshot of the alias"
+    legacy = _BEDROCK_LEGACY.fullmatch(requested)
+    if legacy:
+        requested = f"{legacy.group(1)}{legacy.group(2)}" + (f".{legacy.group(3)}" if legacy.group(3) else "")
+        if served == requested:
+            return "the version the Bedrock id named"
+    if is_minor_version(served, requested):
+        return "the version the alias named"
+    if served in _ALIASES.get(requested, ()):
+        return "the model the alias points to"
+    if requested.endswith("-latest"):
+        return "a -latest alias, which moves to newer versions"
+    asked, got = _SEPARATORS.sub("", requested), _SEPARATORS.sub("", served)
+    if got == asked or (got.startswith(asked) and _VERSION_DIGITS.fullmatch(got[len(asked):])):
+        return "the same name with other separators or a date suffix"
+    return None
+
+
 @check("model-mismatch", "warning")
 def model_mismatch(exchange: Exchange) -> Iterator[Anomaly]:
-    """The response names another model than the request (info for a dated snapshot of the alias,
-    or the minor version a legacy alias named); ids that only address the model differently
-    (Bedrock's, Vertex's) are the same model."""
+    """The response names another model than the request (info when it is a documented alias of it:
+    ``documented_alias``); ids that only address the model differently (Bedrock's, Vertex's) are
+    the same model."""
     requested = exchange.normalized_request.model or exchange.request.model
     served = exchange.result.model
     if not requested or not served:
@@ -104,11 +143,10 @@ def model_mismatch(exchange: Exchange) -> Iterator[Anomaly]:
     asked, got = model_name(requested), model_name(served)
     if asked == got:
         return
-    snapshot = is_snapshot(got, asked)
-    minor = not snapshot and is_minor_version(got, asked)
-    why = " (a dated snapshot of the alias)" if snapshot else " (the version the alias named)" if minor else ""
+    alias = documented_alias(got, asked)
+    why = f" ({alias})" if alias else ""
     yield finding(exchange, "model-mismatch", f"requested {brief(requested)}, served {brief(served)}{why}",
-                  severity="info" if snapshot or minor else None, details={"requested": requested, "served": served})
+                  severity="info" if alias else None, details={"requested": requested, "served": served})
 
 
 @check("malformed-url", "info", needs_result=False)
