@@ -23,6 +23,8 @@ Merge rules (reassembly.md):
 
 There is no end marker: a candidate without ``finish_reason`` means the stream stopped early.
 A response whose prompt was blocked (``prompt_feedback.block_reason``, no candidates) is complete.
+Enums sent as numbers (Vertex's ``enum-encoding=int``) are read through ``ENUMS``: the finish
+reason by its name; the reassembled response keeps the numbers as sent.
 """
 
 from __future__ import annotations
@@ -80,6 +82,33 @@ STOPS = {
 # Every FinishReason the API defines (the normal ones that map to no stop included).
 FINISH_REASONS = frozenset(STOPS) | {"FINISH_REASON_UNSPECIFIED", "LANGUAGE", "OTHER", "IMAGE_OTHER", "NO_IMAGE",
                                      "IMAGE_RECITATION", "TOO_MANY_TOOL_CALLS", "MISSING_THOUGHT_SIGNATURE"}
+
+# Vertex AI's REST transport asked for ``$alt=json;enum-encoding=int`` (the GAPIC clients' REST
+# transport) sends enums as their numbers. The tables of google.cloud.aiplatform.v1 (content.proto:
+# Candidate.FinishReason, GenerateContentResponse.PromptFeedback.BlockedReason, Modality, HarmCategory,
+# SafetyRating.HarmProbability / HarmSeverity); a number outside them is kept as sent.
+ENUMS: dict[str, tuple[str, ...]] = {
+    "finishReason": ("FINISH_REASON_UNSPECIFIED", "STOP", "MAX_TOKENS", "SAFETY", "RECITATION", "OTHER", "BLOCKLIST",
+                     "PROHIBITED_CONTENT", "SPII", "MALFORMED_FUNCTION_CALL", "MODEL_ARMOR", "IMAGE_SAFETY",
+                     "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "IMAGE_OTHER", "UNEXPECTED_TOOL_CALL", "NO_IMAGE"),
+    "blockReason": ("BLOCKED_REASON_UNSPECIFIED", "SAFETY", "OTHER", "BLOCKLIST", "PROHIBITED_CONTENT"),
+    "modality": ("MODALITY_UNSPECIFIED", "TEXT", "IMAGE", "VIDEO", "AUDIO", "DOCUMENT"),
+    "category": ("HARM_CATEGORY_UNSPECIFIED", "HARM_CATEGORY_HATE_SPEECH", "HARM_CATEGORY_DANGEROUS_CONTENT",
+                 "HARM_CATEGORY_HARASSMENT", "HARM_CATEGORY_SEXUALLY_EXPLICIT", "HARM_CATEGORY_CIVIC_INTEGRITY"),
+    "probability": ("HARM_PROBABILITY_UNSPECIFIED", "NEGLIGIBLE", "LOW", "MEDIUM", "HIGH"),
+    "severity": ("HARM_SEVERITY_UNSPECIFIED", "HARM_SEVERITY_NEGLIGIBLE", "HARM_SEVERITY_LOW", "HARM_SEVERITY_MEDIUM",
+                 "HARM_SEVERITY_HIGH"),
+}
+
+
+def enum_name(field: str, value: Any) -> Any:
+    """The name of an enum ``field`` (camelCase) sent as its number; a number the table does not
+    hold, as text (``"17"``: kept as sent, and not a name the dialect defines); anything else as it is."""
+    if type(value) is not int:
+        return value
+    names = ENUMS[field]
+    return names[value] if 0 <= value < len(names) else str(value)
+
 
 # The two spellings of each key llmtrace reads: SDK dump (snake_case) and REST (camelCase).
 USAGE = ("usage_metadata", "usageMetadata")
@@ -302,7 +331,7 @@ class GeminiFold:
                     self._content(i, cand, as_dict(value, "content", ""))
             elif key not in fields or value is not None:
                 fields[key] = value
-        finish = as_text(get(raw, _FINISH), "finish_reason", "")
+        finish = as_text(enum_name("finishReason", get(raw, _FINISH)), "finish_reason", "")
         if finish is not None:
             if index not in self.obs.finish_chunks and not _runs_code(raw):
                 self.obs.finish_chunks[index] = i
