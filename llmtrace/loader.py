@@ -136,8 +136,29 @@ def _load(source: str, data: bytes, fmt: str | None) -> Recording:
             mod, doc = select(data)
             pairs = mod.read_bytes(data) if doc is None else mod.read(doc)
         del data
+        pairs = [pair for req, resp in pairs for pair in _streams_of(req, resp)]
         exchanges = [_built(mod, i, req, resp) for i, (req, resp) in enumerate(pairs)]
     return Recording(source=source, container=mod.NAME, exchanges=exchanges)
+
+
+def _streams_of(req: Request, resp: Response) -> list[tuple[Request, Response]]:
+    """A chunk file (no request recorded) that holds several complete streams back to back
+    (``message_start`` … ``message_stop`` three times) as one exchange per stream; anything else
+    as it is. The stream's end marker and a cut-off belong to the last stream."""
+    if not resp.streaming or req.url is not None or req.body is not None or len(resp.chunks) < 2 \
+            or resp.error is not None:
+        return [(req, resp)]
+    starts = dialects.stream_starts(resp.chunks)
+    if len(starts) == 1:
+        return [(req, resp)]
+    out = []
+    for n, (start, end) in enumerate(zip(starts, starts[1:] + [len(resp.chunks)])):
+        last = n == len(starts) - 1
+        times = resp.chunk_times[start:end] if resp.chunk_times is not None else None
+        out.append((req.model_copy(), resp.model_copy(update={
+            "chunks": resp.chunks[start:end], "chunk_times": times,
+            "done_marker": resp.done_marker and last, "cut_off": resp.cut_off if last else None})))
+    return out
 
 
 @contextmanager

@@ -4,6 +4,8 @@
 - ``sniff(payload) -> str | None``: the dialect name when one chunk/body has its shape;
 - ``fold(chunks, ctx) -> Result``: streamed chunks folded into the unstreamed response;
 - ``fold_body(body, ctx) -> Result``: a non-streaming body read into the same Result;
+- optionally ``starts_stream(chunk) -> bool``: the first event of a stream, where the dialect has
+  one (a chunk file with several is split into one exchange per stream);
 - optionally ``dialect_of_path(path) -> str | None``: the dialect an endpoint names on its own
   (Bedrock's), used before the request body when no chunk or body shape told.
 
@@ -96,6 +98,18 @@ def detect(payloads: list[Any], request_body: Any = None, url: str | None = None
         if not _looks_like_error(payloads[0]):
             return OPAQUE
     return _detect_from_request(request_body, url)
+
+
+def stream_starts(chunks: list) -> list[int]:
+    """Where each stream begins in ``chunks`` when they hold several back to back (a chunk file
+    that kept streams one after another): the positions of the dialect's stream-start events
+    (``starts_stream``, where a dialect has one), ``[0]`` otherwise."""
+    mod = module_for(detect(chunks[:8])) if chunks else None
+    starts = getattr(mod, "starts_stream", None)
+    if starts is None:
+        return [0]
+    found = [n for n, chunk in enumerate(chunks) if starts(chunk)]
+    return [0] + [n for n in found if n > 0] if len(found) > 1 else [0]
 
 
 def _has_generation_keys(payload: dict) -> bool:

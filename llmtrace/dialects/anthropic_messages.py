@@ -76,6 +76,12 @@ def sniff(payload: dict) -> str | None:
     return None
 
 
+def starts_stream(payload: Any) -> bool:
+    """The first event of a stream (``message_start``): a chunk file that holds a second one holds
+    two streams back to back."""
+    return type(payload) is dict and payload.get("type") == "message_start"
+
+
 class _Block:
     """One content block: its start fields, plus the fragments its deltas appended."""
 

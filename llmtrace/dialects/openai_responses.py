@@ -90,6 +90,12 @@ def sniff(payload: dict) -> str | None:
     return None
 
 
+def starts_stream(payload: Any) -> bool:
+    """The first event of a stream (``response.created``): a chunk file that holds a second one
+    holds two streams back to back."""
+    return type(payload) is dict and payload.get("type") == "response.created"
+
+
 class _Item:
     """An output item being streamed: its added fields, text fragments per part, and its
     finished copy once ``output_item.done`` arrives."""
