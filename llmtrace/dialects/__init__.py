@@ -45,6 +45,7 @@ _MODULES = (
     "openai_chat",
     "ollama",
     "gemini",
+    "bedrock_agent",  # before bedrock_invoke: InvokeAgent's chunks are {"chunk": {"bytes"}} too, of plain text
     "bedrock_converse", "bedrock_invoke", "bedrock_retrieve",  # AWS event-stream chunks ({event-type: payload})
     "a2a",  # Agent2Agent JSON-RPC: {"jsonrpc", "result": {"kind": task | status-update | artifact-update | message}}
 )

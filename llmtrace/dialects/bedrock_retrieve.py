@@ -24,6 +24,12 @@ NAMES = ("bedrock-retrieve",)
 CONTENT_TYPE = "application/vnd.amazon.eventstream"
 
 
+def dialect_of_path(path: str) -> str | None:
+    """``/retrieveAndGenerateStream`` (and the unstreamed ``/retrieveAndGenerate``) of Bedrock Agents Runtime."""
+    return "bedrock-retrieve" if path.rstrip("/").endswith(("/retrieveAndGenerateStream", "/retrieveAndGenerate")) \
+        else None
+
+
 def sniff(payload: dict) -> str | None:
     if len(payload) == 1:
         if isinstance(payload.get("output"), dict) and "text" in payload["output"]:
