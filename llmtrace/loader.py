@@ -340,8 +340,38 @@ def fold_exchange(exchange: Exchange):
         return None
     try:
         return mod.fold(resp.chunks, ctx) if resp.streaming else mod.fold_body(resp.body, ctx)
+    except ShapeError as exc:
+        if not resp.streaming:
+            raise
+        failure = exc
     except (TypeError, AttributeError, KeyError, ValueError) as exc:
         # Values of a type the fold did not foresee, met while building the result.
         raise ShapeError(f"unexpected value ({dialects.unexpected(exc)})", "response") from None
     except RecursionError:
         raise ShapeError("nested too deeply", "response") from None
+    return _fold_leaving_out(mod, resp.chunks, ctx, failure)
+
+
+# What cannot be judged on a stream read without some of its chunks: what they held is unknown.
+PARTIAL_SKIPS = ("content-after-finish", "duplicate-chunk", "duplicated-content", "empty-response",
+                 "finish-without-tool-calls", "invalid-tool-arguments", "mixed-ids", "no-finish", "nonstandard-finish",
+                 "tool-index-gap", "truncated", "usage-inconsistent", "usage-missing")
+
+
+def _fold_leaving_out(mod, chunks: list, ctx: dialects.FoldContext, failure: ShapeError):
+    """A stream with chunks of a shape the fold cannot read (a field of an unforeseen type): read
+    again without them, rather than refusing the file. The chunks left out go to
+    ``observations.unread`` (the ``unread-chunk`` finding) and the checks that would judge what
+    they held to ``skipped``. When that reading fails too, or the failure was not a chunk's, the
+    first error stands."""
+    ctx.extra["tolerant"] = True
+    try:
+        result = mod.fold(chunks, ctx)
+    except (ShapeError, TypeError, AttributeError, KeyError, ValueError, RecursionError):
+        raise failure from None
+    unread = ctx.extra.get("unread")
+    if not unread:
+        raise failure
+    result.observations.unread = unread
+    result.observations.skipped = sorted(set(result.observations.skipped) | set(PARTIAL_SKIPS))
+    return result

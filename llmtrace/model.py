@@ -186,6 +186,9 @@ class Observations(_Model):
     # Choices of a stream that ended as complete streams end (usage, then ``[DONE]``) whose
     # provider sent no finish reason (``finish-missing``).
     finish_missing: list[int] = Field(default_factory=_list)
+    # Chunks left out of the fold because a field had a type it cannot read: ``(chunk, what)``
+    # (``unread-chunk``); the exchange is kept, read without them.
+    unread: list[tuple[int, str]] = Field(default_factory=_list)
 
 
 class Result(_Model):

@@ -18,6 +18,15 @@ CORPUS = DATA / "corpus"
 SEED = CORPUS / "seed" / "000_a2136f253c2c20b7.json"
 
 
+def left_out(path) -> list[tuple[int, str]]:
+    """The chunks llmtrace read around in a recording — a field of a type the fold did not foresee
+    (issue 23: the exchange is kept, the chunk left out and named by ``unread-chunk``): ``(chunk,
+    what)`` of every exchange."""
+    from llmtrace.loader import load
+
+    return [item for ex in load(str(path)).exchanges if ex.result for item in ex.result.observations.unread]
+
+
 def corpus(kind: str) -> list[Path]:
     """The corpus recordings of one kind (a folder under tests/data/corpus/llama-stack)."""
     return sorted((CORPUS / "llama-stack" / kind).glob("*.json"))

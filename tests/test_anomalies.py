@@ -33,6 +33,7 @@ CATALOGUE = {
     "bad-frame": "error",
     "duplicate-chunk": "warning",
     "finish-missing": "info",
+    "unread-chunk": "warning",
 }
 
 

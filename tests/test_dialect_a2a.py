@@ -9,6 +9,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+
+from conftest import left_out
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -225,9 +227,9 @@ def test_wrong_types_name_the_chunk_and_the_cli_exits_2(tmp_path):
         a2a.fold([_status("working"), bad], CTX)
     assert info.value.where == "chunk 1"
     path = _cassette(tmp_path, [_status("working"), bad])
+    assert [chunk for chunk, _ in left_out(path)] == [1]  # the exchange is kept, chunk 1 left out (issue 23)
     run = CliRunner().invoke(app, ["show", str(path)])
-    assert run.exit_code == 2
-    assert run.stderr.count("\n") == 1 and run.stderr.startswith(f"llmtrace: {path}: ") and "chunk 1" in run.stderr
+    assert run.exit_code == 0 and "unread-chunk" in run.stdout
 
 
 def test_sniffing_takes_a2a_shapes_only():

@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from conftest import DATA
+from conftest import DATA, left_out
 from llmtrace.cli import app
 from llmtrace.dialects import FoldContext, detect, openai_assistants
-from llmtrace.errors import ShapeError, UnreadableInput
+from llmtrace.errors import ShapeError
 from llmtrace.loader import load
 from raw_reading import bodies, sse
 
@@ -361,10 +361,9 @@ def test_wrong_types_name_the_chunk(tmp_path):
     bad = _requires_action()
     bad[4]["delta"]["step_details"]["tool_calls"][0]["index"] = "0"
     path = _sse_file(tmp_path, bad)
-    with pytest.raises(UnreadableInput, match="index should be an integer, chunk 4"):
-        load(str(path))
+    assert left_out(path) == [(4, "tool call index should be an integer")]  # kept, chunk 4 left out (issue 23)
     run = CliRunner().invoke(app, ["check", str(path)])
-    assert run.exit_code == 2 and run.stderr.startswith(f"llmtrace: {path}: ") and "Traceback" not in run.output
+    assert run.exit_code == 0 and "unread-chunk" in run.stdout and "Traceback" not in run.output
 
 
 # --- detection ----------------------------------------------------------------------------------------

@@ -68,3 +68,41 @@ def test_bedrock_400_exchanges_take_the_dialect_from_the_endpoint():
     rec = load(str(RECORDERS / "bedrock-400.yaml"))
     assert [ex.dialect for ex in rec.exchanges] == ["bedrock-converse", "bedrock-invoke", "openai-chat"]
     assert all(ex.failed for ex in rec.exchanges)
+
+
+# --- the general lesson: a chunk of an unforeseen shape is left out, not the whole file ------------
+
+def test_a_chunk_with_an_unforeseen_field_type_is_left_out_and_named(tmp_path):
+    """Gemini text as a list where a string belongs: the exchange is kept, read without that chunk;
+    ``unread-chunk`` names it and the checks that would judge what it held are skipped."""
+    chunks = [{"candidates": [{"content": {"role": "model", "parts": [{"text": "Hel"}]}}]},
+              {"candidates": [{"content": {"role": "model", "parts": [{"text": ["?"]}]}}]},
+              {"candidates": [{"content": {"role": "model", "parts": [{"text": "lo"}]}, "finishReason": "STOP"}]}]
+    path = tmp_path / "odd.sse"
+    path.write_text("".join(f"data: {json.dumps(c)}\n\n" for c in chunks))
+    out = _cli("check", "--json", str(path))
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    (found,) = doc["anomalies"]
+    assert (found["code"], found["severity"], found["chunks"]) == ("unread-chunk", "warning", [1])
+    assert found["details"]["unread"] == [{"chunk": 1, "what": "text should be a string"}]
+    assert "no-finish" in doc["skipped"] and "empty-response" in doc["skipped"]
+    (ex,) = load(str(path)).exchanges
+    assert ex.result.choices[0].content == "Hello" and ex.fidelity == "chunks"
+
+
+def test_one_odd_exchange_does_not_sink_a_cassette(tmp_path):
+    good = (RECORDERS / "aiohttp-istr.yaml").read_text()
+    odd = good.replace('\\"content\\":\\" there\\"', '\\"content\\":{\\"x\\":1}')
+    assert odd != good
+    path = tmp_path / "c.yaml"
+    path.write_text(odd)
+    (ex,) = load(str(path)).exchanges
+    assert ex.result.choices[0].content == "Hi" and [c for c, _ in ex.result.observations.unread] == [1]
+
+
+def test_a_broken_document_is_still_unreadable(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('{"interactions": 5}')
+    out = _cli("check", str(path))
+    assert out.returncode == 2 and out.stderr.startswith(f"llmtrace: {path}: ")

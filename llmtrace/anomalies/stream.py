@@ -62,6 +62,19 @@ def finish_missing(exchange: Exchange) -> Iterator[Anomaly]:
                       f"reason was sent{where}", choice=choice, chunks=last)
 
 
+@check("unread-chunk", "warning")
+def unread_chunk(exchange: Exchange) -> Iterator[Anomaly]:
+    """Chunks the reader could not read (a field of a type it did not foresee) and left out: the
+    exchange is read without them, and the checks that would judge what they held are skipped."""
+    unread = exchange.result.observations.unread
+    if unread:
+        first_chunk, what = unread[0]
+        more = f" (and {len(unread) - 1} more)" if len(unread) > 1 else ""
+        yield finding(exchange, "unread-chunk", f"chunk {first_chunk} could not be read ({brief(what, 160)}){more}: "
+                      "left out of the reassembly", chunks=[chunk for chunk, _ in unread],
+                      details={"unread": [{"chunk": chunk, "what": text} for chunk, text in unread]})
+
+
 def known_finish_reasons(dialect: str) -> frozenset[str] | None:
     """The finish reasons a dialect defines: its module's ``FINISH_REASONS``, else the keys of its
     ``STOPS`` table; None when the dialect has neither."""

@@ -180,16 +180,26 @@ def _detect_from_request(body: Any, url: str | None) -> str:
 
 def feed(state: Any, chunks: list) -> None:
     """Fold every chunk into ``state`` (``state.add(i, chunk)``), in order; a wrong type inside a
-    chunk surfaces as a ShapeError that names the chunk."""
+    chunk surfaces as a ShapeError that names the chunk — or, when the fold's context is tolerant
+    (``extra["tolerant"]``, the loader's second reading), the chunk is left out and listed in
+    ``extra["unread"]`` as ``(chunk, what)``."""
     add = state.add
+    ctx = getattr(state, "ctx", None)
+    tolerant = ctx is not None and ctx.extra.get("tolerant")
     for i, chunk in enumerate(chunks):
         try:
             add(i, chunk)
         except ShapeError as exc:
+            if tolerant:
+                ctx.extra.setdefault("unread", []).append((i, exc.what))
+                continue
             raise ShapeError(exc.what, f"chunk {i}") from None
         except (TypeError, AttributeError, KeyError, ValueError) as exc:
             # A value of a type no check above foresaw: still the input's fault, and still
             # one line that names the chunk rather than a traceback.
+            if tolerant:
+                ctx.extra.setdefault("unread", []).append((i, f"unexpected value ({unexpected(exc)})"))
+                continue
             raise ShapeError(f"unexpected value ({unexpected(exc)})", f"chunk {i}") from None
 
 
