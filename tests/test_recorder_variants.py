@@ -24,6 +24,7 @@ def test_aiohttp_cassette_with_istr_header_keys_reads_safely():
     assert ex.dialect == "openai-chat"
     assert ex.request.headers["Content-Type"] == "application/json"
     assert "Authorization" in ex.request.headers  # the `…/new:` form with `args`
+    assert ex.request.headers["Accept"] == "application/json"  # `…/new:` with a sequence (dd-apm-test-agent's)
     assert ex.result.choices[0].content == "Hi there"
     assert ex.result.choices[0].finish_reason == "stop"
 
