@@ -4,7 +4,7 @@
 - ``sniff(payload) -> str | None``: the dialect name when one chunk/body has its shape;
 - ``fold(chunks, ctx) -> Result``: streamed chunks folded into the unstreamed response;
 - ``fold_body(body, ctx) -> Result``: a non-streaming body read into the same Result;
-- optionally ``starts_stream(chunk) -> bool``: the first event of a stream, where the dialect has
+- optionally ``STREAM_START = (key, value)``: the event that opens a stream, where the dialect has
   one (a chunk file with several is split into one exchange per stream);
 - optionally ``dialect_of_path(path) -> str | None``: the dialect an endpoint names on its own
   (Bedrock's), used before the request body when no chunk or body shape told.
@@ -104,12 +104,14 @@ def detect(payloads: list[Any], request_body: Any = None, url: str | None = None
 def stream_starts(chunks: list) -> list[int]:
     """Where each stream begins in ``chunks`` when they hold several back to back (a chunk file
     that kept streams one after another): the positions of the dialect's stream-start events
-    (``starts_stream``, where a dialect has one), ``[0]`` otherwise."""
+    (``STREAM_START``: the key and value of the event that opens a stream, where a dialect has
+    one), ``[0]`` otherwise."""
     mod = module_for(detect(chunks[:8])) if chunks else None
-    starts = getattr(mod, "starts_stream", None)
-    if starts is None:
+    start = getattr(mod, "STREAM_START", None)
+    if start is None:
         return [0]
-    found = [n for n, chunk in enumerate(chunks) if starts(chunk)]
+    key, value = start
+    found = [n for n, chunk in enumerate(chunks) if type(chunk) is dict and chunk.get(key) == value]
     return [0] + [n for n in found if n > 0] if len(found) > 1 else [0]
 
 

@@ -76,10 +76,9 @@ def sniff(payload: dict) -> str | None:
     return None
 
 
-def starts_stream(payload: Any) -> bool:
-    """The first event of a stream (``message_start``): a chunk file that holds a second one holds
-    two streams back to back."""
-    return type(payload) is dict and payload.get("type") == "message_start"
+# The first event of a stream: a chunk file that holds a second one holds two streams back to back
+# (``dialects.stream_starts``).
+STREAM_START = ("type", "message_start")
 
 
 class _Block:

@@ -90,10 +90,9 @@ def sniff(payload: dict) -> str | None:
     return None
 
 
-def starts_stream(payload: Any) -> bool:
-    """The first event of a stream (``response.created``): a chunk file that holds a second one
-    holds two streams back to back."""
-    return type(payload) is dict and payload.get("type") == "response.created"
+# The first event of a stream: a chunk file that holds a second one holds two streams back to back
+# (``dialects.stream_starts``).
+STREAM_START = ("type", "response.created")
 
 
 class _Item:
