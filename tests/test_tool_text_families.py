@@ -54,6 +54,12 @@ EXAMPLES = [
     ("deepseek-v3.2", '<function_calls><invoke name="get_weather">{"city": "Tokyo"}</invoke></function_calls>', TOKYO),
     ("deepseek-v3.2", '<｜DSML｜function_calls><｜DSML｜invoke name="get_weather"><｜DSML｜parameter name="city" '
                       'string="true">Tokyo</parameter></｜DSML｜invoke></｜DSML｜function_calls>', TOKYO),  # mixed tags
+    ("deepseek-v4", '<｜DSML｜tool_calls>\n<｜DSML｜invoke name="get_weather">\n<｜DSML｜parameter name="city" '
+                    'string="true">Tokyo</｜DSML｜parameter>\n<｜DSML｜parameter name="days" string="false">3'
+                    "</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>", TOKYO_3),
+    ("gemma4", '<|tool_call>:call:get_weather{city:<|"|>Tokyo<|"|>}<tool_call|>', TOKYO),
+    ("mistral", '[TOOL_CALLS]get_weather{"city": "Tokyo"}', TOKYO),  # [ARGS] decoded away
+    ("minicpm5", '<function\u0120name="get_weather"><param\u0120name="city">Tokyo</param></function>', TOKYO),
     ("lfm2", '<|tool_call_start|>[{"name": "get_weather", "arguments": {"city": "Tokyo"}}]<|tool_call_end|>', TOKYO),
     ("olmo3", '<function_calls>get_weather(city="Tokyo")\nget_time(city="Paris")</function_calls>',
      TOKYO + [{"name": "get_time", "arguments": {"city": "Paris"}}]),

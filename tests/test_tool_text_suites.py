@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from llmtrace.anomalies.tool_text import find_tool_calls
+from llmtrace.anomalies.tool_text.families import also
 
 SUITES = Path(__file__).parent / "data" / "tool_text" / "suites"
 
@@ -50,7 +51,7 @@ def outcome(row: dict, declared: frozenset[str]) -> tuple[bool, list]:
     if row["kind"] == "broken":
         return bool(matches), matches
     family = row["family"]
-    return any(m.family == family or family in getattr(m, "also", ()) for m in matches), matches
+    return any(m.family == family or family in also(m.family) for m in matches), matches
 
 
 def measure(all_rows: list[dict] | None = None) -> dict:

@@ -31,9 +31,9 @@ from typing import Any, Callable, NamedTuple
 
 from llmtrace.anomalies.tool_text import json_tags, pythonic, special_tokens, xml_tags
 from llmtrace.anomalies.tool_text.families import resolve
-from llmtrace.anomalies.tool_text.gemma import gemma
+from llmtrace.anomalies.tool_text.gemma import bare_gemma, gemma
 from llmtrace.anomalies.tool_text.reading import (
-    body_span, call_from_json, calls_from_json, code_regions, in_regions, json_at, json_values, skip_ws,
+    rx, body_span, call_from_json, calls_from_json, code_regions, in_regions, json_at, json_values, skip_ws,
 )
 
 
@@ -80,6 +80,8 @@ _MARKERS: tuple[_Marker, ...] = (
     _Marker("<|tool▁call", r"<\|tool▁calls?▁begin\|>", special_tokens.deepseek),
     _Marker("<\uff5cDSML\uff5cfunction_calls>", None, xml_tags.deepseek_v32),
     _Marker("<|DSML|function_calls>", None, xml_tags.deepseek_v32),
+    _Marker("<\uff5cDSML\uff5ctool_calls>", None, xml_tags.deepseek_v4),
+    _Marker("<|DSML|tool_calls>", None, xml_tags.deepseek_v4),
     _Marker("<|tool_calls_section_begin|>", None, special_tokens.kimi_k2),
     _Marker("<|tool_call_begin|>", None, special_tokens.kimi_k2),
     _Marker("to=functions.", None, special_tokens.harmony, looks_back=True),
@@ -90,10 +92,12 @@ _MARKERS: tuple[_Marker, ...] = (
     _Marker("<|tools_prefix|>", None, json_tags.apertus),
     _Marker("<|tool_call>", None, gemma),
     _Marker("<start_function_call>", None, gemma),
+    _Marker("<call>", r"<call>(?=[A-Za-z_][\w.\-]*\{)", bare_gemma),
+    _Marker("call:", r"(?<![^\n>])call:(?=[A-Za-z_][\w.\-]*\{)", bare_gemma),
     _Marker("<|function_call|>", None, json_tags.gigachat3),
     _Marker("function call<|role_sep|>", None, json_tags.gigachat3),
     _Marker("<\uff5cGCML\uff5ctool_calls>", None, xml_tags.gigachat),
-    _Marker("<function", r"<function\s*name\s*=", xml_tags.minicpm5),
+    _Marker("<function", r"<function[\s\u0120]*name\s*=", xml_tags.minicpm5),
     _Marker("<|open|>", r"<\|open\|>\s*tools\s*<\|sep\|>", xml_tags.kimi_k3),
     _Marker("<\uff5ctool_calls_begin\uff5c>", None, xml_tags.step3),
     _Marker("<|tool_calls_begin|>", None, xml_tags.step3),
@@ -139,7 +143,9 @@ def find_tool_calls(text: str, declared_tools=(), json_mode: bool = False, model
     matches = _marked(text, start, end)
     if not matches and not json_mode:
         declared = frozenset(declared_tools)
-        found = _shaped(text, start, end, declared) or _trailing_call(text, start, end, declared)
+        start = _after_thinking(text, start, end)
+        found = (_shaped(text, start, end, declared) or _trailing_call(text, start, end, declared)
+                 or _introduced_call(text, start, end, declared))
         matches = [found] if found else []
     if model:
         matches = [Match(resolve(m.family, model), m.calls, m.span) for m in matches]
@@ -213,6 +219,18 @@ def _mentioned(text: str, after: int) -> bool:
 # --- shapes without a marker ---------------------------------------------------------------------------
 
 
+def _after_thinking(text: str, start: int, end: int) -> int:
+    """Where the answer starts after a leading ``<think>…</think>`` block (xLAM's parser reads the
+    calls after it); ``start`` when there is none."""
+    if not text.startswith("<think>", start):
+        return start
+    closing = text.find("</think>", start, end)
+    if closing == -1:
+        return start
+    after = skip_ws(text, closing + len("</think>"), end)
+    return after if after < end else start
+
+
 def _shaped(text: str, start: int, end: int, declared: frozenset[str]) -> Match | None:
     """The whole message is a JSON call (or list of calls) or a pythonic call list."""
     body_head, body_tail = text[start], text[end - 1]
@@ -224,6 +242,8 @@ def _shaped(text: str, start: int, end: int, declared: frozenset[str]) -> Match 
         return None
     body = text[start:end]
     calls = pythonic.calls(body) if body.endswith(")]") or ".call(" in body else None
+    if calls is None and body.startswith("[") and body.endswith(")]"):
+        calls = pythonic.salvage(body[1:-1])  # one malformed call beside good ones (vLLM keeps the good)
     if not calls:
         return None
     if len(calls) == 1 and calls[0]["name"].endswith(".call"):
@@ -231,7 +251,7 @@ def _shaped(text: str, start: int, end: int, declared: frozenset[str]) -> Match 
         if name in declared or name in LLAMA_BUILTINS:
             return Match("llama-builtin", [{"name": name, "arguments": calls[0]["arguments"]}], (start, end))
         return None
-    if body.startswith("[") and all(c["name"] in declared for c in calls):
+    if body.startswith("[") and any(c["name"] in declared for c in calls):
         return Match("pythonic", calls, (start, end))
     return None
 
@@ -301,7 +321,11 @@ def _trailing_call(text: str, start: int, end: int, declared: frozenset[str]) ->
         prose_end = opening
     else:
         prose_end = None
-    if hi <= lo or text[hi - 1] != "}" or text.rfind('"name"', lo, hi) == -1:
+    if hi <= lo or text.rfind('"name"', lo, hi) == -1:
+        return None
+    if text[hi - 1] == "]":  # a list of calls, alone in the closing fence or on the last lines
+        return _trailing_list(text, start, lo, hi, prose_end, declared)
+    if text[hi - 1] != "}":
         return None
     pos = hi
     for _ in range(_TRAILING_TRIES):
@@ -323,3 +347,70 @@ def _trailing_call(text: str, start: int, end: int, declared: frozenset[str]) ->
             return Match("llama-json", [call], (pos, hi))
         return None
     return None
+
+
+def _trailing_list(text: str, start: int, lo: int, hi: int, prose_end: int | None,
+                   declared: frozenset[str]) -> Match | None:
+    """``[{"name", "arguments"}, …]`` that ends the message after prose (xLAM writes one, often in a
+    ```json fence): every item a call of a declared tool with arguments or parameters."""
+    pos = lo if prose_end is not None else text.rfind("\n[", lo, hi) + 1
+    if pos <= 0 and prose_end is None:
+        return None
+    values, after = json_values(text, pos, hi, "")
+    if len(values) != 1 or after != hi or not isinstance(values[0], list) or not values[0]:
+        return None
+    if not text[start:prose_end if prose_end is not None else pos].strip():
+        return None  # the whole message: the shape rule decides
+    items = values[0]
+    for item in items:
+        call = call_from_json(item)
+        inner = item["function"] if isinstance(item, dict) and isinstance(item.get("function"), dict) else item
+        if (call is None or call["name"] not in declared or _definition(item)
+                or not ("arguments" in inner or "parameters" in inner)):
+            return None
+    return Match("generic-json", calls_from_json(items), (pos, hi))
+
+
+# Words that introduce an example or an explanation rather than a call (anomalies.md §1: a span
+# that is quoted or explained is not a call).
+_EXPLAINED = r"(?i)(?:example|e\.g\.|for instance|format|syntax|such as|like this|looks like|would look)"
+_INTRODUCED_TRIES = 8
+
+
+def explained(text: str, pos: int, floor: int = 0) -> bool:
+    """Whether the line before ``pos`` introduces what follows as an example or a format."""
+    line_start = max(floor, text.rfind("\n", floor, pos) + 1, pos - 120)
+    return rx(_EXPLAINED).search(text, line_start, pos) is not None
+
+
+def _introduced_call(text: str, start: int, end: int, declared: frozenset[str]) -> Match | None:
+    """Llama 3 JSON calls (``{"name", "parameters"}``, ``;``-joined) that start the message or follow a
+    colon in its prose (``Here is the result: {…}``), with prose after them: each a declared tool
+    with arguments or parameters. Not after words that introduce an example, not in code."""
+    if not declared:
+        return None
+    pos, code = start, None
+    for _ in range(_INTRODUCED_TRIES):
+        pos = text.find('{"name"', pos, end)
+        if pos == -1:
+            return None
+        before = text[start:pos].rstrip()
+        if before and (not before.endswith(":") or explained(text, pos, start)):
+            pos += 1
+            continue
+        if code is None:
+            code = code_regions(text, start, end)
+        if code and in_regions(code, pos):
+            pos += 1
+            continue
+        values, after = json_values(text, pos, end, ";")
+        if values and all(isinstance(v, dict) and _declared_call(v, declared) for v in values):
+            return Match("llama-json", calls_from_json(values), (pos, after))
+        pos += 1
+    return None
+
+
+def _declared_call(obj: dict, declared: frozenset[str]) -> bool:
+    call = call_from_json(obj)
+    return (call is not None and call["name"] in declared and not _definition(obj)
+            and ("arguments" in obj or "parameters" in obj))

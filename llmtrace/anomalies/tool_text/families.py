@@ -152,6 +152,11 @@ TABLE: tuple[Family, ...] = (
                                 ("vllm", "--tool-call-parser deepseek_v32"),  # [vllm] deepseek_v32
                                 ("sglang", "--tool-call-parser deepseekv32"),  # [sglang] deepseekv32 (4 variants)
                             )),
+    Family("deepseek-v4", '`<｜DSML｜tool_calls><｜DSML｜invoke name="…"><｜DSML｜parameter name="…" string="…">`',
+           "xml_tags", (
+               ("vllm", "--tool-call-parser deepseek_v4"),  # [vllm] deepseek_v4 → DeepSeekV4ToolParser (its test)
+               ("sglang", "--tool-call-parser deepseekv4"),  # [sglang] deepseekv4 → DeepSeekV4Detector
+           )),
     Family("kimi-k2", "`<|tool_calls_section_begin|><|tool_call_begin|>functions.NAME:0"
                       "<|tool_call_argument_begin|>{…}`", "special_tokens", (
                ("vllm", "--tool-call-parser kimi_k2"),  # [vllm] kimi_k2
@@ -271,6 +276,31 @@ MODEL_HINTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("glm", ("laguna", "poolside"), "laguna"),  # [vllm] poolside_v1 is a GLM-4 <arg_key> parser
     ("generic-json", ("xlam",), "xlam"),  # [vllm] xlam reads a bare JSON list
 )
+
+
+# Markup that more than one family's parser reads: (family reported, the others). The family
+# reported is the one whose markers are most specific (or the model's, by MODEL_HINTS); the
+# others go to ``details.also``.
+SHARED: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("jamba", ("apriel", "hunyuan")),  # [llama.cpp] Apriel 1.5; [vllm] hunyuan_a13b
+    ("apriel", ("jamba", "hunyuan")),
+    ("hunyuan", ("jamba", "apriel")),
+    ("glm", ("laguna",)),  # [vllm] poolside_v1 reads GLM-4's <arg_key> markup
+    ("laguna", ("glm",)),
+    ("generic-json", ("xlam",)),  # [vllm] xlam reads a bare JSON list
+    ("xlam", ("generic-json",)),
+    # [vllm] tests/tool_parsers/test_xlam_tool_parser.py: xlam also reads <tool_call>[…]</tool_call> and
+    # [TOOL_CALLS][…]; tests/tool_parsers/test_hermes_tool_parser.py: granite4 reads <tool_call>{…}
+    ("hermes", ("xlam",)),
+    ("mistral", ("xlam",)),
+    ("qwen3-coder-xml", ("step3p5",)),  # [sglang] step3p5 → Qwen3CoderDetector
+)
+_SHARED = dict(SHARED)
+
+
+def also(family: str) -> list[str]:
+    """The other families whose parsers read the markup reported as ``family``."""
+    return [other for other in _SHARED.get(family, ()) if other in _BY_ID]
 
 
 def resolve(family: str, model: str | None) -> str:

@@ -83,7 +83,8 @@ def _after(text: str, pos: int, stop: int, closing: str) -> int:
     return at + len(closing) if text.startswith(closing, at) else pos
 
 
-_MISTRAL_NAMED = rf"\s*({_NAME})(?:\[CALL_ID\][^\[]*)?\[ARGS\]"
+# v11+: NAME[ARGS]{…}; with the special tokens decoded away, NAME{…} (vLLM's tests).
+_MISTRAL_NAMED = rf"\s*({_NAME})(?:\[CALL_ID\][^\[]*)?(?:\[ARGS\]|(?=\{{))"
 
 
 def mistral(text: str, m: re.Match, stop: int) -> Parsed:
@@ -97,6 +98,11 @@ def mistral(text: str, m: re.Match, stop: int) -> Parsed:
             end = after if value is not None else named.end()
         else:
             values, after = json_values(text, pos, stop)
+            if not values and not calls:  # junk before the list on its line (vLLM's regex fallback)
+                line_end = text.find("\n", pos, stop)
+                found = text.find("[{", pos, line_end if line_end != -1 else stop)
+                if found != -1:
+                    values, after = json_values(text, found, stop)
             if not values:
                 break
             calls.extend(calls_from_json(values))

@@ -82,6 +82,28 @@ def _dotted(node) -> str | None:
     return None
 
 
+_BOUNDARY = r"\)\s*,\s*(?=[A-Za-z_][\w.]*\()"
+_CALL_NAME = r"(?:^|(?<=[\[\n,]))\s*([A-Za-z_][\w.]*)\("
+
+
+def salvage(inner: str) -> list[dict[str, Any]] | None:
+    """The calls of a list that does not parse as a whole (one call with a broken quote): each
+    ``f(…)`` read alone, the unreadable ones left out (vLLM keeps the good siblings)."""
+    pieces = rx(_BOUNDARY).split(inner)
+    found = []
+    for i, piece in enumerate(pieces):
+        parsed = calls(piece if i == len(pieces) - 1 else piece + ")")
+        if parsed and len(parsed) == 1:
+            found.extend(parsed)
+    return found or None
+
+
+def names_only(body: str) -> list[dict[str, Any]]:
+    """The names of calls whose arguments do not parse (nested quotes, raw newlines, leading
+    zeros): what a server that repairs them would call, arguments unread."""
+    return [{"name": name, "arguments": None} for name in rx(_CALL_NAME).findall(body)]
+
+
 def builtin(body: str) -> list[dict[str, Any]]:
     """Llama 3.1 built-in tools after ``<|python_tag|>``: ``name.call(…)``, else code to run."""
     found = calls(body)
@@ -111,4 +133,6 @@ def tagged(text: str, m: re.Match, stop: int) -> Parsed:
     if found is None:  # one call per line (Olmo 3)
         lines = [calls(line) for line in body.splitlines() if line.strip()]
         found = [c for parsed in lines if parsed for c in parsed]
+    if not found and body.startswith("[") and body.endswith(")]"):
+        found = salvage(body[1:-1]) or names_only(body[1:-1])
     return family, found, end

@@ -119,6 +119,13 @@ def deepseek_v32(text: str, m: re.Match, stop: int) -> Parsed:
     return "deepseek-v3.2", _invokes(text[m.end():inner], f"(?:{_DSML})?", _string_attribute("false")), end
 
 
+def deepseek_v4(text: str, m: re.Match, stop: int) -> Parsed:
+    """``<｜DSML｜tool_calls>``: V3.2's DSML invokes in a block named ``tool_calls``."""
+    closing = rx(rf"</{_DSML}tool_calls>").search(text, m.end(), stop)
+    inner, end = (closing.start(), closing.end()) if closing else (stop, stop)
+    return "deepseek-v4", _invokes(text[m.end():inner], _DSML, _string_attribute("false")), end
+
+
 def gigachat(text: str, m: re.Match, stop: int) -> Parsed:
     inner, end = block(text, m.end(), stop, ("</\uff5cGCML\uff5ctool_calls>",))
     return "gigachat", _invokes(text[m.end():inner], "\uff5cGCML\uff5c", _string_attribute("true")), end
@@ -171,8 +178,9 @@ def step3(text: str, m: re.Match, stop: int) -> Parsed:
 
 # --- MiniCPM5 -------------------------------------------------------------------------------------------
 
-_MINICPM_NAME = r"<function\s*name=['\"]([^'\"]+)['\"][^>]*>"
-_MINICPM_PARAM = r"<param\s*name=['\"]([^'\"]+)['\"]>(.*?)</param>"
+# "\u0120" is the byte-level tokenizers' space, left in when the tokens are not decoded.
+_MINICPM_NAME = r"<function[\s\u0120]*name=['\"]([^'\"]+)['\"][^>]*>"
+_MINICPM_PARAM = r"<param[\s\u0120]*name=['\"]([^'\"]+)['\"]>(.*?)</param>"
 
 
 def minicpm5(text: str, m: re.Match, stop: int) -> Parsed:
