@@ -146,7 +146,7 @@ def find_tool_calls(text: str, declared_tools=(), json_mode: bool = False, model
         start = _after_thinking(text, start, end)
         found = (_shaped(text, start, end, declared) or _trailing_call(text, start, end, declared)
                  or _introduced_call(text, start, end, declared))
-        matches = [found] if found else []
+        matches = [found] if found else _pythonic_in_prose(text, start, end, declared)
     if model:
         matches = [Match(resolve(m.family, model), m.calls, m.span) for m in matches]
     return matches
@@ -414,3 +414,36 @@ def _declared_call(obj: dict, declared: frozenset[str]) -> bool:
     call = call_from_json(obj)
     return (call is not None and call["name"] in declared and not _definition(obj)
             and ("arguments" in obj or "parameters" in obj))
+
+
+_PYTHONIC_LIST = r"\[\s*([A-Za-z_][\w.]*)\("
+_PYTHONIC_TRIES = 16
+
+
+def _pythonic_in_prose(text: str, start: int, end: int, declared: frozenset[str]) -> list[Match]:
+    """Pythonic call lists inside prose (``Here's a tool call: [get_weather(location='Paris')]``,
+    SGLang's pythonic detector reads them there): a bracketed list whose calls name declared
+    tools, not in code, not introduced as an example."""
+    if not declared or text.find("(", start, end) == -1:
+        return []
+    found: list[Match] = []
+    code = None
+    for i, m in enumerate(rx(_PYTHONIC_LIST).finditer(text, start, end)):
+        if i >= _PYTHONIC_TRIES:
+            break
+        if m.group(1) not in declared or (found and m.start() < found[-1].span[1]):
+            continue
+        close = text.find(")]", m.end(), end)
+        calls = None
+        while close != -1 and calls is None and close - m.start() < 20_000:
+            calls = pythonic.calls(text[m.start():close + 2])
+            if calls is None:
+                close = text.find(")]", close + 2, end)
+        if not calls or not all(c["name"] in declared for c in calls):
+            continue
+        if code is None:
+            code = code_regions(text, start, end)
+        if (code and in_regions(code, m.start())) or explained(text, m.start(), start):
+            continue
+        found.append(Match("pythonic", calls, (m.start(), close + 2)))
+    return found
