@@ -137,8 +137,8 @@ def test_each_family_in_inline_code_is_an_example(family, text, calls):
 
 
 def test_every_family_has_an_example():
-    assert {f for f, _, _ in EXAMPLES} | {f for f, _ in FAMILY_EXAMPLES} | {"apriel", "hunyuan", "laguna",
-                                                                               "xlam"} == set(FAMILIES)
+    assert {f for f, _, _ in EXAMPLES} | {f for f, _ in FAMILY_EXAMPLES} | {specific for _, _, specific in
+                                                                               MODEL_HINTS} == set(FAMILIES)
 
 
 # --- look-alikes ----------------------------------------------------------------------------------

@@ -70,6 +70,12 @@ TABLE: tuple[Family, ...] = (
         ("llama.cpp", _llama_cpp("Hermes 2 Pro")),  # [llama.cpp] COMMON_CHAT_FORMAT_HERMES_2_PRO
         ("ollama", "built-in parser for Qwen 3"),  # [ollama] ParserForName("qwen3")
     )),
+    Family("granite4", "Hermes' `<tool_call>{…}</tool_call>` from a Granite 4 model", "json_tags", (
+        ("vllm", "--tool-call-parser granite4"),  # [vllm] granite4 → Granite4ToolParser (tested with Hermes' tags)
+    )),
+    Family("ernie45", "Hermes' `<tool_call>{…}</tool_call>` from an ERNIE 4.5 model (after `</think>`)", "json_tags", (
+        ("vllm", "--tool-call-parser ernie45"),  # [vllm] ernie45 → Ernie45ToolParser
+    )),
     Family("longcat", "`<longcat_tool_call>{…}</longcat_tool_call>`", "json_tags", (
         ("vllm", "--tool-call-parser longcat"),  # [vllm] longcat → LongcatFlashToolParser (hermes with its tags)
         ("ollama", "built-in parser for LongCat-Flash"),  # [ollama] model/parsers/longcatflash.go
@@ -81,6 +87,10 @@ TABLE: tuple[Family, ...] = (
                ("llama.cpp", _llama_cpp("Qwen3 Coder")),  # [llama.cpp] COMMON_CHAT_FORMAT_QWEN3_CODER_XML
                ("ollama", "built-in parser for Qwen3-Coder"),  # [ollama] ParserForName("qwen3-coder")
            )),
+    Family("step3p5", "Qwen3-Coder's `<tool_call><function=NAME><parameter=K>` from a Step 3.5 model", "xml_tags", (
+        ("vllm", "--tool-call-parser step3p5"),  # [vllm] step3p5 → Step3p5ToolParser
+        ("sglang", "--tool-call-parser step3p5"),  # [sglang] step3p5 → Qwen3CoderDetector
+    )),
     Family("seed-oss", "`<seed:tool_call><function=NAME><parameter=K>V</parameter></function></seed:tool_call>`",
            "xml_tags", (
                ("vllm", "--tool-call-parser seed_oss"),  # [vllm] seed_oss
@@ -275,6 +285,9 @@ MODEL_HINTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("jamba", ("hunyuan", "hy-a13b"), "hunyuan"),  # [vllm] hunyuan_a13b reads <tool_calls>[…]</tool_calls>
     ("glm", ("laguna", "poolside"), "laguna"),  # [vllm] poolside_v1 is a GLM-4 <arg_key> parser
     ("generic-json", ("xlam",), "xlam"),  # [vllm] xlam reads a bare JSON list
+    ("hermes", ("granite-4", "granite4"), "granite4"),  # [vllm] granite4 reads Hermes' <tool_call>
+    ("hermes", ("ernie-4.5", "ernie4.5", "ernie-45"), "ernie45"),  # [vllm] ernie45 reads Hermes' <tool_call>
+    ("qwen3-coder-xml", ("step-3.5", "step3.5", "step3p5"), "step3p5"),  # [vllm]/[sglang] step3p5
 )
 
 
@@ -291,9 +304,12 @@ SHARED: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("xlam", ("generic-json",)),
     # [vllm] tests/tool_parsers/test_xlam_tool_parser.py: xlam also reads <tool_call>[…]</tool_call> and
     # [TOOL_CALLS][…]; tests/tool_parsers/test_hermes_tool_parser.py: granite4 reads <tool_call>{…}
-    ("hermes", ("xlam",)),
+    ("hermes", ("xlam", "granite4", "ernie45")),
+    ("granite4", ("hermes",)),
+    ("ernie45", ("hermes",)),
     ("mistral", ("xlam",)),
     ("qwen3-coder-xml", ("step3p5",)),  # [sglang] step3p5 → Qwen3CoderDetector
+    ("step3p5", ("qwen3-coder-xml",)),
 )
 _SHARED = dict(SHARED)
 

@@ -41,7 +41,9 @@ def deepseek(text: str, m: re.Match, stop: int) -> tuple:
     return family, calls, end
 
 
-_KIMI_CALL = r"<\|tool_call_begin\|>\s*(.*?)\s*<\|tool_call_argument_begin\|>(.*?)(?:<\|tool_call_end\|>|\Z)"
+# A call ends at its end token, or (llama.cpp's tests: calls inside a thinking block) where the next begins.
+_KIMI_CALL = (r"<\|tool_call_begin\|>\s*(.*?)\s*<\|tool_call_argument_begin\|>(.*?)"
+              r"(?:<\|tool_call_end\|>|(?=<\|tool_call_begin\|>)|\Z)")
 _KIMI_ID = r"^(?:functions\.)?(.*?)(?::\d+)?$"
 
 
