@@ -78,6 +78,8 @@ _MARKERS: tuple[_Marker, ...] = (
     _Marker("]<]minimax[>[", r"\]<\]minimax\[>\[\s*<tool_call>", xml_tags.minimax_m3),
     _Marker("<\uff5ctool▁call", "<\uff5ctool▁calls?▁begin\uff5c>", special_tokens.deepseek),
     _Marker("<|tool▁call", r"<\|tool▁calls?▁begin\|>", special_tokens.deepseek),
+    _Marker("function<\uff5ctool▁sep\uff5c>", None, special_tokens.deepseek_fragment),
+    _Marker("function<|tool▁sep|>", None, special_tokens.deepseek_fragment),
     _Marker("<\uff5cDSML\uff5cfunction_calls>", None, xml_tags.deepseek_v32),
     _Marker("<|DSML|function_calls>", None, xml_tags.deepseek_v32),
     _Marker("<\uff5cDSML\uff5ctool_calls>", None, xml_tags.deepseek_v4),

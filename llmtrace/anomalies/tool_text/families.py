@@ -76,6 +76,9 @@ TABLE: tuple[Family, ...] = (
     Family("ernie45", "Hermes' `<tool_call>{…}</tool_call>` from an ERNIE 4.5 model (after `</think>`)", "json_tags", (
         ("vllm", "--tool-call-parser ernie45"),  # [vllm] ernie45 → Ernie45ToolParser
     )),
+    Family("qwen3vl", "Hermes' `<tool_call>{…}</tool_call>` from a Qwen3-VL model", "json_tags", (
+        ("ollama", "built-in parser for Qwen3-VL"),  # [ollama] model/parsers/qwen3vl.go (Qwen3VLParser)
+    )),
     Family("longcat", "`<longcat_tool_call>{…}</longcat_tool_call>`", "json_tags", (
         ("vllm", "--tool-call-parser longcat"),  # [vllm] longcat → LongcatFlashToolParser (hermes with its tags)
         ("ollama", "built-in parser for LongCat-Flash"),  # [ollama] model/parsers/longcatflash.go
@@ -90,6 +93,9 @@ TABLE: tuple[Family, ...] = (
     Family("step3p5", "Qwen3-Coder's `<tool_call><function=NAME><parameter=K>` from a Step 3.5 model", "xml_tags", (
         ("vllm", "--tool-call-parser step3p5"),  # [vllm] step3p5 → Step3p5ToolParser
         ("sglang", "--tool-call-parser step3p5"),  # [sglang] step3p5 → Qwen3CoderDetector
+    )),
+    Family("nemotron3", "Qwen3-Coder's `<tool_call><function=NAME><parameter=K>` from a Nemotron 3 model", "xml_tags", (
+        ("ollama", "built-in parser for Nemotron 3 Nano"),  # [ollama] nemotron3nano.go delegates to Qwen3CoderParser
     )),
     Family("seed-oss", "`<seed:tool_call><function=NAME><parameter=K>V</parameter></function></seed:tool_call>`",
            "xml_tags", (
@@ -150,6 +156,10 @@ TABLE: tuple[Family, ...] = (
                ("vllm", "--tool-call-parser deepseek_v3"),  # [vllm] deepseek_v3
                ("sglang", "--tool-call-parser deepseekv3"),  # [sglang] deepseekv3
                ("llama.cpp", _llama_cpp("DeepSeek R1")),  # [llama.cpp] COMMON_CHAT_FORMAT_DEEPSEEK_R1
+           )),
+    Family("cogito", "DeepSeek V3's `<｜tool▁calls▁begin｜>…function<｜tool▁sep｜>NAME` + ```json from a Cogito model",
+           "special_tokens", (
+               ("ollama", "built-in parser for Cogito"),  # [ollama] model/parsers/cogito.go (CogitoParser)
            )),
     Family("deepseek-v3.1", "`<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>NAME<｜tool▁sep｜>{…}`", "special_tokens", (
         ("vllm", "--tool-call-parser deepseek_v31"),  # [vllm] deepseek_v31
@@ -285,9 +295,12 @@ MODEL_HINTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("jamba", ("hunyuan", "hy-a13b"), "hunyuan"),  # [vllm] hunyuan_a13b reads <tool_calls>[…]</tool_calls>
     ("glm", ("laguna", "poolside"), "laguna"),  # [vllm] poolside_v1 is a GLM-4 <arg_key> parser
     ("generic-json", ("xlam",), "xlam"),  # [vllm] xlam reads a bare JSON list
-    ("hermes", ("granite-4", "granite4"), "granite4"),  # [vllm] granite4 reads Hermes' <tool_call>
+    ("deepseek", ("cogito",), "cogito"),  # [ollama] cogito.go reads DeepSeek V3's markup
+    ("hermes", ("granite-4", "granite4"), "granite4"),
+    ("hermes", ("qwen3-vl", "qwen3vl"), "qwen3vl"),  # [ollama] qwen3vl.go reads Hermes' <tool_call>  # [vllm] granite4 reads Hermes' <tool_call>
     ("hermes", ("ernie-4.5", "ernie4.5", "ernie-45"), "ernie45"),  # [vllm] ernie45 reads Hermes' <tool_call>
     ("qwen3-coder-xml", ("step-3.5", "step3.5", "step3p5"), "step3p5"),  # [vllm]/[sglang] step3p5
+    ("qwen3-coder-xml", ("nemotron-3", "nemotron3"), "nemotron3"),  # [ollama] nemotron3nano.go
 )
 
 
@@ -304,12 +317,16 @@ SHARED: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("xlam", ("generic-json",)),
     # [vllm] tests/tool_parsers/test_xlam_tool_parser.py: xlam also reads <tool_call>[…]</tool_call> and
     # [TOOL_CALLS][…]; tests/tool_parsers/test_hermes_tool_parser.py: granite4 reads <tool_call>{…}
-    ("hermes", ("xlam", "granite4", "ernie45")),
+    ("deepseek", ("cogito",)),
+    ("cogito", ("deepseek",)),
+    ("hermes", ("xlam", "granite4", "ernie45", "qwen3vl")),
     ("granite4", ("hermes",)),
     ("ernie45", ("hermes",)),
+    ("qwen3vl", ("hermes",)),
     ("mistral", ("xlam",)),
-    ("qwen3-coder-xml", ("step3p5",)),  # [sglang] step3p5 → Qwen3CoderDetector
-    ("step3p5", ("qwen3-coder-xml",)),
+    ("qwen3-coder-xml", ("step3p5", "nemotron3")),  # [sglang] step3p5 → Qwen3CoderDetector
+    ("step3p5", ("qwen3-coder-xml", "nemotron3")),
+    ("nemotron3", ("qwen3-coder-xml", "step3p5")),
 )
 _SHARED = dict(SHARED)
 
