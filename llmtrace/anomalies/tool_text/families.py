@@ -97,6 +97,9 @@ TABLE: tuple[Family, ...] = (
     Family("nemotron3", "Qwen3-Coder's `<tool_call><function=NAME><parameter=K>` from a Nemotron 3 model", "xml_tags", (
         ("ollama", "built-in parser for Nemotron 3 Nano"),  # [ollama] nemotron3nano.go delegates to Qwen3CoderParser
     )),
+    Family("qwen35", "Qwen3-Coder's `<tool_call><function=NAME><parameter=K>` from a Qwen 3.5 model", "xml_tags", (
+        ("ollama", "built-in parser for Qwen 3.5"),  # [ollama] ParserForName("qwen3.5") (qwen35.go)
+    )),
     Family("seed-oss", "`<seed:tool_call><function=NAME><parameter=K>V</parameter></function></seed:tool_call>`",
            "xml_tags", (
                ("vllm", "--tool-call-parser seed_oss"),  # [vllm] seed_oss
@@ -301,34 +304,32 @@ MODEL_HINTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("hermes", ("ernie-4.5", "ernie4.5", "ernie-45"), "ernie45"),  # [vllm] ernie45 reads Hermes' <tool_call>
     ("qwen3-coder-xml", ("step-3.5", "step3.5", "step3p5"), "step3p5"),  # [vllm]/[sglang] step3p5
     ("qwen3-coder-xml", ("nemotron-3", "nemotron3"), "nemotron3"),  # [ollama] nemotron3nano.go
+    ("qwen3-coder-xml", ("qwen3.5", "qwen3_5", "qwen35"), "qwen35"),  # [ollama] qwen35.go
 )
 
 
-# Markup that more than one family's parser reads: (family reported, the others). The family
-# reported is the one whose markers are most specific (or the model's, by MODEL_HINTS); the
-# others go to ``details.also``.
-SHARED: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("jamba", ("apriel", "hunyuan")),  # [llama.cpp] Apriel 1.5; [vllm] hunyuan_a13b
-    ("apriel", ("jamba", "hunyuan")),
-    ("hunyuan", ("jamba", "apriel")),
-    ("glm", ("laguna",)),  # [vllm] poolside_v1 reads GLM-4's <arg_key> markup
-    ("laguna", ("glm",)),
-    ("generic-json", ("xlam",)),  # [vllm] xlam reads a bare JSON list
-    ("xlam", ("generic-json",)),
+# Markup that more than one family's parser reads, as groups. The family reported is the one whose
+# markers are most specific (or the model's, by MODEL_HINTS); the others of its group go to
+# ``details.also``.
+SHARED: tuple[tuple[str, ...], ...] = (
+    ("jamba", "apriel", "hunyuan"),  # [llama.cpp] Apriel 1.5; [vllm] hunyuan_a13b
+    ("glm", "laguna"),  # [vllm] poolside_v1 reads GLM-4's <arg_key> markup
+    ("generic-json", "xlam"),  # [vllm] xlam reads a bare JSON list
     # [vllm] tests/tool_parsers/test_xlam_tool_parser.py: xlam also reads <tool_call>[…]</tool_call> and
-    # [TOOL_CALLS][…]; tests/tool_parsers/test_hermes_tool_parser.py: granite4 reads <tool_call>{…}
-    ("deepseek", ("cogito",)),
-    ("cogito", ("deepseek",)),
-    ("hermes", ("xlam", "granite4", "ernie45", "qwen3vl")),
-    ("granite4", ("hermes",)),
-    ("ernie45", ("hermes",)),
-    ("qwen3vl", ("hermes",)),
-    ("mistral", ("xlam",)),
-    ("qwen3-coder-xml", ("step3p5", "nemotron3")),  # [sglang] step3p5 → Qwen3CoderDetector
-    ("step3p5", ("qwen3-coder-xml", "nemotron3")),
-    ("nemotron3", ("qwen3-coder-xml", "step3p5")),
+    # [TOOL_CALLS][…]; granite4 (tests/tool_parsers/test_hermes_tool_parser.py), ernie45 and Ollama's
+    # Qwen3-VL parser read Hermes' <tool_call>{…}
+    ("hermes", "xlam", "granite4", "ernie45", "qwen3vl"),
+    ("mistral", "xlam"),
+    # [sglang] step3p5 → Qwen3CoderDetector; [ollama] nemotron3nano.go and qwen35.go read Qwen3-Coder XML
+    ("qwen3-coder-xml", "step3p5", "nemotron3", "qwen35"),
+    ("deepseek", "cogito"),  # [ollama] cogito.go reads DeepSeek V3's markup
 )
-_SHARED = dict(SHARED)
+# A family's own markup is that of the first group naming it (xLAM's own is the bare JSON list).
+_SHARED: dict[str, tuple[str, ...]] = {}
+for _group in SHARED:
+    for _family in _group:
+        _SHARED.setdefault(_family, tuple(f for f in _group if f != _family))
+del _group, _family
 
 
 def also(family: str) -> list[str]:
