@@ -287,3 +287,15 @@ def test_any_mix_of_markup_gives_ordered_disjoint_spans(text, json_mode):
         assert match.family in FAMILIES
         assert all(set(call) == {"name", "arguments"} for call in match.calls)
         previous_end = end
+
+
+def test_readme_family_table_is_generated_from_the_table():
+    # scripts/gen_tool_text_table.py rewrites it; families.py is where each fact has its source.
+    from pathlib import Path
+
+    from llmtrace.anomalies.tool_text.families import markdown_table
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("| family | what it looks like |")
+    assert readme[start:readme.index("\n\n", start) + 1] == markdown_table()
+    assert all(f"| `{family}` |" in markdown_table() for family in FAMILIES)

@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 class Family(NamedTuple):
     id: str
-    marker: str  # what the markup looks like (README table)
+    marker: str  # what the markup looks like (Markdown, for README's table)
     style: str  # the parser module that reads it
     servers: tuple[tuple[str, str], ...]  # (server, switch that parses it)
 
@@ -114,7 +114,7 @@ TABLE: tuple[Family, ...] = (
     Family("generic-json", '`[{"name": …, "arguments": …}]` (the whole message), `{"tool_calls": […]}`', "json_tags", (
         ("vllm", "--tool-call-parser xlam"),  # [vllm] xlam: a JSON list of {name, arguments}, bare or fenced
     )),
-    Family("xlam", '`[{"name": …, "arguments": …}]` from an xLAM model, bare or in a ```json fence', "json_tags", (
+    Family("xlam", '`[{"name": …, "arguments": …}]` from an xLAM model, bare or in a ```` ```json ```` fence', "json_tags", (
         ("vllm", "--tool-call-parser xlam"),  # [vllm] xlam → xLAMToolParser
     )),
     Family("granite", "`<|tool_call|>[{…}]`", "json_tags", (
@@ -154,13 +154,13 @@ TABLE: tuple[Family, ...] = (
                ("sglang", "--tool-call-parser minimax-m3"),  # [sglang] minimax-m3 → MinimaxM3Detector
                ("llama.cpp", _llama_cpp("MiniMax-M3")),  # [llama.cpp] common/parsers/minimax-m3.cpp
            )),
-    Family("deepseek", "`<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME` + ```json (V3, R1)",
+    Family("deepseek", "`<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME` + a ```` ```json ```` fence (V3, R1)",
            "special_tokens", (
                ("vllm", "--tool-call-parser deepseek_v3"),  # [vllm] deepseek_v3
                ("sglang", "--tool-call-parser deepseekv3"),  # [sglang] deepseekv3
                ("llama.cpp", _llama_cpp("DeepSeek R1")),  # [llama.cpp] COMMON_CHAT_FORMAT_DEEPSEEK_R1
            )),
-    Family("cogito", "DeepSeek V3's `<｜tool▁calls▁begin｜>…function<｜tool▁sep｜>NAME` + ```json from a Cogito model",
+    Family("cogito", "DeepSeek V3's `<｜tool▁calls▁begin｜>…function<｜tool▁sep｜>NAME` + a ```` ```json ```` fence from a Cogito model",
            "special_tokens", (
                ("ollama", "built-in parser for Cogito"),  # [ollama] model/parsers/cogito.go (CogitoParser)
            )),
@@ -234,7 +234,7 @@ TABLE: tuple[Family, ...] = (
                ("llama.cpp", _llama_cpp("Command R7B")),  # [llama.cpp] COMMON_CHAT_FORMAT_COMMAND_R7B
                ("ollama", "built-in parser for Command A"),  # [ollama] model/parsers/cohere.go
            )),
-    Family("command-r-plus", '`Action: ```json [{"tool_name": …, "parameters": …}] ````', "json_tags", (
+    Family("command-r-plus", '``Action: ```json [{"tool_name": …, "parameters": …}] ``` ``', "json_tags", (
         ("ollama", "built-in parser for Command R"),  # [ollama] model/parsers/commandr.go ("Action:" + ```json)
     )),
     Family("apertus", '`<|tools_prefix|>[{"NAME": {…}}]<|tools_suffix|>`', "json_tags", (
@@ -367,3 +367,17 @@ def hint(family: str) -> str | None:
     if server == "ollama":
         return f"Ollama's {switch[0].lower()}{switch[1:]} would parse it"
     return f"{_SERVER_NAMES[server]} would parse it with {switch}"
+
+
+def markdown_table() -> str:
+    """README's family table (scripts/gen_tool_text_table.py writes it; a test keeps them equal)."""
+    rows = ["| family | what it looks like | servers whose parser reads it | the switch |", "|---|---|---|---|"]
+    for family in TABLE:
+        marker = family.marker.replace("|", "\\|")
+        if family.servers:
+            names = ", ".join(dict.fromkeys(_SERVER_NAMES[server] for server, _ in family.servers))
+            switches = "; ".join(f"{_SERVER_NAMES[server]}: `{switch}`" for server, switch in family.servers)
+        else:
+            names, switches = "—", "none known"
+        rows.append(f"| `{family.id}` | {marker} | {names} | {switches} |")
+    return "\n".join(rows) + "\n"

@@ -50,7 +50,7 @@ def calls(source: str) -> list[dict[str, Any]] | None:
         return simple
     import ast  # the general case; not imported at start-up
     try:
-        node = ast.parse(source.strip(), mode="eval").body
+        node = _parse(source.strip(), "eval").body
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     items = node.elts if isinstance(node, (ast.List, ast.Tuple)) else [node]
@@ -69,6 +69,17 @@ def calls(source: str) -> list[dict[str, Any]] | None:
                 arguments[kw.arg] = ast.unparse(kw.value)
         found.append({"name": name, "arguments": arguments})
     return found or None
+
+
+def _parse(source: str, mode: str):
+    """``ast.parse`` without the warnings a model's text can raise (invalid escapes in strings):
+    they would reach the user's terminal."""
+    import ast
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(source, mode=mode)
 
 
 def _dotted(node) -> str | None:
@@ -112,7 +123,7 @@ def builtin(body: str) -> list[dict[str, Any]]:
     import ast
 
     try:
-        ast.parse(body)
+        _parse(body, "exec")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []  # not code: prose that mentions the tag
     return [{"name": "code_interpreter", "arguments": {"code": body}}]

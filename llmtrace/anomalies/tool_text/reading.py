@@ -150,9 +150,12 @@ def literal_or_text(raw: str) -> Any:
         pass
     if value[:1] in "[{('\"-0123456789" or value in ("True", "False", "None"):
         import ast  # rarely needed: not at start-up
+        import warnings
 
         try:
-            return ast.literal_eval(value)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return ast.literal_eval(value)
         except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
             pass
     return value
