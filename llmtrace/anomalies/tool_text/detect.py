@@ -59,6 +59,7 @@ class _Marker(NamedTuple):
     pattern: str | None  # tried at the literal's position (None: the literal is the marker)
     parse: Callable[..., tuple | None]
     looks_back: bool = False  # the parser may start the span before the literal (a header)
+    angled: bool = False  # the markup always holds a "<" (looked for only in texts that hold one)
 
 
 _MARKERS: tuple[_Marker, ...] = (
@@ -95,7 +96,7 @@ _MARKERS: tuple[_Marker, ...] = (
     _Marker("<|tool_call>", None, gemma),
     _Marker("<start_function_call>", None, gemma),
     _Marker("<call>", r"<call>(?=[A-Za-z_][\w.\-]*\{)", bare_gemma),
-    _Marker("call:", r"(?<![^\n>])call:(?=[A-Za-z_][\w.\-]*\{)", bare_gemma),
+    _Marker("call:", r"(?<![^\n>])call:(?=[A-Za-z_][\w.\-]*\{)", bare_gemma, angled=True),  # with <|"|>
     _Marker("<|function_call|>", None, json_tags.gigachat3),
     _Marker("function call<|role_sep|>", None, json_tags.gigachat3),
     _Marker("<\uff5cGCML\uff5ctool_calls>", None, xml_tags.gigachat),
@@ -113,8 +114,8 @@ _MARKERS: tuple[_Marker, ...] = (
 )
 
 # Literals that hold a "<" are only looked for when the text holds one.
-_ANGLED = tuple(sorted({m.literal for m in _MARKERS if "<" in m.literal}))
-_PLAIN = tuple(sorted({m.literal for m in _MARKERS if "<" not in m.literal}))
+_ANGLED = tuple(sorted({m.literal for m in _MARKERS if "<" in m.literal or m.angled}))
+_PLAIN = tuple(sorted({m.literal for m in _MARKERS if "<" not in m.literal and not m.angled}))
 MARKER_LITERALS = _PLAIN + _ANGLED
 _BY_LITERAL: dict[str, tuple[_Marker, ...]] = {}
 for _m in _MARKERS:
