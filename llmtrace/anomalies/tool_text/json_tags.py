@@ -63,7 +63,11 @@ def tool_call_tag(text: str, m: re.Match, stop: int) -> Parsed:
     if name and body.startswith("<tool_sep>", name.end()):
         return "hunyuan-v3", arg_pairs.hunyuan_v3("<tool_call>" + body), _after(text, end, stop, "</tool_calls>")
     terminated = end > inner
-    if name and ("<arg_key>" in body or (terminated and body[name.end():].lstrip()[:1] in ("", "{"))):
+    if name and "<arg_key>" in body:  # the name is all before the first pair (Poolside's may hold spaces)
+        head = body[:body.index("<arg_key>")]
+        called = head.split("\\n", 1)[0].strip() or name.group()  # GLM-4.6 may write a literal "\n"
+        return "glm", [arg_pairs.glm(called if "\n" not in called else name.group(), body[len(head):])], end
+    if name and terminated and body[name.end():].lstrip()[:1] in ("", "{"):
         return "glm", [arg_pairs.glm(name.group(), body[name.end():])], end
     return "hermes", [], end
 
