@@ -175,11 +175,14 @@ def functionary(text: str, m: re.Match, stop: int) -> Parsed | None:
 def apertus(text: str, m: re.Match, stop: int) -> Parsed:
     inner, end = block(text, m.end(), stop, ("<|tools_suffix|>",))
     calls = []
-    for value in json_values(text, m.end(), inner)[0]:
+    values = json_values(text, m.end(), inner)[0]
+    for value in values:
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, dict) and len(item) == 1:
                 name, value = next(iter(item.items()))
                 calls.append({"name": name, "arguments": arguments(value)})
+    if not values:  # cut off: the names of the calls begun (vLLM completes their arguments)
+        calls = [{"name": n, "arguments": None} for n in rx(r'[\[,]\s*\{\s*"([^"\\]+)"\s*:').findall(text, m.end(), inner)]
     return "apertus", calls, end
 
 
