@@ -299,8 +299,9 @@ MODEL_HINTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("glm", ("laguna", "poolside"), "laguna"),  # [vllm] poolside_v1 is a GLM-4 <arg_key> parser
     ("generic-json", ("xlam",), "xlam"),  # [vllm] xlam reads a bare JSON list
     ("deepseek", ("cogito",), "cogito"),  # [ollama] cogito.go reads DeepSeek V3's markup
-    ("hermes", ("granite-4", "granite4"), "granite4"),
-    ("hermes", ("qwen3-vl", "qwen3vl"), "qwen3vl"),  # [ollama] qwen3vl.go reads Hermes' <tool_call>  # [vllm] granite4 reads Hermes' <tool_call>
+    ("pythonic", ("llama-4", "llama4"), "llama4"),  # [vllm] llama4_pythonic reads bare lists
+    ("hermes", ("granite-4", "granite4"), "granite4"),  # [vllm] granite4 reads Hermes' <tool_call>
+    ("hermes", ("qwen3-vl", "qwen3vl"), "qwen3vl"),  # [ollama] qwen3vl.go reads Hermes' <tool_call>
     ("hermes", ("ernie-4.5", "ernie4.5", "ernie-45"), "ernie45"),  # [vllm] ernie45 reads Hermes' <tool_call>
     ("qwen3-coder-xml", ("step-3.5", "step3.5", "step3p5"), "step3p5"),  # [vllm]/[sglang] step3p5
     ("qwen3-coder-xml", ("nemotron-3", "nemotron3"), "nemotron3"),  # [ollama] nemotron3nano.go
@@ -323,6 +324,7 @@ SHARED: tuple[tuple[str, ...], ...] = (
     # [sglang] step3p5 → Qwen3CoderDetector; [ollama] nemotron3nano.go and qwen35.go read Qwen3-Coder XML
     ("qwen3-coder-xml", "step3p5", "nemotron3", "qwen35"),
     ("deepseek", "cogito"),  # [ollama] cogito.go reads DeepSeek V3's markup
+    ("pythonic", "llama4"),  # [vllm] tests/tool_parsers/test_llama4_pythonic_tool_parser.py: bare lists too
 )
 # A family's own markup is that of the first group naming it (xLAM's own is the bare JSON list).
 _SHARED: dict[str, tuple[str, ...]] = {}
