@@ -180,6 +180,12 @@ TABLE: tuple[Family, ...] = (
                ("vllm", "--tool-call-parser deepseek_v4"),  # [vllm] deepseek_v4 → DeepSeekV4ToolParser (its test)
                ("sglang", "--tool-call-parser deepseekv4"),  # [sglang] deepseekv4 → DeepSeekV4Detector
            )),
+    Family("multi-format", '`<tool_calls><invoke name="…">`, `<tool_call>to=functions.NAME json {…}`, `<tool_call>f(a=1)`',
+           "xml_tags", (
+               # [sglang] test/registered/function_call/test_multi_format_detector.py: MultiFormatDetector,
+               # one dialect per chat_template_kwargs tool_format (minimax, dsv32, gptoss, python)
+               ("sglang", "--tool-call-parser multi_format"),
+           )),
     Family("kimi-k2", "`<|tool_calls_section_begin|><|tool_call_begin|>functions.NAME:0"
                       "<|tool_call_argument_begin|>{…}`", "special_tokens", (
                ("vllm", "--tool-call-parser kimi_k2"),  # [vllm] kimi_k2

@@ -59,7 +59,14 @@ def tool_call_tag(text: str, m: re.Match, stop: int) -> Parsed:
         return ("seed-oss" if seed else "qwen3-coder-xml"), xml_tags.functions(body), end
     if not body or body[0] in "{[":
         return "hermes", json_calls(text, m.end(), inner), end
+    harmony = rx(r"(?:assistant\s+)?to=functions\.(" + _NAME + r")(?:\s+json)?\s*").match(body)
+    if harmony:  # SGLang's multi-format gptoss dialect
+        value, _ = json_at(body, harmony.end(), len(body))
+        return "multi-format", [{"name": harmony.group(1), "arguments": value}], end
     name = rx(_NAME).match(body)
+    if name and body.startswith("(", name.end()) and body.endswith(")"):  # multi-format python dialect
+        found = pythonic.calls(body) or [{"name": name.group(), "arguments": None}]
+        return "multi-format", found, end
     if name and body.startswith("<tool_sep>", name.end()):
         return "hunyuan-v3", arg_pairs.hunyuan_v3("<tool_call>" + body), _after(text, end, stop, "</tool_calls>")
     terminated = end > inner
@@ -73,11 +80,14 @@ def tool_call_tag(text: str, m: re.Match, stop: int) -> Parsed:
 
 
 def tool_calls_tag(text: str, m: re.Match, stop: int) -> Parsed:
-    """``<tool_calls>``: Hunyuan V3's ``<tool_call>NAME<tool_sep>…`` blocks, or a JSON list."""
+    """``<tool_calls>``: Hunyuan V3's ``<tool_call>NAME<tool_sep>…`` blocks, SGLang's multi-format
+    ``<invoke name="…">`` elements, or a JSON list."""
     inner, end = block(text, m.end(), stop, ("</tool_calls>",))
     body = text[m.end():inner]
     if body.lstrip().startswith("<tool_call>"):
         return "hunyuan-v3", arg_pairs.hunyuan_v3(body), end
+    if body.lstrip().startswith("<invoke"):
+        return "multi-format", xml_tags.invokes(body), end
     return "jamba", json_calls(text, m.end(), inner), end
 
 

@@ -104,6 +104,12 @@ def _json_value(raw: str, attributes: str) -> Any:
 _JSON_STARTS = frozenset('{["-0123456789tfn')
 
 
+def invokes(body: str) -> list[dict]:
+    """Bare ``<invoke name="…"><parameter name="…">`` elements (SGLang's multi-format minimax and
+    dsv32 dialects): ``string="true"`` keeps text, other values are JSON when they read as JSON."""
+    return _invokes(body, "", _string_attribute("false"))
+
+
 def minimax_m2(text: str, m: re.Match, stop: int) -> Parsed:
     inner, end = block(text, m.end(), stop, ("</minimax:tool_call>",))
     return "minimax-m2", _invokes(text[m.end():inner], "", _xml_value), end
