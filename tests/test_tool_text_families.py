@@ -54,6 +54,10 @@ EXAMPLES = [
     ("deepseek-v3.2", '<function_calls><invoke name="get_weather">{"city": "Tokyo"}</invoke></function_calls>', TOKYO),
     ("deepseek-v3.2", '<｜DSML｜function_calls><｜DSML｜invoke name="get_weather"><｜DSML｜parameter name="city" '
                       'string="true">Tokyo</parameter></｜DSML｜invoke></｜DSML｜function_calls>', TOKYO),  # mixed tags
+    ("multi-format", '<tool_calls><invoke name="get_weather"><parameter name="city">Tokyo</parameter></invoke>'
+                     "</tool_calls>", TOKYO),
+    ("multi-format", '<tool_call>assistant to=functions.get_weather json\n{"city": "Tokyo"}\n</tool_call>', TOKYO),
+    ("multi-format", '<tool_call>get_weather(city="Tokyo")</tool_call>', TOKYO),
     ("deepseek-v4", '<｜DSML｜tool_calls>\n<｜DSML｜invoke name="get_weather">\n<｜DSML｜parameter name="city" '
                     'string="true">Tokyo</｜DSML｜parameter>\n<｜DSML｜parameter name="days" string="false">3'
                     "</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>", TOKYO_3),
