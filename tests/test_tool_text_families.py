@@ -303,3 +303,43 @@ def test_readme_family_table_is_generated_from_the_table():
     start = readme.index("| family | what it looks like |")
     assert readme[start:readme.index("\n\n", start) + 1] == markdown_table()
     assert all(f"| `{family}` |" in markdown_table() for family in FAMILIES)
+
+
+# --- variants the servers' own tests accept (tests/data/tool_text/suites), and their look-alikes ---------
+
+CALL = '{"name": "get_weather", "parameters": {"city": "Tokyo"}}'
+PY = "[get_weather(city='Tokyo')]"
+
+
+@pytest.mark.parametrize("text,family", [
+    (f"Here is the result: {CALL} Would you like to know more?", "llama-json"),  # after a colon, prose after
+    (f"{CALL} I used get_weather for this.", "llama-json"),  # the message starts with the call
+    (f"Here's a tool call: {PY}", "pythonic"),  # SGLang's pythonic detector reads lists in prose
+    (f"{PY} and [get_time(city='Paris')]", "pythonic"),
+    (f"I'll help you with that.\n```json\n[{CALL}]\n```", "generic-json"),  # xLAM: a list in a closing fence
+    (f"<think>I'll help.</think>[{CALL}]", "generic-json"),  # after a thinking block
+    ('get_weather\n{"city": "Tokyo"}', "functionary"),  # Functionary v3.2's first recipient
+    ("<|channel>thought\nLet me look.\n<channel|>call:get_weather{city:<|\"|>Tokyo<|\"|>}", "gemma4"),  # bare call:
+    ('<call>get_weather{city:<|"|>Tokyo<|"|>}', "gemma4"),
+    ('function<｜tool▁sep｜>get_weather\n```json\n{"city": "Tokyo"}\n```', "deepseek"),  # without begin tokens
+])
+def test_variants_the_servers_parse_are_found(text, family):
+    match = find_tool_calls(text, TOOLS)[0]
+    assert match.family == family and match.calls[0]["name"] == "get_weather"
+
+
+@pytest.mark.parametrize("text", [
+    f"For example: {CALL}",  # introduced as an example
+    f"The format is: {CALL}",
+    f"It answered {CALL} and then stopped.",  # mid-sentence, no colon
+    f"For example: {PY}",
+    f"Models write calls like this:\n\n```\n{PY}\n```\n\nand the server reads them.",
+    "[get_forecast(city='Tokyo')] is not one of my tools.",  # not a declared tool
+    'all\nget_weather\n{"city": "Tokyo"}',  # Functionary's "all" addresses the user
+    'get_forecast\n{"city": "Tokyo"}',  # not a declared tool
+    "The call:get_weather{city} syntax is Gemma's.",  # no string token, not at a line start
+    "call:get_weather{city: Tokyo}",  # no Gemma string token
+    'Before `function<｜tool▁sep｜>get_weather` comes the begin token.',  # no JSON fence
+])
+def test_look_alikes_of_those_variants_are_not_calls(text):
+    assert find_tool_calls(text, TOOLS) == []

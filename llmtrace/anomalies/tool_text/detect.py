@@ -148,7 +148,7 @@ def find_tool_calls(text: str, declared_tools=(), json_mode: bool = False, model
         declared = frozenset(declared_tools)
         start = _after_thinking(text, start, end)
         found = (_shaped(text, start, end, declared) or _trailing_call(text, start, end, declared)
-                 or _introduced_call(text, start, end, declared))
+                 or _introduced_call(text, start, end, declared) or _first_recipient(text, start, end, declared))
         matches = [found] if found else _pythonic_in_prose(text, start, end, declared)
     if model:
         matches = [Match(resolve(m.family, model), m.calls, m.span) for m in matches]
@@ -343,6 +343,8 @@ def _trailing_call(text: str, start: int, end: int, declared: frozenset[str]) ->
         before = text[start:prose_end if prose_end is not None else pos]
         if not before.strip():
             return None  # the whole message: the shape rule decides
+        if explained(text, len(before.rstrip()) + start, start):
+            return None  # "For example:", "The format is:" — a sample, not a call
         call = call_from_json(obj)
         inner = obj["function"] if isinstance(obj.get("function"), dict) else obj
         if (call and call["name"] in declared and ("arguments" in inner or "parameters" in inner)
@@ -362,8 +364,9 @@ def _trailing_list(text: str, start: int, lo: int, hi: int, prose_end: int | Non
     values, after = json_values(text, pos, hi, "")
     if len(values) != 1 or after != hi or not isinstance(values[0], list) or not values[0]:
         return None
-    if not text[start:prose_end if prose_end is not None else pos].strip():
-        return None  # the whole message: the shape rule decides
+    before = text[start:prose_end if prose_end is not None else pos]
+    if not before.strip() or explained(text, start + len(before.rstrip()), start):
+        return None  # the whole message (the shape rule decides), or a sample
     items = values[0]
     for item in items:
         call = call_from_json(item)
@@ -450,3 +453,8 @@ def _pythonic_in_prose(text: str, start: int, end: int, declared: frozenset[str]
             continue
         found.append(Match("pythonic", calls, (m.start(), close + 2)))
     return found
+
+
+def _first_recipient(text: str, start: int, end: int, declared: frozenset[str]) -> Match | None:
+    parsed = json_tags.functionary_first(text, start, end, declared)
+    return Match(parsed[0], parsed[1], (start, parsed[2])) if parsed else None

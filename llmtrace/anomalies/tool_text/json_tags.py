@@ -202,3 +202,30 @@ def command_r_plus(text: str, m: re.Match, stop: int) -> Parsed:
     inner, end = block(text, m.end(), stop, ("```",))
     calls = [c for c in json_calls(text, m.end(), inner) if c["name"] != "directly-answer"]
     return ("command-r-plus", calls, end) if calls else None  # "Action:" alone is a common word
+
+
+_FIRST_RECIPIENT = r"([A-Za-z_][\w.\-]*)\n"
+
+
+def functionary_first(text: str, start: int, end: int, declared: frozenset[str]) -> tuple | None:
+    """Functionary v3.2's first message, whose ``>>>`` the prompt wrote: ``NAME\n{…}`` (then more
+    ``>>>`` calls, or nothing), or ``python\n`` + code — the whole message, NAME a declared tool
+    (llama.cpp's tests). ``all\n`` addresses the user: no call."""
+    head = rx(_FIRST_RECIPIENT).match(text, start, end)
+    if head is None or head.group(1) not in declared or head.group(1) == "all":
+        return None
+    value, after = json_at(text, head.end(), end)
+    if isinstance(value, dict):
+        rest = skip_ws(text, after, end)
+        if rest == end:
+            return "functionary", [{"name": head.group(1), "arguments": value}], end
+        more = functionary(text, rx(r">>>").match(text, rest, end), end) if text.startswith(">>>", rest) else None
+        if more:
+            return "functionary", [{"name": head.group(1), "arguments": value}] + more[1], more[2]
+        return None
+    if head.group(1) == "python":
+        code = text[head.end():end]
+        found = pythonic.builtin(code)
+        if found and found[0]["name"] == "code_interpreter":
+            return "functionary", [{"name": "python", "arguments": {"code": code}}], end
+    return None
