@@ -205,6 +205,10 @@ TABLE: tuple[Family, ...] = (
                ("llama.cpp", _llama_cpp("GLM 4.5")),  # [llama.cpp] COMMON_CHAT_FORMAT_GLM_4_5
                ("ollama", "built-in parser for GLM-4.7"),  # [ollama] ParserForName("glm-4.7")
            )),
+    Family("ling", "GLM's `<tool_call>NAME<arg_key>…` from a Ling (Bailing) model", "arg_pairs", (
+        ("sglang", "--tool-call-parser ling3"),  # [sglang] ling3 → Ling3Detector (a Glm4MoeDetector)
+        ("ollama", "built-in parser for Bailing (Ling)"),  # [ollama] model/parsers/bailing.go (BailingParser)
+    )),
     Family("laguna", "GLM's `<tool_call>NAME\\n<arg_key>…` from a Laguna (Poolside) model", "arg_pairs", (
         ("vllm", "--tool-call-parser poolside_v1"),  # [vllm] poolside_v1 (a GLM-4 style parser)
         ("sglang", "--tool-call-parser poolside_v1"),  # [sglang] poolside_v1
@@ -230,6 +234,8 @@ TABLE: tuple[Family, ...] = (
         ("llama.cpp", _llama_cpp("Functionary v3.2")),  # [llama.cpp] FUNCTIONARY_V3_2, parsers/functionary-v3-2.cpp
     )),
     Family("nemotron", "`<TOOLCALL>[{…}]</TOOLCALL>`", "json_tags", (
+        # [vllm] tests/tool_parsers/test_nemotron_nano_v2_tool_parser.py: get_tool_parser("nemotron_nano_v2")
+        ("vllm", "--tool-call-parser nemotron_nano_v2"),
         ("llama.cpp", _llama_cpp("Nemotron V2")),  # [llama.cpp] COMMON_CHAT_FORMAT_NEMOTRON_V2
     )),
     Family("cohere", '`<|START_ACTION|>[{"tool_name": …, "parameters": …}]<|END_ACTION|>` (Command R7B, A)',
@@ -303,6 +309,7 @@ MODEL_HINTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("jamba", ("apriel",), "apriel"),  # [llama.cpp] Apriel 1.5 writes <tool_calls>[…]</tool_calls>
     ("jamba", ("hunyuan", "hy-a13b"), "hunyuan"),  # [vllm] hunyuan_a13b reads <tool_calls>[…]</tool_calls>
     ("glm", ("laguna", "poolside"), "laguna"),  # [vllm] poolside_v1 is a GLM-4 <arg_key> parser
+    ("glm", ("ling-", "ling3", "bailing"), "ling"),  # [sglang] ling3, [ollama] bailing.go read GLM's markup
     ("generic-json", ("xlam",), "xlam"),  # [vllm] xlam reads a bare JSON list
     ("deepseek", ("cogito",), "cogito"),  # [ollama] cogito.go reads DeepSeek V3's markup
     ("pythonic", ("llama-4", "llama4"), "llama4"),  # [vllm] llama4_pythonic reads bare lists
@@ -320,7 +327,7 @@ MODEL_HINTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 # ``details.also``.
 SHARED: tuple[tuple[str, ...], ...] = (
     ("jamba", "apriel", "hunyuan"),  # [llama.cpp] Apriel 1.5; [vllm] hunyuan_a13b
-    ("glm", "laguna"),  # [vllm] poolside_v1 reads GLM-4's <arg_key> markup
+    ("glm", "laguna", "ling"),  # [vllm] poolside_v1, [sglang] ling3, [ollama] bailing.go read GLM-4's markup
     ("generic-json", "xlam"),  # [vllm] xlam reads a bare JSON list
     # [vllm] tests/tool_parsers/test_xlam_tool_parser.py: xlam also reads <tool_call>[…]</tool_call> and
     # [TOOL_CALLS][…]; granite4 (tests/tool_parsers/test_hermes_tool_parser.py), ernie45 and Ollama's

@@ -141,6 +141,8 @@ def muse_glimmer(text: str, m: re.Match, stop: int) -> Parsed:
     inner, end = block(text, m.end(), stop, ("</atem:function_calls>",))
     body = text[m.start():inner]
     calls = _invokes(body, "atem:", _json_value, name=r'"([^"]+)"[^>]*?')
+    for call in calls:  # a special token fumbled into the name (Ollama's tests: name="read<|message|>")
+        call["name"] = rx(r"<\|[a-z_]+\|>").sub("", call["name"])
     return "muse-glimmer", calls, end
 
 
