@@ -343,3 +343,16 @@ def test_variants_the_servers_parse_are_found(text, family):
 ])
 def test_look_alikes_of_those_variants_are_not_calls(text):
     assert find_tool_calls(text, TOOLS) == []
+
+
+def test_llama_3_json_calls_count_anywhere_in_the_prose_of_a_llama_3_model():
+    # vLLM's llama3_json parser and Ollama's Llama 3.2 template read JSON calls anywhere; for other
+    # models a call in mid-prose is only one after a colon or at the start.
+    text = f"Let me look that up {CALL} and then answer."
+    assert find_tool_calls(text, TOOLS) == []
+    [match] = find_tool_calls(text, TOOLS, model="meta-llama/Llama-3.2-3B-Instruct")
+    assert match.family == "llama-json" and text[match.span[0]:match.span[1]] == CALL
+    listed = f"model outputs some text [{CALL} {CALL}] more"
+    assert [c["name"] for c in find_tool_calls(listed, TOOLS, model="llama3.2")[0].calls] == ["get_weather"] * 2
+    assert find_tool_calls(f"For example {CALL}", TOOLS, model="llama3.2") == []
+    assert find_tool_calls(f"Let me look that up {CALL}", ["get_time"], model="llama3.2") == []  # not declared

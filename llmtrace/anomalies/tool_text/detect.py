@@ -33,7 +33,7 @@ from llmtrace.anomalies.tool_text import json_tags, pythonic, special_tokens, xm
 from llmtrace.anomalies.tool_text.families import resolve
 from llmtrace.anomalies.tool_text.gemma import bare_gemma, gemma
 from llmtrace.anomalies.tool_text.reading import (
-    rx, body_span, call_from_json, calls_from_json, code_regions, in_regions, json_at, json_values, skip_ws,
+    loose_list, rx, body_span, call_from_json, calls_from_json, code_regions, in_regions, json_at, json_values, skip_ws,
 )
 
 
@@ -147,8 +147,10 @@ def find_tool_calls(text: str, declared_tools=(), json_mode: bool = False, model
     if not matches and not json_mode:
         declared = frozenset(declared_tools)
         start = _after_thinking(text, start, end)
+        anywhere = bool(model) and any(word in model.lower() for word in _JSON_ANYWHERE)
         found = (_shaped(text, start, end, declared) or _trailing_call(text, start, end, declared)
-                 or _introduced_call(text, start, end, declared) or _first_recipient(text, start, end, declared))
+                 or _introduced_call(text, start, end, declared, anywhere)
+                 or _first_recipient(text, start, end, declared))
         matches = [found] if found else _pythonic_in_prose(text, start, end, declared)
     if model:
         matches = [Match(resolve(m.family, model), m.calls, m.span) for m in matches]
@@ -241,6 +243,10 @@ def _shaped(text: str, start: int, end: int, declared: frozenset[str]) -> Match 
         values, after = json_values(text, start, end, ";")
         if values and skip_ws(text, after, end) == end:
             return _json_shape(values, declared, (start, end))
+        if body_head == "[" and not values:  # [{…} {…}]: objects without commas
+            loose, after = loose_list(text, start, end)
+            if loose and after == end:
+                return _json_shape([loose], declared, (start, end))
     if body_tail != ")" and not text.endswith(")]", start, end):
         return None
     body = text[start:end]
@@ -389,30 +395,48 @@ def explained(text: str, pos: int, floor: int = 0) -> bool:
     return rx(_EXPLAINED).search(text, line_start, pos) is not None
 
 
-def _introduced_call(text: str, start: int, end: int, declared: frozenset[str]) -> Match | None:
+# Models whose servers read JSON calls anywhere in the text (vLLM's llama3_json parser, Ollama's
+# Llama 3.2 template without a tool-call prefix: tests/data/tool_text/suites).
+_JSON_ANYWHERE = ("llama3", "llama-3")
+
+
+def _introduced_call(text: str, start: int, end: int, declared: frozenset[str], anywhere: bool = False) -> Match | None:
     """Llama 3 JSON calls (``{"name", "parameters"}``, ``;``-joined) that start the message or follow a
     colon in its prose (``Here is the result: {…}``), with prose after them: each a declared tool
-    with arguments or parameters. Not after words that introduce an example, not in code."""
+    with arguments or parameters — anywhere in the prose when the model is a Llama 3 (``anywhere``).
+    Not after words that introduce an example, not in code."""
     if not declared:
         return None
+    if text.startswith("[", start):  # a list of calls that starts the message, prose after it
+        values, after = json_values(text, start, end, "")
+        items = values[0] if len(values) == 1 and isinstance(values[0], list) else loose_list(text, start, end)[0]
+        if not values:
+            after = loose_list(text, start, end)[1]
+        if items and all(isinstance(v, dict) and _declared_call(v, declared) for v in items):
+            return Match("generic-json", calls_from_json(items), (start, after))
     pos, code = start, None
     for _ in range(_INTRODUCED_TRIES):
         pos = text.find('{"name"', pos, end)
         if pos == -1:
             return None
         before = text[start:pos].rstrip()
-        if before and (not before.endswith(":") or explained(text, pos, start)):
+        if before and ((not before.endswith(":") and not anywhere) or explained(text, pos, start)):
             pos += 1
             continue
+        if before.endswith("[") and anywhere:  # a list of calls in the prose
+            pos = start + len(before) - 1
         if code is None:
             code = code_regions(text, start, end)
         if code and in_regions(code, pos):
             pos += 1
             continue
         values, after = json_values(text, pos, end, ";")
+        if text.startswith("[", pos):
+            values, after = loose_list(text, pos, end)
+            values = values or []
         if values and all(isinstance(v, dict) and _declared_call(v, declared) for v in values):
             return Match("llama-json", calls_from_json(values), (pos, after))
-        pos += 1
+        pos += 2 if text.startswith("[", pos) else 1
     return None
 
 
