@@ -407,7 +407,8 @@ def _introduced_call(text: str, start: int, end: int, declared: frozenset[str], 
     Not after words that introduce an example, not in code."""
     if not declared:
         return None
-    if text.startswith("[", start):  # a list of calls that starts the message, prose after it
+    first, _ = json_at(text, start + 1, end) if text.startswith("[", start) else (None, start)
+    if isinstance(first, dict) and _declared_call(first, declared):  # a list of calls, prose after it
         values, after = json_values(text, start, end, "")
         items = values[0] if len(values) == 1 and isinstance(values[0], list) else loose_list(text, start, end)[0]
         if not values:
