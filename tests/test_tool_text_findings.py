@@ -131,3 +131,11 @@ def test_the_hint_names_a_switch_for_every_family_that_has_one():
             assert parsers(family.id)[0]["switch"] == family.servers[0][1]
         else:
             assert hint(family.id) is None
+
+
+def test_markup_explained_in_reasoning_left_in_the_content_is_no_call(tmp_path):
+    # Seed-OSS in vLLM's tests: "<seed:think>… The format is <seed:tool_call>…</seed:think>" then the call.
+    think = f"<think>The format is {HERMES}. Let me answer instead.</think>"
+    assert _with_content(tmp_path, think + "It is sunny in Tokyo.") == []
+    [found] = _with_content(tmp_path, think + HERMES)
+    assert found.span[0] == len(think)

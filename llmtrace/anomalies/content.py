@@ -51,8 +51,11 @@ def tool_call_in_text(exchange: Exchange) -> Iterator[Anomaly]:
             if declared is None:
                 declared = declared_names(request)
             matches = find_tool_calls(text, declared, request.json_mode, model)
-            if field == "reasoning":
+            if matches and field == "reasoning":
                 matches = [m for m in matches if not explained(text, m.span[0])]
+            elif matches and (thinking := reasoning_span(text)):  # reasoning left in the content
+                lo, hi = thinking[1]
+                matches = [m for m in matches if not (lo <= m.span[0] < hi and explained(text, m.span[0]))]
             if not matches:
                 continue
             if request.raw_text or request.params.get("raw_prompting") is True:  # Cohere's raw prompts too
