@@ -243,6 +243,24 @@ def test_glm_markup_from_laguna_and_json_lists_from_xlam():
     assert find_tool_calls(listed)[0].family == "generic-json"
 
 
+@pytest.mark.parametrize("text", [
+    "<user>get_weather\n<arg_key>city</arg_key>\n<arg_value>Tokyo</arg_value>\n</user>",
+    'I will look.<user>\n{"name":"get_weather","arguments":{"city":"Tokyo"}}\n</user>',
+])
+def test_laguna_writes_user_for_tool_call(text):  # [ollama] model/parsers/laguna_test.go
+    assert find_tool_calls(text, TOOLS) == [Match("laguna", TOKYO, (text.index("<user>"), len(text)))]
+
+
+@pytest.mark.parametrize("text", [
+    "<user>hello</user>",
+    '<user>{"name": "Ada", "role": "admin"}</user>',
+    "<user>What is <arg_key> in GLM's template?</user>",
+    "`<user>get_weather <arg_key>city</arg_key>` is how Laguna slips.",
+])
+def test_user_tags_that_hold_no_call_are_not_laguna(text):
+    assert find_tool_calls(text, TOOLS) == []
+
+
 # --- the table as data ----------------------------------------------------------------------------
 
 

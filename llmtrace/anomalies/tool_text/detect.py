@@ -68,6 +68,9 @@ _MARKERS: tuple[_Marker, ...] = (
     _Marker("<tool_call>", None, json_tags.tool_call_tag),
     _Marker("<seed:tool_call>", None, json_tags.tool_call_tag),
     _Marker("<tool_calls>", None, json_tags.tool_calls_tag),
+    # Ollama's Laguna parser: <user> for <tool_call>, only before a name and its pairs, or a call object
+    _Marker("<user>", r'<user>(?=\s*(?:[A-Za-z_][\w.\-]*[ \t]*\n?[ \t]*<arg_key>'
+                      r'|\{\s*"name"\s*:\s*"[^"\n]+"\s*,\s*"(?:arguments|parameters)"\s*:))', json_tags.user_alias),
     _Marker("<|python_start|>", None, pythonic.tagged),
     _Marker("<function_calls>", None, _function_calls),
     _Marker("<|tool_call_start|>", None, pythonic.tagged),

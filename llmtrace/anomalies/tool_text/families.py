@@ -209,10 +209,11 @@ TABLE: tuple[Family, ...] = (
         ("sglang", "--tool-call-parser ling3"),  # [sglang] ling3 → Ling3Detector (a Glm4MoeDetector)
         ("ollama", "built-in parser for Bailing (Ling)"),  # [ollama] model/parsers/bailing.go (BailingParser)
     )),
-    Family("laguna", "GLM's `<tool_call>NAME\\n<arg_key>…` from a Laguna (Poolside) model", "arg_pairs", (
+    Family("laguna", "GLM's `<tool_call>NAME\\n<arg_key>…` from a Laguna (Poolside) model, or `<user>` for "
+           "`<tool_call>`", "arg_pairs", (
         ("vllm", "--tool-call-parser poolside_v1"),  # [vllm] poolside_v1 (a GLM-4 style parser)
         ("sglang", "--tool-call-parser poolside_v1"),  # [sglang] poolside_v1
-        ("ollama", "built-in parser for Laguna"),  # [ollama] model/parsers/laguna.go
+        ("ollama", "built-in parser for Laguna"),  # [ollama] model/parsers/laguna.go; <user>: laguna_test.go
     )),
     Family("harmony", "`<|channel|>commentary to=functions.NAME <|constrain|>json<|message|>{…}<|call|>` (gpt-oss)",
            "special_tokens", (
@@ -309,6 +310,9 @@ MODEL_HINTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("jamba", ("apriel",), "apriel"),  # [llama.cpp] Apriel 1.5 writes <tool_calls>[…]</tool_calls>
     ("jamba", ("hunyuan", "hy-a13b"), "hunyuan"),  # [vllm] hunyuan_a13b reads <tool_calls>[…]</tool_calls>
     ("glm", ("laguna", "poolside"), "laguna"),  # [vllm] poolside_v1 is a GLM-4 <arg_key> parser
+    # [ollama] model/parsers/laguna_test.go: Laguna's parser also reads Hermes' <tool_call>{…} and a bare call object
+    ("hermes", ("laguna", "poolside"), "laguna"),
+    ("llama-json", ("laguna", "poolside"), "laguna"),
     ("glm", ("ling-", "ling3", "bailing"), "ling"),  # [sglang] ling3, [ollama] bailing.go read GLM's markup
     ("generic-json", ("xlam",), "xlam"),  # [vllm] xlam reads a bare JSON list
     ("deepseek", ("cogito",), "cogito"),  # [ollama] cogito.go reads DeepSeek V3's markup

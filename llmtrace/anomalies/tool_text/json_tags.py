@@ -79,6 +79,17 @@ def tool_call_tag(text: str, m: re.Match, stop: int) -> Parsed:
     return "hermes", [], end
 
 
+def user_alias(text: str, m: re.Match, stop: int) -> Parsed:
+    """``<user>``: Laguna's alias of ``<tool_call>`` (Ollama's Laguna parser), around GLM's
+    ``NAME`` then ``<arg_key>`` pairs or a ``{"name": …, "arguments": …}`` object."""
+    inner, end = block(text, m.end(), stop, ("</user>",))
+    body = text[m.end():inner].strip()
+    if body.startswith("{"):
+        return "laguna", json_calls(text, m.end(), inner), end
+    head = body[:body.index("<arg_key>")]
+    return "laguna", [arg_pairs.glm(head.strip(), body[len(head):])], end
+
+
 def tool_calls_tag(text: str, m: re.Match, stop: int) -> Parsed:
     """``<tool_calls>``: Hunyuan V3's ``<tool_call>NAME<tool_sep>…`` blocks, SGLang's multi-format
     ``<invoke name="…">`` elements, or a JSON list."""
