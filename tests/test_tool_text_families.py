@@ -340,6 +340,7 @@ PY = "[get_weather(city='Tokyo')]"
     ("<|channel>thought\nLet me look.\n<channel|>call:get_weather{city:<|\"|>Tokyo<|\"|>}", "gemma4"),  # bare call:
     ('<call>get_weather{city:<|"|>Tokyo<|"|>}', "gemma4"),
     ('function<｜tool▁sep｜>get_weather\n```json\n{"city": "Tokyo"}\n```', "deepseek"),  # without begin tokens
+    ('<tool_call> [{"name": "get_weather", "arguments": {"city": "Tokyo"}}]', "granite"),  # 3.1: no closing tag
 ])
 def test_variants_the_servers_parse_are_found(text, family):
     match = find_tool_calls(text, TOOLS)[0]

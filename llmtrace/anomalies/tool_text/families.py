@@ -117,7 +117,8 @@ TABLE: tuple[Family, ...] = (
     Family("xlam", '`[{"name": …, "arguments": …}]` from an xLAM model, bare or in a ```` ```json ```` fence', "json_tags", (
         ("vllm", "--tool-call-parser xlam"),  # [vllm] xlam → xLAMToolParser
     )),
-    Family("granite", "`<|tool_call|>[{…}]`", "json_tags", (
+    Family("granite", "`<|tool_call|>[{…}]` (Granite 3.0), `<tool_call> [{…}]` with no closing tag (3.1)", "json_tags", (
+        # [vllm] tests/tool_parsers/test_granite_tool_parser.py: test_granite_string_prefix_format
         ("vllm", "--tool-call-parser granite"),  # [vllm] granite
         ("llama.cpp", _llama_cpp("Granite")),  # [llama.cpp] COMMON_CHAT_FORMAT_GRANITE
     )),

@@ -57,6 +57,8 @@ def tool_call_tag(text: str, m: re.Match, stop: int) -> Parsed:
     body = text[m.end():inner].strip()
     if body.startswith("<function="):
         return ("seed-oss" if seed else "qwen3-coder-xml"), xml_tags.functions(body), end
+    if body.startswith("[") and end == inner and not seed:  # Granite 3.1 writes no closing tag
+        return "granite", json_calls(text, m.end(), inner), end
     if not body or body[0] in "{[":
         return "hermes", json_calls(text, m.end(), inner), end
     harmony = rx(r"(?:assistant\s+)?to=functions\.(" + _NAME + r")(?:\s+json)?\s*").match(body)
