@@ -336,8 +336,8 @@ SHARED: tuple[tuple[str, ...], ...] = (
     ("generic-json", "xlam"),  # [vllm] xlam reads a bare JSON list
     # [vllm] tests/tool_parsers/test_xlam_tool_parser.py: xlam also reads <tool_call>[…]</tool_call> and
     # [TOOL_CALLS][…]; granite4 (tests/tool_parsers/test_hermes_tool_parser.py), ernie45 and Ollama's
-    # Qwen3-VL parser read Hermes' <tool_call>{…}
-    ("hermes", "xlam", "granite4", "ernie45", "qwen3vl"),
+    # Qwen3-VL parser read Hermes' <tool_call>{…}; so does Ollama's Laguna parser (laguna_test.go)
+    ("hermes", "xlam", "granite4", "ernie45", "qwen3vl", "laguna"),
     ("mistral", "xlam"),
     # [sglang] step3p5 → Qwen3CoderDetector; [ollama] nemotron3nano.go and qwen35.go read Qwen3-Coder XML
     ("qwen3-coder-xml", "step3p5", "nemotron3", "qwen35"),
