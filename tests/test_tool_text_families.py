@@ -54,6 +54,16 @@ EXAMPLES = [
     ("deepseek-v3.2", '<function_calls><invoke name="get_weather">{"city": "Tokyo"}</invoke></function_calls>', TOKYO),
     ("deepseek-v3.2", '<｜DSML｜function_calls><｜DSML｜invoke name="get_weather"><｜DSML｜parameter name="city" '
                       'string="true">Tokyo</parameter></｜DSML｜invoke></｜DSML｜function_calls>', TOKYO),  # mixed tags
+    ("multi-format", '<tool_calls><invoke name="get_weather"><parameter name="city">Tokyo</parameter></invoke>'
+                     "</tool_calls>", TOKYO),
+    ("multi-format", '<tool_call>assistant to=functions.get_weather json\n{"city": "Tokyo"}\n</tool_call>', TOKYO),
+    ("multi-format", '<tool_call>get_weather(city="Tokyo")</tool_call>', TOKYO),
+    ("deepseek-v4", '<｜DSML｜tool_calls>\n<｜DSML｜invoke name="get_weather">\n<｜DSML｜parameter name="city" '
+                    'string="true">Tokyo</｜DSML｜parameter>\n<｜DSML｜parameter name="days" string="false">3'
+                    "</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>", TOKYO_3),
+    ("gemma4", '<|tool_call>:call:get_weather{city:<|"|>Tokyo<|"|>}<tool_call|>', TOKYO),
+    ("mistral", '[TOOL_CALLS]get_weather{"city": "Tokyo"}', TOKYO),  # [ARGS] decoded away
+    ("minicpm5", '<function\u0120name="get_weather"><param\u0120name="city">Tokyo</param></function>', TOKYO),
     ("lfm2", '<|tool_call_start|>[{"name": "get_weather", "arguments": {"city": "Tokyo"}}]<|tool_call_end|>', TOKYO),
     ("olmo3", '<function_calls>get_weather(city="Tokyo")\nget_time(city="Paris")</function_calls>',
      TOKYO + [{"name": "get_time", "arguments": {"city": "Paris"}}]),
@@ -131,8 +141,8 @@ def test_each_family_in_inline_code_is_an_example(family, text, calls):
 
 
 def test_every_family_has_an_example():
-    assert {f for f, _, _ in EXAMPLES} | {f for f, _ in FAMILY_EXAMPLES} | {"apriel", "hunyuan", "laguna",
-                                                                               "xlam"} == set(FAMILIES)
+    assert {f for f, _, _ in EXAMPLES} | {f for f, _ in FAMILY_EXAMPLES} | {specific for _, _, specific in
+                                                                               MODEL_HINTS} == set(FAMILIES)
 
 
 # --- look-alikes ----------------------------------------------------------------------------------
@@ -233,6 +243,24 @@ def test_glm_markup_from_laguna_and_json_lists_from_xlam():
     assert find_tool_calls(listed)[0].family == "generic-json"
 
 
+@pytest.mark.parametrize("text", [
+    "<user>get_weather\n<arg_key>city</arg_key>\n<arg_value>Tokyo</arg_value>\n</user>",
+    'I will look.<user>\n{"name":"get_weather","arguments":{"city":"Tokyo"}}\n</user>',
+])
+def test_laguna_writes_user_for_tool_call(text):  # [ollama] model/parsers/laguna_test.go
+    assert find_tool_calls(text, TOOLS) == [Match("laguna", TOKYO, (text.index("<user>"), len(text)))]
+
+
+@pytest.mark.parametrize("text", [
+    "<user>hello</user>",
+    '<user>{"name": "Ada", "role": "admin"}</user>',
+    "<user>What is <arg_key> in GLM's template?</user>",
+    "`<user>get_weather <arg_key>city</arg_key>` is how Laguna slips.",
+])
+def test_user_tags_that_hold_no_call_are_not_laguna(text):
+    assert find_tool_calls(text, TOOLS) == []
+
+
 # --- the table as data ----------------------------------------------------------------------------
 
 
@@ -281,3 +309,69 @@ def test_any_mix_of_markup_gives_ordered_disjoint_spans(text, json_mode):
         assert match.family in FAMILIES
         assert all(set(call) == {"name", "arguments"} for call in match.calls)
         previous_end = end
+
+
+def test_readme_family_table_is_generated_from_the_table():
+    # scripts/gen_tool_text_table.py rewrites it; families.py is where each fact has its source.
+    from pathlib import Path
+
+    from llmtrace.anomalies.tool_text.families import markdown_table
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("| family | what it looks like |")
+    assert readme[start:readme.index("\n\n", start) + 1] == markdown_table()
+    assert all(f"| `{family}` |" in markdown_table() for family in FAMILIES)
+
+
+# --- variants the servers' own tests accept (tests/data/tool_text/suites), and their look-alikes ---------
+
+CALL = '{"name": "get_weather", "parameters": {"city": "Tokyo"}}'
+PY = "[get_weather(city='Tokyo')]"
+
+
+@pytest.mark.parametrize("text,family", [
+    (f"Here is the result: {CALL} Would you like to know more?", "llama-json"),  # after a colon, prose after
+    (f"{CALL} I used get_weather for this.", "llama-json"),  # the message starts with the call
+    (f"Here's a tool call: {PY}", "pythonic"),  # SGLang's pythonic detector reads lists in prose
+    (f"{PY} and [get_time(city='Paris')]", "pythonic"),
+    (f"I'll help you with that.\n```json\n[{CALL}]\n```", "generic-json"),  # xLAM: a list in a closing fence
+    (f"<think>I'll help.</think>[{CALL}]", "generic-json"),  # after a thinking block
+    ('get_weather\n{"city": "Tokyo"}', "functionary"),  # Functionary v3.2's first recipient
+    ("<|channel>thought\nLet me look.\n<channel|>call:get_weather{city:<|\"|>Tokyo<|\"|>}", "gemma4"),  # bare call:
+    ('<call>get_weather{city:<|"|>Tokyo<|"|>}', "gemma4"),
+    ('function<｜tool▁sep｜>get_weather\n```json\n{"city": "Tokyo"}\n```', "deepseek"),  # without begin tokens
+    ('<tool_call> [{"name": "get_weather", "arguments": {"city": "Tokyo"}}]', "granite"),  # 3.1: no closing tag
+])
+def test_variants_the_servers_parse_are_found(text, family):
+    match = find_tool_calls(text, TOOLS)[0]
+    assert match.family == family and match.calls[0]["name"] == "get_weather"
+
+
+@pytest.mark.parametrize("text", [
+    f"For example: {CALL}",  # introduced as an example
+    f"The format is: {CALL}",
+    f"It answered {CALL} and then stopped.",  # mid-sentence, no colon
+    f"For example: {PY}",
+    f"Models write calls like this:\n\n```\n{PY}\n```\n\nand the server reads them.",
+    "[get_forecast(city='Tokyo')] is not one of my tools.",  # not a declared tool
+    'all\nget_weather\n{"city": "Tokyo"}',  # Functionary's "all" addresses the user
+    'get_forecast\n{"city": "Tokyo"}',  # not a declared tool
+    "The call:get_weather{city} syntax is Gemma's.",  # no string token, not at a line start
+    "call:get_weather{city: Tokyo}",  # no Gemma string token
+    'Before `function<｜tool▁sep｜>get_weather` comes the begin token.',  # no JSON fence
+])
+def test_look_alikes_of_those_variants_are_not_calls(text):
+    assert find_tool_calls(text, TOOLS) == []
+
+
+def test_llama_3_json_calls_count_anywhere_in_the_prose_of_a_llama_3_model():
+    # vLLM's llama3_json parser and Ollama's Llama 3.2 template read JSON calls anywhere; for other
+    # models a call in mid-prose is only one after a colon or at the start.
+    text = f"Let me look that up {CALL} and then answer."
+    assert find_tool_calls(text, TOOLS) == []
+    [match] = find_tool_calls(text, TOOLS, model="meta-llama/Llama-3.2-3B-Instruct")
+    assert match.family == "llama-json" and text[match.span[0]:match.span[1]] == CALL
+    listed = f"model outputs some text [{CALL} {CALL}] more"
+    assert [c["name"] for c in find_tool_calls(listed, TOOLS, model="llama3.2")[0].calls] == ["get_weather"] * 2
+    assert find_tool_calls(f"For example {CALL}", TOOLS, model="llama3.2") == []
+    assert find_tool_calls(f"Let me look that up {CALL}", ["get_time"], model="llama3.2") == []  # not declared

@@ -4,6 +4,7 @@ short hint in the message, on copies of real recordings made to carry the markup
 from __future__ import annotations
 
 import orjson
+import pytest
 
 from conftest import CORPUS
 from llmtrace.anomalies import detect
@@ -12,7 +13,10 @@ from llmtrace.loader import load
 TEXT = "llama-stack/openai-chat-stream/8a174c150228.json"  # gpt-4o: "The capital of France is Paris."
 
 
-def _with_content(tmp_path, content: str, model: str | None = None, tools: list[str] = ()):
+def _with_content(tmp_path, content: str, model: str | None = None, tools: list[str] = (),
+                  reasoning: str | None = None, call: str | None = None):
+    """The recording with ``content`` as its answer; ``reasoning`` before it and a structured
+    ``call`` (a tool name) after it when given."""
     path = CORPUS / TEXT
     doc = orjson.loads(path.read_bytes())
     deltas = [item["__data__"]["choices"][0]["delta"] for item in doc["response"]["body"]
@@ -21,6 +25,11 @@ def _with_content(tmp_path, content: str, model: str | None = None, tools: list[
     texts[0]["content"] = content
     for d in texts[1:]:
         d["content"] = ""
+    if reasoning is not None:
+        texts[0]["reasoning_content"] = reasoning
+    if call is not None:
+        texts[-1]["tool_calls"] = [{"index": 0, "id": "call_1", "type": "function",
+                                    "function": {"name": call, "arguments": "{}"}}]
     if model:
         doc["request"]["body"]["model"] = model
     if tools:
@@ -75,3 +84,58 @@ def test_command_r_actions_on_a_raw_prompt_are_info(tmp_path):
         [{"name": "internet_search", "arguments": {"query": "year Best Buy added to S&P 500"}}]]
     assert all(a.severity == "info" and a.details["family"] == "command-r-plus" for a in found)
     assert found[0].details["parsers"] == [{"server": "ollama", "switch": "built-in parser for Command R"}]
+
+
+# --- reasoning (anomalies.md §1, issue 23 rule 12) -------------------------------------------------
+
+HERMES = '<tool_call>{"name": "get_weather", "arguments": {"city": "Tokyo"}}</tool_call>'
+
+
+def test_a_call_in_reasoning_is_a_call_when_the_choice_has_no_structured_call(tmp_path):
+    [found] = _with_content(tmp_path, "Let me check.", reasoning="I should look it up. " + HERMES)
+    assert found.details["field"] == "reasoning" and found.details["family"] == "hermes"
+
+
+def test_reasoning_is_not_read_when_the_choice_has_a_structured_call(tmp_path):
+    # The model called its tool and, thinking, wrote out the markup it was about to use.
+    assert _with_content(tmp_path, "Let me check.", reasoning="I will call it: " + HERMES, call="get_weather") == []
+
+
+@pytest.mark.parametrize("reasoning", [
+    f"The call format is {HERMES} and I must not write it as text.",
+    f"Hermes models wrap calls, e.g. {HERMES}, in tags.",
+    f"For example: {HERMES}",
+    f"The user quoted `{HERMES}` in the question.",
+])
+def test_markup_quoted_or_explained_in_reasoning_is_no_call(tmp_path, reasoning):
+    assert _with_content(tmp_path, "Here is how it works.", reasoning=reasoning) == []
+
+
+def test_shared_markup_lists_the_other_families_in_also(tmp_path):
+    [found] = _with_content(tmp_path, '<tool_calls>[{"name": "get_weather", "arguments": {}}]</tool_calls>')
+    assert found.details["family"] == "jamba" and found.details["also"] == ["apriel", "hunyuan"]
+    [found] = _with_content(tmp_path, HERMES, model="Qwen/Qwen3-VL-8B-Instruct")
+    assert found.details["family"] == "qwen3vl" and "hermes" in found.details["also"]
+    assert found.details["parsers"] == [{"server": "ollama", "switch": "built-in parser for Qwen3-VL"}]
+    [found] = _with_content(tmp_path, '[TOOL_CALLS]get_weather[ARGS]{"city": "Tokyo"}')
+    assert found.details["also"] == ["xlam"]
+
+
+def test_the_hint_names_a_switch_for_every_family_that_has_one():
+    from llmtrace.anomalies.tool_text import hint, parsers
+    from llmtrace.anomalies.tool_text.families import TABLE
+
+    for family in TABLE:
+        if family.servers:
+            assert family.servers[0][1] in hint(family.id), family.id
+            assert parsers(family.id)[0]["switch"] == family.servers[0][1]
+        else:
+            assert hint(family.id) is None
+
+
+def test_markup_explained_in_reasoning_left_in_the_content_is_no_call(tmp_path):
+    # Seed-OSS in vLLM's tests: "<seed:think>… The format is <seed:tool_call>…</seed:think>" then the call.
+    think = f"<think>The format is {HERMES}. Let me answer instead.</think>"
+    assert _with_content(tmp_path, think + "It is sunny in Tokyo.") == []
+    [found] = _with_content(tmp_path, think + HERMES)
+    assert found.span[0] == len(think)

@@ -10,7 +10,9 @@ from typing import Iterator
 
 from llmtrace.anomalies import check, finding
 from llmtrace.anomalies.evidence import brief, call_summary, span_chunks
-from llmtrace.anomalies.tool_text import body_span, code_regions, find_tool_calls, hint, in_regions, parsers
+from llmtrace.anomalies.tool_text import (
+    also, body_span, code_regions, explained, find_tool_calls, hint, in_regions, parsers,
+)
 from llmtrace.model import Anomaly, Exchange, Message, NormalizedRequest
 
 # Tool names a prompt declares in text (a raw prompt's function list, Llama's JSON tool format).
@@ -36,15 +38,24 @@ def _texts(message: Message) -> Iterator[tuple[str, str]]:
 
 @check("tool-call-in-text", "warning")
 def tool_call_in_text(exchange: Exchange) -> Iterator[Anomaly]:
-    """Tool-call markup in content or reasoning text instead of a structured call."""
+    """Tool-call markup in content or reasoning text instead of a structured call. Reasoning is read
+    only when the choice has no structured call (a model that called its tool may think about the
+    markup), and there a span introduced as an example or a format is not a call."""
     request = exchange.normalized_request
     model = request.model or exchange.result.model  # tells apart families that share a markup
     declared = None
     for message in exchange.result.choices:
         for field, text in _texts(message):
+            if field == "reasoning" and message.tool_calls:
+                continue
             if declared is None:
                 declared = declared_names(request)
             matches = find_tool_calls(text, declared, request.json_mode, model)
+            if matches and field == "reasoning":
+                matches = [m for m in matches if not explained(text, m.span[0])]
+            elif matches and (thinking := reasoning_span(text)):  # reasoning left in the content
+                lo, hi = thinking[1]
+                matches = [m for m in matches if not (lo <= m.span[0] < hi and explained(text, m.span[0]))]
             if not matches:
                 continue
             if request.raw_text or request.params.get("raw_prompting") is True:  # Cohere's raw prompts too
@@ -63,7 +74,8 @@ def tool_call_in_text(exchange: Exchange) -> Iterator[Anomaly]:
                               f"{field} ({match.family}): {what}; {why}" + (f"; {missing}" if missing else ""),
                               severity=severity, choice=message.index, chunks=chunks, span=match.span,
                               details={"family": match.family, "calls": match.calls, "field": field,
-                                       "parsers": parsers(match.family)})
+                                       "parsers": parsers(match.family),
+                                       **({"also": others} if (others := also(match.family)) else {})})
 
 
 # Reasoning markup in content: opening marker → closing marker.

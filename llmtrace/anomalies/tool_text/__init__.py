@@ -9,9 +9,9 @@ text where a structured call should have been (anomalies.md §1).
 - reading.py: the message body, its code regions, JSON and value readers.
 """
 
-from llmtrace.anomalies.tool_text.detect import MARKER_LITERALS, Match, find_tool_calls
-from llmtrace.anomalies.tool_text.families import FAMILIES, hint, parsers
+from llmtrace.anomalies.tool_text.detect import MARKER_LITERALS, Match, explained, find_tool_calls
+from llmtrace.anomalies.tool_text.families import FAMILIES, also, hint, parsers
 from llmtrace.anomalies.tool_text.reading import body_span, code_regions, in_regions
 
-__all__ = ["FAMILIES", "MARKER_LITERALS", "Match", "body_span", "code_regions", "find_tool_calls", "hint",
-           "in_regions", "parsers"]
+__all__ = ["FAMILIES", "MARKER_LITERALS", "Match", "also", "body_span", "code_regions", "explained", "find_tool_calls",
+           "hint", "in_regions", "parsers"]

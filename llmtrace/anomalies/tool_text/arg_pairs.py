@@ -10,7 +10,8 @@ from typing import Any
 
 from llmtrace.anomalies.tool_text.reading import json_at, json_or_text, rx
 
-_PAIR = r"<arg_key>(.*?)</arg_key>\s*<arg_value>(.*?)(?:</arg_value>|\Z)"
+# Between key and value: whitespace, or GLM-4.6's literal "\n" (SGLang's tests).
+_PAIR = r"<arg_key>(.*?)</arg_key>(?:\s|\\n)*<arg_value>(.*?)(?:</arg_value>|\Z)"
 
 
 def pairs(body: str) -> dict[str, Any]:

@@ -31,9 +31,9 @@ from typing import Any, Callable, NamedTuple
 
 from llmtrace.anomalies.tool_text import json_tags, pythonic, special_tokens, xml_tags
 from llmtrace.anomalies.tool_text.families import resolve
-from llmtrace.anomalies.tool_text.gemma import gemma
+from llmtrace.anomalies.tool_text.gemma import bare_gemma, gemma
 from llmtrace.anomalies.tool_text.reading import (
-    body_span, call_from_json, calls_from_json, code_regions, in_regions, json_at, json_values, skip_ws,
+    loose_list, rx, body_span, call_from_json, calls_from_json, code_regions, in_regions, json_at, json_values, skip_ws,
 )
 
 
@@ -59,6 +59,7 @@ class _Marker(NamedTuple):
     pattern: str | None  # tried at the literal's position (None: the literal is the marker)
     parse: Callable[..., tuple | None]
     looks_back: bool = False  # the parser may start the span before the literal (a header)
+    angled: bool = False  # the markup always holds a "<" (looked for only in texts that hold one)
 
 
 _MARKERS: tuple[_Marker, ...] = (
@@ -67,6 +68,9 @@ _MARKERS: tuple[_Marker, ...] = (
     _Marker("<tool_call>", None, json_tags.tool_call_tag),
     _Marker("<seed:tool_call>", None, json_tags.tool_call_tag),
     _Marker("<tool_calls>", None, json_tags.tool_calls_tag),
+    # Ollama's Laguna parser: <user> for <tool_call>, only before a name and its pairs, or a call object
+    _Marker("<user>", r'<user>(?=\s*(?:[A-Za-z_][\w.\-]*[ \t]*\n?[ \t]*<arg_key>'
+                      r'|\{\s*"name"\s*:\s*"[^"\n]+"\s*,\s*"(?:arguments|parameters)"\s*:))', json_tags.user_alias),
     _Marker("<|python_start|>", None, pythonic.tagged),
     _Marker("<function_calls>", None, _function_calls),
     _Marker("<|tool_call_start|>", None, pythonic.tagged),
@@ -78,8 +82,12 @@ _MARKERS: tuple[_Marker, ...] = (
     _Marker("]<]minimax[>[", r"\]<\]minimax\[>\[\s*<tool_call>", xml_tags.minimax_m3),
     _Marker("<\uff5ctool▁call", "<\uff5ctool▁calls?▁begin\uff5c>", special_tokens.deepseek),
     _Marker("<|tool▁call", r"<\|tool▁calls?▁begin\|>", special_tokens.deepseek),
+    _Marker("function<\uff5ctool▁sep\uff5c>", None, special_tokens.deepseek_fragment),
+    _Marker("function<|tool▁sep|>", None, special_tokens.deepseek_fragment),
     _Marker("<\uff5cDSML\uff5cfunction_calls>", None, xml_tags.deepseek_v32),
     _Marker("<|DSML|function_calls>", None, xml_tags.deepseek_v32),
+    _Marker("<\uff5cDSML\uff5ctool_calls>", None, xml_tags.deepseek_v4),
+    _Marker("<|DSML|tool_calls>", None, xml_tags.deepseek_v4),
     _Marker("<|tool_calls_section_begin|>", None, special_tokens.kimi_k2),
     _Marker("<|tool_call_begin|>", None, special_tokens.kimi_k2),
     _Marker("to=functions.", None, special_tokens.harmony, looks_back=True),
@@ -90,10 +98,12 @@ _MARKERS: tuple[_Marker, ...] = (
     _Marker("<|tools_prefix|>", None, json_tags.apertus),
     _Marker("<|tool_call>", None, gemma),
     _Marker("<start_function_call>", None, gemma),
+    _Marker("<call>", r"<call>(?=[A-Za-z_][\w.\-]*\{)", bare_gemma),
+    _Marker("call:", r"(?<![^\n>])call:(?=[A-Za-z_][\w.\-]*\{)", bare_gemma, angled=True),  # with <|"|>
     _Marker("<|function_call|>", None, json_tags.gigachat3),
     _Marker("function call<|role_sep|>", None, json_tags.gigachat3),
     _Marker("<\uff5cGCML\uff5ctool_calls>", None, xml_tags.gigachat),
-    _Marker("<function", r"<function\s*name\s*=", xml_tags.minicpm5),
+    _Marker("<function", r"<function[\s\u0120]*name\s*=", xml_tags.minicpm5),
     _Marker("<|open|>", r"<\|open\|>\s*tools\s*<\|sep\|>", xml_tags.kimi_k3),
     _Marker("<\uff5ctool_calls_begin\uff5c>", None, xml_tags.step3),
     _Marker("<|tool_calls_begin|>", None, xml_tags.step3),
@@ -107,8 +117,8 @@ _MARKERS: tuple[_Marker, ...] = (
 )
 
 # Literals that hold a "<" are only looked for when the text holds one.
-_ANGLED = tuple(sorted({m.literal for m in _MARKERS if "<" in m.literal}))
-_PLAIN = tuple(sorted({m.literal for m in _MARKERS if "<" not in m.literal}))
+_ANGLED = tuple(sorted({m.literal for m in _MARKERS if "<" in m.literal or m.angled}))
+_PLAIN = tuple(sorted({m.literal for m in _MARKERS if "<" not in m.literal and not m.angled}))
 MARKER_LITERALS = _PLAIN + _ANGLED
 _BY_LITERAL: dict[str, tuple[_Marker, ...]] = {}
 for _m in _MARKERS:
@@ -139,8 +149,12 @@ def find_tool_calls(text: str, declared_tools=(), json_mode: bool = False, model
     matches = _marked(text, start, end)
     if not matches and not json_mode:
         declared = frozenset(declared_tools)
-        found = _shaped(text, start, end, declared) or _trailing_call(text, start, end, declared)
-        matches = [found] if found else []
+        start = _after_thinking(text, start, end)
+        anywhere = bool(model) and any(word in model.lower() for word in _JSON_ANYWHERE)
+        found = (_shaped(text, start, end, declared) or _trailing_call(text, start, end, declared)
+                 or _introduced_call(text, start, end, declared, anywhere)
+                 or _first_recipient(text, start, end, declared))
+        matches = [found] if found else _pythonic_in_prose(text, start, end, declared)
     if model:
         matches = [Match(resolve(m.family, model), m.calls, m.span) for m in matches]
     return matches
@@ -213,6 +227,18 @@ def _mentioned(text: str, after: int) -> bool:
 # --- shapes without a marker ---------------------------------------------------------------------------
 
 
+def _after_thinking(text: str, start: int, end: int) -> int:
+    """Where the answer starts after a leading ``<think>…</think>`` block (xLAM's parser reads the
+    calls after it); ``start`` when there is none."""
+    if not text.startswith("<think>", start):
+        return start
+    closing = text.find("</think>", start, end)
+    if closing == -1:
+        return start
+    after = skip_ws(text, closing + len("</think>"), end)
+    return after if after < end else start
+
+
 def _shaped(text: str, start: int, end: int, declared: frozenset[str]) -> Match | None:
     """The whole message is a JSON call (or list of calls) or a pythonic call list."""
     body_head, body_tail = text[start], text[end - 1]
@@ -220,10 +246,16 @@ def _shaped(text: str, start: int, end: int, declared: frozenset[str]) -> Match 
         values, after = json_values(text, start, end, ";")
         if values and skip_ws(text, after, end) == end:
             return _json_shape(values, declared, (start, end))
+        if body_head == "[" and not values:  # [{…} {…}]: objects without commas
+            loose, after = loose_list(text, start, end)
+            if loose and after == end:
+                return _json_shape([loose], declared, (start, end))
     if body_tail != ")" and not text.endswith(")]", start, end):
         return None
     body = text[start:end]
     calls = pythonic.calls(body) if body.endswith(")]") or ".call(" in body else None
+    if calls is None and body.startswith("[") and body.endswith(")]"):
+        calls = pythonic.salvage(body[1:-1])  # one malformed call beside good ones (vLLM keeps the good)
     if not calls:
         return None
     if len(calls) == 1 and calls[0]["name"].endswith(".call"):
@@ -231,7 +263,7 @@ def _shaped(text: str, start: int, end: int, declared: frozenset[str]) -> Match 
         if name in declared or name in LLAMA_BUILTINS:
             return Match("llama-builtin", [{"name": name, "arguments": calls[0]["arguments"]}], (start, end))
         return None
-    if body.startswith("[") and all(c["name"] in declared for c in calls):
+    if body.startswith("[") and any(c["name"] in declared for c in calls):
         return Match("pythonic", calls, (start, end))
     return None
 
@@ -301,7 +333,11 @@ def _trailing_call(text: str, start: int, end: int, declared: frozenset[str]) ->
         prose_end = opening
     else:
         prose_end = None
-    if hi <= lo or text[hi - 1] != "}" or text.rfind('"name"', lo, hi) == -1:
+    if hi <= lo or text.rfind('"name"', lo, hi) == -1:
+        return None
+    if text[hi - 1] == "]":  # a list of calls, alone in the closing fence or on the last lines
+        return _trailing_list(text, start, lo, hi, prose_end, declared)
+    if text[hi - 1] != "}":
         return None
     pos = hi
     for _ in range(_TRAILING_TRIES):
@@ -316,6 +352,8 @@ def _trailing_call(text: str, start: int, end: int, declared: frozenset[str]) ->
         before = text[start:prose_end if prose_end is not None else pos]
         if not before.strip():
             return None  # the whole message: the shape rule decides
+        if explained(text, len(before.rstrip()) + start, start):
+            return None  # "For example:", "The format is:" — a sample, not a call
         call = call_from_json(obj)
         inner = obj["function"] if isinstance(obj.get("function"), dict) else obj
         if (call and call["name"] in declared and ("arguments" in inner or "parameters" in inner)
@@ -323,3 +361,128 @@ def _trailing_call(text: str, start: int, end: int, declared: frozenset[str]) ->
             return Match("llama-json", [call], (pos, hi))
         return None
     return None
+
+
+def _trailing_list(text: str, start: int, lo: int, hi: int, prose_end: int | None,
+                   declared: frozenset[str]) -> Match | None:
+    """``[{"name", "arguments"}, …]`` that ends the message after prose (xLAM writes one, often in a
+    ```json fence): every item a call of a declared tool with arguments or parameters."""
+    pos = lo if prose_end is not None else text.rfind("\n[", lo, hi) + 1
+    if pos <= 0 and prose_end is None:
+        return None
+    values, after = json_values(text, pos, hi, "")
+    if len(values) != 1 or after != hi or not isinstance(values[0], list) or not values[0]:
+        return None
+    before = text[start:prose_end if prose_end is not None else pos]
+    if not before.strip() or explained(text, start + len(before.rstrip()), start):
+        return None  # the whole message (the shape rule decides), or a sample
+    items = values[0]
+    for item in items:
+        call = call_from_json(item)
+        inner = item["function"] if isinstance(item, dict) and isinstance(item.get("function"), dict) else item
+        if (call is None or call["name"] not in declared or _definition(item)
+                or not ("arguments" in inner or "parameters" in inner)):
+            return None
+    return Match("generic-json", calls_from_json(items), (pos, hi))
+
+
+# Words that introduce an example or an explanation rather than a call (anomalies.md §1: a span
+# that is quoted or explained is not a call).
+_EXPLAINED = r"(?i)(?:example|e\.g\.|for instance|format|syntax|such as|like this|looks like|would look)"
+_INTRODUCED_TRIES = 8
+
+
+def explained(text: str, pos: int, floor: int = 0) -> bool:
+    """Whether the line before ``pos`` introduces what follows as an example or a format."""
+    line_start = max(floor, text.rfind("\n", floor, pos) + 1, pos - 120)
+    return rx(_EXPLAINED).search(text, line_start, pos) is not None
+
+
+# Models whose servers read JSON calls anywhere in the text (vLLM's llama3_json parser, Ollama's
+# Llama 3.2 template without a tool-call prefix: tests/data/tool_text/suites).
+_JSON_ANYWHERE = ("llama3", "llama-3")
+
+
+def _introduced_call(text: str, start: int, end: int, declared: frozenset[str], anywhere: bool = False) -> Match | None:
+    """Llama 3 JSON calls (``{"name", "parameters"}``, ``;``-joined) that start the message or follow a
+    colon in its prose (``Here is the result: {…}``), with prose after them: each a declared tool
+    with arguments or parameters — anywhere in the prose when the model is a Llama 3 (``anywhere``).
+    Not after words that introduce an example, not in code."""
+    if not declared:
+        return None
+    first, _ = json_at(text, start + 1, end) if text.startswith("[", start) else (None, start)
+    if isinstance(first, dict) and _declared_call(first, declared):  # a list of calls, prose after it
+        values, after = json_values(text, start, end, "")
+        items = values[0] if len(values) == 1 and isinstance(values[0], list) else loose_list(text, start, end)[0]
+        if not values:
+            after = loose_list(text, start, end)[1]
+        if items and all(isinstance(v, dict) and _declared_call(v, declared) for v in items):
+            return Match("generic-json", calls_from_json(items), (start, after))
+    pos, code = start, None
+    for _ in range(_INTRODUCED_TRIES):
+        pos = text.find('{"name"', pos, end)
+        if pos == -1:
+            return None
+        before = text[start:pos].rstrip()
+        if before and ((not before.endswith(":") and not anywhere) or explained(text, pos, start)):
+            pos += 1
+            continue
+        if before.endswith("[") and anywhere:  # a list of calls in the prose
+            pos = start + len(before) - 1
+        if code is None:
+            code = code_regions(text, start, end)
+        if code and in_regions(code, pos):
+            pos += 1
+            continue
+        values, after = json_values(text, pos, end, ";")
+        if text.startswith("[", pos):
+            values, after = loose_list(text, pos, end)
+            values = values or []
+        if values and all(isinstance(v, dict) and _declared_call(v, declared) for v in values):
+            return Match("llama-json", calls_from_json(values), (pos, after))
+        pos += 2 if text.startswith("[", pos) else 1
+    return None
+
+
+def _declared_call(obj: dict, declared: frozenset[str]) -> bool:
+    call = call_from_json(obj)
+    return (call is not None and call["name"] in declared and not _definition(obj)
+            and ("arguments" in obj or "parameters" in obj))
+
+
+_PYTHONIC_LIST = r"\[\s*([A-Za-z_][\w.]*)\("
+_PYTHONIC_TRIES = 16
+
+
+def _pythonic_in_prose(text: str, start: int, end: int, declared: frozenset[str]) -> list[Match]:
+    """Pythonic call lists inside prose (``Here's a tool call: [get_weather(location='Paris')]``,
+    SGLang's pythonic detector reads them there): a bracketed list whose calls name declared
+    tools, not in code, not introduced as an example."""
+    if not declared or text.find("(", start, end) == -1:
+        return []
+    found: list[Match] = []
+    code = None
+    for i, m in enumerate(rx(_PYTHONIC_LIST).finditer(text, start, end)):
+        if i >= _PYTHONIC_TRIES:
+            break
+        if m.group(1) not in declared or (found and m.start() < found[-1].span[1]):
+            continue
+        close = text.find(")]", m.end(), end)
+        calls = None
+        while close != -1 and calls is None and close - m.start() < 20_000:
+            calls = pythonic.calls(text[m.start():close + 2])
+            if calls is None:
+                close = text.find(")]", close + 2, end)
+        if not calls or not all(c["name"] in declared for c in calls):
+            continue
+        if code is None:
+            code = code_regions(text, start, end)
+        if (code and in_regions(code, m.start())) or explained(text, m.start(), start):
+            continue
+        found.append(Match("pythonic", calls, (m.start(), close + 2)))
+    return found
+
+
+def _first_recipient(text: str, start: int, end: int, declared: frozenset[str]) -> Match | None:
+    parsed = json_tags.functionary_first(text, start, end, declared)
+    return Match(parsed[0], parsed[1], (start, parsed[2])) if parsed else None

@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 class Family(NamedTuple):
     id: str
-    marker: str  # what the markup looks like (README table)
+    marker: str  # what the markup looks like (Markdown, for README's table)
     style: str  # the parser module that reads it
     servers: tuple[tuple[str, str], ...]  # (server, switch that parses it)
 
@@ -70,6 +70,15 @@ TABLE: tuple[Family, ...] = (
         ("llama.cpp", _llama_cpp("Hermes 2 Pro")),  # [llama.cpp] COMMON_CHAT_FORMAT_HERMES_2_PRO
         ("ollama", "built-in parser for Qwen 3"),  # [ollama] ParserForName("qwen3")
     )),
+    Family("granite4", "Hermes' `<tool_call>{…}</tool_call>` from a Granite 4 model", "json_tags", (
+        ("vllm", "--tool-call-parser granite4"),  # [vllm] granite4 → Granite4ToolParser (tested with Hermes' tags)
+    )),
+    Family("ernie45", "Hermes' `<tool_call>{…}</tool_call>` from an ERNIE 4.5 model (after `</think>`)", "json_tags", (
+        ("vllm", "--tool-call-parser ernie45"),  # [vllm] ernie45 → Ernie45ToolParser
+    )),
+    Family("qwen3vl", "Hermes' `<tool_call>{…}</tool_call>` from a Qwen3-VL model", "json_tags", (
+        ("ollama", "built-in parser for Qwen3-VL"),  # [ollama] model/parsers/qwen3vl.go (Qwen3VLParser)
+    )),
     Family("longcat", "`<longcat_tool_call>{…}</longcat_tool_call>`", "json_tags", (
         ("vllm", "--tool-call-parser longcat"),  # [vllm] longcat → LongcatFlashToolParser (hermes with its tags)
         ("ollama", "built-in parser for LongCat-Flash"),  # [ollama] model/parsers/longcatflash.go
@@ -81,6 +90,16 @@ TABLE: tuple[Family, ...] = (
                ("llama.cpp", _llama_cpp("Qwen3 Coder")),  # [llama.cpp] COMMON_CHAT_FORMAT_QWEN3_CODER_XML
                ("ollama", "built-in parser for Qwen3-Coder"),  # [ollama] ParserForName("qwen3-coder")
            )),
+    Family("step3p5", "Qwen3-Coder's `<tool_call><function=NAME><parameter=K>` from a Step 3.5 model", "xml_tags", (
+        ("vllm", "--tool-call-parser step3p5"),  # [vllm] step3p5 → Step3p5ToolParser
+        ("sglang", "--tool-call-parser step3p5"),  # [sglang] step3p5 → Qwen3CoderDetector
+    )),
+    Family("nemotron3", "Qwen3-Coder's `<tool_call><function=NAME><parameter=K>` from a Nemotron 3 model", "xml_tags", (
+        ("ollama", "built-in parser for Nemotron 3 Nano"),  # [ollama] nemotron3nano.go delegates to Qwen3CoderParser
+    )),
+    Family("qwen35", "Qwen3-Coder's `<tool_call><function=NAME><parameter=K>` from a Qwen 3.5 model", "xml_tags", (
+        ("ollama", "built-in parser for Qwen 3.5"),  # [ollama] ParserForName("qwen3.5") (qwen35.go)
+    )),
     Family("seed-oss", "`<seed:tool_call><function=NAME><parameter=K>V</parameter></function></seed:tool_call>`",
            "xml_tags", (
                ("vllm", "--tool-call-parser seed_oss"),  # [vllm] seed_oss
@@ -95,10 +114,11 @@ TABLE: tuple[Family, ...] = (
     Family("generic-json", '`[{"name": …, "arguments": …}]` (the whole message), `{"tool_calls": […]}`', "json_tags", (
         ("vllm", "--tool-call-parser xlam"),  # [vllm] xlam: a JSON list of {name, arguments}, bare or fenced
     )),
-    Family("xlam", '`[{"name": …, "arguments": …}]` from an xLAM model, bare or in a ```json fence', "json_tags", (
+    Family("xlam", '`[{"name": …, "arguments": …}]` from an xLAM model, bare or in a ```` ```json ```` fence', "json_tags", (
         ("vllm", "--tool-call-parser xlam"),  # [vllm] xlam → xLAMToolParser
     )),
-    Family("granite", "`<|tool_call|>[{…}]`", "json_tags", (
+    Family("granite", "`<|tool_call|>[{…}]` (Granite 3.0), `<tool_call> [{…}]` with no closing tag (3.1)", "json_tags", (
+        # [vllm] tests/tool_parsers/test_granite_tool_parser.py: test_granite_string_prefix_format
         ("vllm", "--tool-call-parser granite"),  # [vllm] granite
         ("llama.cpp", _llama_cpp("Granite")),  # [llama.cpp] COMMON_CHAT_FORMAT_GRANITE
     )),
@@ -135,11 +155,15 @@ TABLE: tuple[Family, ...] = (
                ("sglang", "--tool-call-parser minimax-m3"),  # [sglang] minimax-m3 → MinimaxM3Detector
                ("llama.cpp", _llama_cpp("MiniMax-M3")),  # [llama.cpp] common/parsers/minimax-m3.cpp
            )),
-    Family("deepseek", "`<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME` + ```json (V3, R1)",
+    Family("deepseek", "`<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME` + a ```` ```json ```` fence (V3, R1)",
            "special_tokens", (
                ("vllm", "--tool-call-parser deepseek_v3"),  # [vllm] deepseek_v3
                ("sglang", "--tool-call-parser deepseekv3"),  # [sglang] deepseekv3
                ("llama.cpp", _llama_cpp("DeepSeek R1")),  # [llama.cpp] COMMON_CHAT_FORMAT_DEEPSEEK_R1
+           )),
+    Family("cogito", "DeepSeek V3's `<｜tool▁calls▁begin｜>…function<｜tool▁sep｜>NAME` + a ```` ```json ```` fence from a Cogito model",
+           "special_tokens", (
+               ("ollama", "built-in parser for Cogito"),  # [ollama] model/parsers/cogito.go (CogitoParser)
            )),
     Family("deepseek-v3.1", "`<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>NAME<｜tool▁sep｜>{…}`", "special_tokens", (
         ("vllm", "--tool-call-parser deepseek_v31"),  # [vllm] deepseek_v31
@@ -152,6 +176,17 @@ TABLE: tuple[Family, ...] = (
                                 ("vllm", "--tool-call-parser deepseek_v32"),  # [vllm] deepseek_v32
                                 ("sglang", "--tool-call-parser deepseekv32"),  # [sglang] deepseekv32 (4 variants)
                             )),
+    Family("deepseek-v4", '`<｜DSML｜tool_calls><｜DSML｜invoke name="…"><｜DSML｜parameter name="…" string="…">`',
+           "xml_tags", (
+               ("vllm", "--tool-call-parser deepseek_v4"),  # [vllm] deepseek_v4 → DeepSeekV4ToolParser (its test)
+               ("sglang", "--tool-call-parser deepseekv4"),  # [sglang] deepseekv4 → DeepSeekV4Detector
+           )),
+    Family("multi-format", '`<tool_calls><invoke name="…">`, `<tool_call>to=functions.NAME json {…}`, `<tool_call>f(a=1)`',
+           "xml_tags", (
+               # [sglang] test/registered/function_call/test_multi_format_detector.py: MultiFormatDetector,
+               # one dialect per chat_template_kwargs tool_format (minimax, dsv32, gptoss, python)
+               ("sglang", "--tool-call-parser multi_format"),
+           )),
     Family("kimi-k2", "`<|tool_calls_section_begin|><|tool_call_begin|>functions.NAME:0"
                       "<|tool_call_argument_begin|>{…}`", "special_tokens", (
                ("vllm", "--tool-call-parser kimi_k2"),  # [vllm] kimi_k2
@@ -171,10 +206,15 @@ TABLE: tuple[Family, ...] = (
                ("llama.cpp", _llama_cpp("GLM 4.5")),  # [llama.cpp] COMMON_CHAT_FORMAT_GLM_4_5
                ("ollama", "built-in parser for GLM-4.7"),  # [ollama] ParserForName("glm-4.7")
            )),
-    Family("laguna", "GLM's `<tool_call>NAME\\n<arg_key>…` from a Laguna (Poolside) model", "arg_pairs", (
+    Family("ling", "GLM's `<tool_call>NAME<arg_key>…` from a Ling (Bailing) model", "arg_pairs", (
+        ("sglang", "--tool-call-parser ling3"),  # [sglang] ling3 → Ling3Detector (a Glm4MoeDetector)
+        ("ollama", "built-in parser for Bailing (Ling)"),  # [ollama] model/parsers/bailing.go (BailingParser)
+    )),
+    Family("laguna", "GLM's `<tool_call>NAME\\n<arg_key>…` from a Laguna (Poolside) model, or `<user>` for "
+           "`<tool_call>`", "arg_pairs", (
         ("vllm", "--tool-call-parser poolside_v1"),  # [vllm] poolside_v1 (a GLM-4 style parser)
         ("sglang", "--tool-call-parser poolside_v1"),  # [sglang] poolside_v1
-        ("ollama", "built-in parser for Laguna"),  # [ollama] model/parsers/laguna.go
+        ("ollama", "built-in parser for Laguna"),  # [ollama] model/parsers/laguna.go; <user>: laguna_test.go
     )),
     Family("harmony", "`<|channel|>commentary to=functions.NAME <|constrain|>json<|message|>{…}<|call|>` (gpt-oss)",
            "special_tokens", (
@@ -196,6 +236,8 @@ TABLE: tuple[Family, ...] = (
         ("llama.cpp", _llama_cpp("Functionary v3.2")),  # [llama.cpp] FUNCTIONARY_V3_2, parsers/functionary-v3-2.cpp
     )),
     Family("nemotron", "`<TOOLCALL>[{…}]</TOOLCALL>`", "json_tags", (
+        # [vllm] tests/tool_parsers/test_nemotron_nano_v2_tool_parser.py: get_tool_parser("nemotron_nano_v2")
+        ("vllm", "--tool-call-parser nemotron_nano_v2"),
         ("llama.cpp", _llama_cpp("Nemotron V2")),  # [llama.cpp] COMMON_CHAT_FORMAT_NEMOTRON_V2
     )),
     Family("cohere", '`<|START_ACTION|>[{"tool_name": …, "parameters": …}]<|END_ACTION|>` (Command R7B, A)',
@@ -206,7 +248,7 @@ TABLE: tuple[Family, ...] = (
                ("llama.cpp", _llama_cpp("Command R7B")),  # [llama.cpp] COMMON_CHAT_FORMAT_COMMAND_R7B
                ("ollama", "built-in parser for Command A"),  # [ollama] model/parsers/cohere.go
            )),
-    Family("command-r-plus", '`Action: ```json [{"tool_name": …, "parameters": …}] ````', "json_tags", (
+    Family("command-r-plus", '``Action: ```json [{"tool_name": …, "parameters": …}] ``` ``', "json_tags", (
         ("ollama", "built-in parser for Command R"),  # [ollama] model/parsers/commandr.go ("Action:" + ```json)
     )),
     Family("apertus", '`<|tools_prefix|>[{"NAME": {…}}]<|tools_suffix|>`', "json_tags", (
@@ -269,8 +311,50 @@ MODEL_HINTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("jamba", ("apriel",), "apriel"),  # [llama.cpp] Apriel 1.5 writes <tool_calls>[…]</tool_calls>
     ("jamba", ("hunyuan", "hy-a13b"), "hunyuan"),  # [vllm] hunyuan_a13b reads <tool_calls>[…]</tool_calls>
     ("glm", ("laguna", "poolside"), "laguna"),  # [vllm] poolside_v1 is a GLM-4 <arg_key> parser
+    # [ollama] model/parsers/laguna_test.go: Laguna's parser also reads Hermes' <tool_call>{…} and a bare call object
+    ("hermes", ("laguna", "poolside"), "laguna"),
+    ("llama-json", ("laguna", "poolside"), "laguna"),
+    ("glm", ("ling-", "ling3", "bailing"), "ling"),  # [sglang] ling3, [ollama] bailing.go read GLM's markup
     ("generic-json", ("xlam",), "xlam"),  # [vllm] xlam reads a bare JSON list
+    ("deepseek", ("cogito",), "cogito"),  # [ollama] cogito.go reads DeepSeek V3's markup
+    ("pythonic", ("llama-4", "llama4"), "llama4"),  # [vllm] llama4_pythonic reads bare lists
+    ("hermes", ("granite-4", "granite4"), "granite4"),  # [vllm] granite4 reads Hermes' <tool_call>
+    ("hermes", ("qwen3-vl", "qwen3vl"), "qwen3vl"),  # [ollama] qwen3vl.go reads Hermes' <tool_call>
+    ("hermes", ("ernie-4.5", "ernie4.5", "ernie-45"), "ernie45"),  # [vllm] ernie45 reads Hermes' <tool_call>
+    ("qwen3-coder-xml", ("step-3.5", "step3.5", "step3p5"), "step3p5"),  # [vllm]/[sglang] step3p5
+    ("qwen3-coder-xml", ("nemotron-3", "nemotron3"), "nemotron3"),  # [ollama] nemotron3nano.go
+    ("qwen3-coder-xml", ("qwen3.5", "qwen3_5", "qwen35"), "qwen35"),  # [ollama] qwen35.go
 )
+
+
+# Markup that more than one family's parser reads, as groups. The family reported is the one whose
+# markers are most specific (or the model's, by MODEL_HINTS); the others of its group go to
+# ``details.also``.
+SHARED: tuple[tuple[str, ...], ...] = (
+    ("jamba", "apriel", "hunyuan"),  # [llama.cpp] Apriel 1.5; [vllm] hunyuan_a13b
+    ("glm", "laguna", "ling"),  # [vllm] poolside_v1, [sglang] ling3, [ollama] bailing.go read GLM-4's markup
+    ("generic-json", "xlam"),  # [vllm] xlam reads a bare JSON list
+    # [vllm] tests/tool_parsers/test_xlam_tool_parser.py: xlam also reads <tool_call>[…]</tool_call> and
+    # [TOOL_CALLS][…]; granite4 (tests/tool_parsers/test_hermes_tool_parser.py), ernie45 and Ollama's
+    # Qwen3-VL parser read Hermes' <tool_call>{…}; so does Ollama's Laguna parser (laguna_test.go)
+    ("hermes", "xlam", "granite4", "ernie45", "qwen3vl", "laguna"),
+    ("mistral", "xlam"),
+    # [sglang] step3p5 → Qwen3CoderDetector; [ollama] nemotron3nano.go and qwen35.go read Qwen3-Coder XML
+    ("qwen3-coder-xml", "step3p5", "nemotron3", "qwen35"),
+    ("deepseek", "cogito"),  # [ollama] cogito.go reads DeepSeek V3's markup
+    ("pythonic", "llama4"),  # [vllm] tests/tool_parsers/test_llama4_pythonic_tool_parser.py: bare lists too
+)
+# A family's own markup is that of the first group naming it (xLAM's own is the bare JSON list).
+_SHARED: dict[str, tuple[str, ...]] = {}
+for _group in SHARED:
+    for _family in _group:
+        _SHARED.setdefault(_family, tuple(f for f in _group if f != _family))
+del _group, _family
+
+
+def also(family: str) -> list[str]:
+    """The other families whose parsers read the markup reported as ``family``."""
+    return [other for other in _SHARED.get(family, ()) if other in _BY_ID]
 
 
 def resolve(family: str, model: str | None) -> str:
@@ -303,3 +387,17 @@ def hint(family: str) -> str | None:
     if server == "ollama":
         return f"Ollama's {switch[0].lower()}{switch[1:]} would parse it"
     return f"{_SERVER_NAMES[server]} would parse it with {switch}"
+
+
+def markdown_table() -> str:
+    """README's family table (scripts/gen_tool_text_table.py writes it; a test keeps them equal)."""
+    rows = ["| family | what it looks like | servers whose parser reads it | the switch |", "|---|---|---|---|"]
+    for family in TABLE:
+        marker = family.marker.replace("|", "\\|")
+        if family.servers:
+            names = ", ".join(dict.fromkeys(_SERVER_NAMES[server] for server, _ in family.servers))
+            switches = "; ".join(f"{_SERVER_NAMES[server]}: `{switch}`" for server, switch in family.servers)
+        else:
+            names, switches = "—", "none known"
+        rows.append(f"| `{family.id}` | {marker} | {names} | {switches} |")
+    return "\n".join(rows) + "\n"

@@ -11,7 +11,7 @@ from typing import Any
 
 from llmtrace.anomalies.tool_text.reading import block, rx
 
-_CALL = r"\s*call:([A-Za-z_][\w.\-]*)\{"
+_CALL = r"\s*:?call:([A-Za-z_][\w.\-]*)\{"  # ":call:" — a stray colon vLLM's fallback accepts
 _FORMS = {"<|tool_call>": ("gemma4", "<tool_call|>", '<|"|>'),
           "<start_function_call>": ("functiongemma", "<end_function_call>", "<escape>")}
 
@@ -24,6 +24,24 @@ def gemma(text: str, m: re.Match, stop: int) -> tuple:
         return family, [], end
     arguments, _ = _object(text, call.end(), inner, quote)
     return family, [{"name": call.group(1), "arguments": arguments}], end
+
+
+_BARE = r"(?:<call>|call:)([A-Za-z_][\w.\-]*)\{"
+_BARE_FOLLOWS = ("", "\n", "<channel|>", ">")  # a line start, or right after Gemma's channel end
+
+
+def bare_gemma(text: str, m: re.Match, stop: int) -> tuple | None:
+    """Gemma 4 having dropped ``<|tool_call>``: ``call:NAME{…}`` at a line start or after
+    ``<channel|>``, or ``<call>NAME{…}`` (vLLM's fallback tier). Only with Gemma's string token
+    ``<|"|>`` in the object: a bare ``call:`` is otherwise prose."""
+    call = rx(_BARE).match(text, m.start(), stop)
+    if call is None:
+        return None
+    arguments, end = _object(text, call.end(), stop, '<|"|>')
+    if '<|"|>' not in text[call.end():end]:
+        return None
+    closing = rx(r"\s*(?:<tool_call\|>|<turn\|>)").match(text, end, stop)
+    return "gemma4", [{"name": call.group(1), "arguments": arguments}], closing.end() if closing else end
 
 
 def _object(text: str, pos: int, stop: int, quote: str) -> tuple[dict[str, Any], int]:

@@ -57,23 +57,50 @@ def tool_call_tag(text: str, m: re.Match, stop: int) -> Parsed:
     body = text[m.end():inner].strip()
     if body.startswith("<function="):
         return ("seed-oss" if seed else "qwen3-coder-xml"), xml_tags.functions(body), end
+    if body.startswith("[") and end == inner and not seed:  # Granite 3.1 writes no closing tag
+        return "granite", json_calls(text, m.end(), inner), end
     if not body or body[0] in "{[":
         return "hermes", json_calls(text, m.end(), inner), end
+    harmony = rx(r"(?:assistant\s+)?to=functions\.(" + _NAME + r")(?:\s+json)?\s*").match(body)
+    if harmony:  # SGLang's multi-format gptoss dialect
+        value, _ = json_at(body, harmony.end(), len(body))
+        return "multi-format", [{"name": harmony.group(1), "arguments": value}], end
     name = rx(_NAME).match(body)
+    if name and body.startswith("(", name.end()) and body.endswith(")"):  # multi-format python dialect
+        found = pythonic.calls(body) or [{"name": name.group(), "arguments": None}]
+        return "multi-format", found, end
     if name and body.startswith("<tool_sep>", name.end()):
         return "hunyuan-v3", arg_pairs.hunyuan_v3("<tool_call>" + body), _after(text, end, stop, "</tool_calls>")
     terminated = end > inner
-    if name and ("<arg_key>" in body or (terminated and body[name.end():].lstrip()[:1] in ("", "{"))):
+    if name and "<arg_key>" in body:  # the name is all before the first pair (Poolside's may hold spaces)
+        head = body[:body.index("<arg_key>")]
+        called = head.split("\\n", 1)[0].strip() or name.group()  # GLM-4.6 may write a literal "\n"
+        return "glm", [arg_pairs.glm(called if "\n" not in called else name.group(), body[len(head):])], end
+    if name and terminated and body[name.end():].lstrip()[:1] in ("", "{"):
         return "glm", [arg_pairs.glm(name.group(), body[name.end():])], end
     return "hermes", [], end
 
 
+def user_alias(text: str, m: re.Match, stop: int) -> Parsed:
+    """``<user>``: Laguna's alias of ``<tool_call>`` (Ollama's Laguna parser), around GLM's
+    ``NAME`` then ``<arg_key>`` pairs or a ``{"name": …, "arguments": …}`` object."""
+    inner, end = block(text, m.end(), stop, ("</user>",))
+    body = text[m.end():inner].strip()
+    if body.startswith("{"):
+        return "laguna", json_calls(text, m.end(), inner), end
+    head = body[:body.index("<arg_key>")]
+    return "laguna", [arg_pairs.glm(head.strip(), body[len(head):])], end
+
+
 def tool_calls_tag(text: str, m: re.Match, stop: int) -> Parsed:
-    """``<tool_calls>``: Hunyuan V3's ``<tool_call>NAME<tool_sep>…`` blocks, or a JSON list."""
+    """``<tool_calls>``: Hunyuan V3's ``<tool_call>NAME<tool_sep>…`` blocks, SGLang's multi-format
+    ``<invoke name="…">`` elements, or a JSON list."""
     inner, end = block(text, m.end(), stop, ("</tool_calls>",))
     body = text[m.end():inner]
     if body.lstrip().startswith("<tool_call>"):
         return "hunyuan-v3", arg_pairs.hunyuan_v3(body), end
+    if body.lstrip().startswith("<invoke"):
+        return "multi-format", xml_tags.invokes(body), end
     return "jamba", json_calls(text, m.end(), inner), end
 
 
@@ -83,7 +110,8 @@ def _after(text: str, pos: int, stop: int, closing: str) -> int:
     return at + len(closing) if text.startswith(closing, at) else pos
 
 
-_MISTRAL_NAMED = rf"\s*({_NAME})(?:\[CALL_ID\][^\[]*)?\[ARGS\]"
+# v11+: NAME[ARGS]{…}; with the special tokens decoded away, NAME{…} (vLLM's tests).
+_MISTRAL_NAMED = rf"\s*({_NAME})(?:\[CALL_ID\][^\[]*)?(?:\[ARGS\]|(?=\{{))"
 
 
 def mistral(text: str, m: re.Match, stop: int) -> Parsed:
@@ -97,6 +125,11 @@ def mistral(text: str, m: re.Match, stop: int) -> Parsed:
             end = after if value is not None else named.end()
         else:
             values, after = json_values(text, pos, stop)
+            if not values and not calls:  # junk before the list on its line (vLLM's regex fallback)
+                line_end = text.find("\n", pos, stop)
+                found = text.find("[{", pos, line_end if line_end != -1 else stop)
+                if found != -1:
+                    values, after = json_values(text, found, stop)
             if not values:
                 break
             calls.extend(calls_from_json(values))
@@ -165,11 +198,14 @@ def functionary(text: str, m: re.Match, stop: int) -> Parsed | None:
 def apertus(text: str, m: re.Match, stop: int) -> Parsed:
     inner, end = block(text, m.end(), stop, ("<|tools_suffix|>",))
     calls = []
-    for value in json_values(text, m.end(), inner)[0]:
+    values = json_values(text, m.end(), inner)[0]
+    for value in values:
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, dict) and len(item) == 1:
                 name, value = next(iter(item.items()))
                 calls.append({"name": name, "arguments": arguments(value)})
+    if not values:  # cut off: the names of the calls begun (vLLM completes their arguments)
+        calls = [{"name": n, "arguments": None} for n in rx(r'[\[,]\s*\{\s*"([^"\\]+)"\s*:').findall(text, m.end(), inner)]
     return "apertus", calls, end
 
 
@@ -179,3 +215,30 @@ def command_r_plus(text: str, m: re.Match, stop: int) -> Parsed:
     inner, end = block(text, m.end(), stop, ("```",))
     calls = [c for c in json_calls(text, m.end(), inner) if c["name"] != "directly-answer"]
     return ("command-r-plus", calls, end) if calls else None  # "Action:" alone is a common word
+
+
+_FIRST_RECIPIENT = r"([A-Za-z_][\w.\-]*)\n"
+
+
+def functionary_first(text: str, start: int, end: int, declared: frozenset[str]) -> tuple | None:
+    """Functionary v3.2's first message, whose ``>>>`` the prompt wrote: ``NAME\n{…}`` (then more
+    ``>>>`` calls, or nothing), or ``python\n`` + code — the whole message, NAME a declared tool
+    (llama.cpp's tests). ``all\n`` addresses the user: no call."""
+    head = rx(_FIRST_RECIPIENT).match(text, start, end)
+    if head is None or head.group(1) not in declared or head.group(1) == "all":
+        return None
+    value, after = json_at(text, head.end(), end)
+    if isinstance(value, dict):
+        rest = skip_ws(text, after, end)
+        if rest == end:
+            return "functionary", [{"name": head.group(1), "arguments": value}], end
+        more = functionary(text, rx(r">>>").match(text, rest, end), end) if text.startswith(">>>", rest) else None
+        if more:
+            return "functionary", [{"name": head.group(1), "arguments": value}] + more[1], more[2]
+        return None
+    if head.group(1) == "python":
+        code = text[head.end():end]
+        found = pythonic.builtin(code)
+        if found and found[0]["name"] == "code_interpreter":
+            return "functionary", [{"name": "python", "arguments": {"code": code}}], end
+    return None

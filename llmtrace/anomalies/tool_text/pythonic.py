@@ -50,7 +50,7 @@ def calls(source: str) -> list[dict[str, Any]] | None:
         return simple
     import ast  # the general case; not imported at start-up
     try:
-        node = ast.parse(source.strip(), mode="eval").body
+        node = _parse(source.strip(), "eval").body
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     items = node.elts if isinstance(node, (ast.List, ast.Tuple)) else [node]
@@ -71,6 +71,17 @@ def calls(source: str) -> list[dict[str, Any]] | None:
     return found or None
 
 
+def _parse(source: str, mode: str):
+    """``ast.parse`` without the warnings a model's text can raise (invalid escapes in strings):
+    they would reach the user's terminal."""
+    import ast
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(source, mode=mode)
+
+
 def _dotted(node) -> str | None:
     import ast
 
@@ -82,6 +93,28 @@ def _dotted(node) -> str | None:
     return None
 
 
+_BOUNDARY = r"\)\s*,\s*(?=[A-Za-z_][\w.]*\()"
+_CALL_NAME = r"(?:^|(?<=[\[\n,]))\s*([A-Za-z_][\w.]*)\("
+
+
+def salvage(inner: str) -> list[dict[str, Any]] | None:
+    """The calls of a list that does not parse as a whole (one call with a broken quote): each
+    ``f(…)`` read alone, the unreadable ones left out (vLLM keeps the good siblings)."""
+    pieces = rx(_BOUNDARY).split(inner)
+    found = []
+    for i, piece in enumerate(pieces):
+        parsed = calls(piece if i == len(pieces) - 1 else piece + ")")
+        if parsed and len(parsed) == 1:
+            found.extend(parsed)
+    return found or None
+
+
+def names_only(body: str) -> list[dict[str, Any]]:
+    """The names of calls whose arguments do not parse (nested quotes, raw newlines, leading
+    zeros): what a server that repairs them would call, arguments unread."""
+    return [{"name": name, "arguments": None} for name in rx(_CALL_NAME).findall(body)]
+
+
 def builtin(body: str) -> list[dict[str, Any]]:
     """Llama 3.1 built-in tools after ``<|python_tag|>``: ``name.call(…)``, else code to run."""
     found = calls(body)
@@ -90,7 +123,7 @@ def builtin(body: str) -> list[dict[str, Any]]:
     import ast
 
     try:
-        ast.parse(body)
+        _parse(body, "exec")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []  # not code: prose that mentions the tag
     return [{"name": "code_interpreter", "arguments": {"code": body}}]
@@ -111,4 +144,6 @@ def tagged(text: str, m: re.Match, stop: int) -> Parsed:
     if found is None:  # one call per line (Olmo 3)
         lines = [calls(line) for line in body.splitlines() if line.strip()]
         found = [c for parsed in lines if parsed for c in parsed]
+    if not found and body.startswith("[") and body.endswith(")]"):
+        found = salvage(body[1:-1]) or names_only(body[1:-1])
     return family, found, end

@@ -96,6 +96,19 @@ def json_values(text: str, pos: int, stop: int, separators: str = ";,") -> tuple
             pos += 1
 
 
+def loose_list(text: str, pos: int, stop: int) -> tuple[list[Any] | None, int]:
+    """``[{…} {…}]``: a list whose objects are separated by whitespace as well as commas (Ollama's
+    template parser reads these); (the values, the position after ``]``), or (None, pos)."""
+    at = skip_ws(text, pos, stop)
+    if not text.startswith("[", at):
+        return None, pos
+    values, after = json_values(text, at + 1, stop, ",")
+    close = skip_ws(text, after, stop)
+    if not values or not text.startswith("]", close):
+        return None, pos
+    return values, close + 1
+
+
 def block(text: str, pos: int, stop: int, closings: tuple[str, ...]) -> tuple[int, int]:
     """(end of the inside, end including the closing tag) of a block opened before ``pos``; an
     unterminated block runs to ``stop``."""
@@ -150,9 +163,12 @@ def literal_or_text(raw: str) -> Any:
         pass
     if value[:1] in "[{('\"-0123456789" or value in ("True", "False", "None"):
         import ast  # rarely needed: not at start-up
+        import warnings
 
         try:
-            return ast.literal_eval(value)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return ast.literal_eval(value)
         except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
             pass
     return value
@@ -195,6 +211,9 @@ def json_calls(text: str, pos: int, stop: int) -> list[dict[str, Any]]:
     values, _ = json_values(text, pos, stop)
     if values:
         return calls_from_json(values)
+    loose, _ = loose_list(text, pos, stop)
+    if loose:
+        return calls_from_json(loose)
     name = rx(_PARTIAL_NAME).search(text, pos, stop)
     return [{"name": name.group(1), "arguments": None}] if name else []
 

@@ -41,7 +41,27 @@ def deepseek(text: str, m: re.Match, stop: int) -> tuple:
     return family, calls, end
 
 
-_KIMI_CALL = r"<\|tool_call_begin\|>\s*(.*?)\s*<\|tool_call_argument_begin\|>(.*?)(?:<\|tool_call_end\|>|\Z)"
+# A call ends at its end token, or (llama.cpp's tests: calls inside a thinking block) where the next begins.
+_DS_FRAGMENT = r"function<[|\uff5c]tool▁sep[|\uff5c]>\s*([A-Za-z_][\w.\-]*)\s*```json\s*"
+
+
+def deepseek_fragment(text: str, m: re.Match, stop: int) -> tuple | None:
+    """``function<｜tool▁sep｜>NAME`` + a ```json fence, without the begin tokens around it (the
+    call's inside, as Ollama's Cogito parser reads it): only with the JSON object and its fence."""
+    head = rx(_DS_FRAGMENT).match(text, m.start(), stop)
+    if head is None:
+        return None
+    value, end = json_at(text, head.end(), stop)
+    close = skip_ws(text, end, stop)
+    if not isinstance(value, dict) or not text.startswith("```", close):
+        return None
+    end = close + 3
+    tail = rx(rf"\s*<{_BAR}tool▁call▁end{_BAR}>(?:\s*<{_BAR}tool▁calls▁end{_BAR}>)?").match(text, end, stop)
+    return "deepseek", [{"name": head.group(1), "arguments": value}], tail.end() if tail else end
+
+
+_KIMI_CALL = (r"<\|tool_call_begin\|>\s*(.*?)\s*<\|tool_call_argument_begin\|>(.*?)"
+              r"(?:<\|tool_call_end\|>|(?=<\|tool_call_begin\|>)|\Z)")
 _KIMI_ID = r"^(?:functions\.)?(.*?)(?::\d+)?$"
 
 

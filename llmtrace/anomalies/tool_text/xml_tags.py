@@ -104,6 +104,12 @@ def _json_value(raw: str, attributes: str) -> Any:
 _JSON_STARTS = frozenset('{["-0123456789tfn')
 
 
+def invokes(body: str) -> list[dict]:
+    """Bare ``<invoke name="…"><parameter name="…">`` elements (SGLang's multi-format minimax and
+    dsv32 dialects): ``string="true"`` keeps text, other values are JSON when they read as JSON."""
+    return _invokes(body, "", _string_attribute("false"))
+
+
 def minimax_m2(text: str, m: re.Match, stop: int) -> Parsed:
     inner, end = block(text, m.end(), stop, ("</minimax:tool_call>",))
     return "minimax-m2", _invokes(text[m.end():inner], "", _xml_value), end
@@ -119,6 +125,13 @@ def deepseek_v32(text: str, m: re.Match, stop: int) -> Parsed:
     return "deepseek-v3.2", _invokes(text[m.end():inner], f"(?:{_DSML})?", _string_attribute("false")), end
 
 
+def deepseek_v4(text: str, m: re.Match, stop: int) -> Parsed:
+    """``<｜DSML｜tool_calls>``: V3.2's DSML invokes in a block named ``tool_calls``."""
+    closing = rx(rf"</{_DSML}tool_calls>").search(text, m.end(), stop)
+    inner, end = (closing.start(), closing.end()) if closing else (stop, stop)
+    return "deepseek-v4", _invokes(text[m.end():inner], _DSML, _string_attribute("false")), end
+
+
 def gigachat(text: str, m: re.Match, stop: int) -> Parsed:
     inner, end = block(text, m.end(), stop, ("</\uff5cGCML\uff5ctool_calls>",))
     return "gigachat", _invokes(text[m.end():inner], "\uff5cGCML\uff5c", _string_attribute("true")), end
@@ -128,6 +141,8 @@ def muse_glimmer(text: str, m: re.Match, stop: int) -> Parsed:
     inner, end = block(text, m.end(), stop, ("</atem:function_calls>",))
     body = text[m.start():inner]
     calls = _invokes(body, "atem:", _json_value, name=r'"([^"]+)"[^>]*?')
+    for call in calls:  # a special token fumbled into the name (Ollama's tests: name="read<|message|>")
+        call["name"] = rx(r"<\|[a-z_]+\|>").sub("", call["name"])
     return "muse-glimmer", calls, end
 
 
@@ -171,8 +186,9 @@ def step3(text: str, m: re.Match, stop: int) -> Parsed:
 
 # --- MiniCPM5 -------------------------------------------------------------------------------------------
 
-_MINICPM_NAME = r"<function\s*name=['\"]([^'\"]+)['\"][^>]*>"
-_MINICPM_PARAM = r"<param\s*name=['\"]([^'\"]+)['\"]>(.*?)</param>"
+# "\u0120" is the byte-level tokenizers' space, left in when the tokens are not decoded.
+_MINICPM_NAME = r"<function[\s\u0120]*name=['\"]([^'\"]+)['\"][^>]*>"
+_MINICPM_PARAM = r"<param[\s\u0120]*name=['\"]([^'\"]+)['\"]>(.*?)</param>"
 
 
 def minicpm5(text: str, m: re.Match, stop: int) -> Parsed:
