@@ -321,7 +321,8 @@ def leaks_in_headers(headers: dict[str, Any], where: str) -> list[Leak]:
         values = value if isinstance(value, list) else [value]
         for item in values:
             if isinstance(item, str):
-                leaks.extend(Leak(f"{where} header {name}", f.kind, _shown(item, f)) for f in header_secrets(str(name), item))
+                found = header_secrets(str(name), item)
+                leaks.extend(Leak(f"{where} header {name}", f.kind, _shown(item, f, found)) for f in found)
     return leaks
 
 
@@ -330,9 +331,14 @@ def leaks_in_text(text: str, place: str) -> list[Leak]:
     return [Leak(place, f.kind, mask_of(text[f.start:f.end])) for f in find_secrets(text)]
 
 
-def _shown(value: str, found: Found) -> str:
-    """How a leak is shown: the header value with the secret masked, at most 80 characters."""
-    shown = f"{value[:found.start]}{mask_of(value[found.start:found.end])}{value[found.end:]}"
+def _shown(value: str, found: Found, every: list[Found]) -> str:
+    """How a leak is shown: the header value with every secret in it masked, at most 80
+    characters; else the mask of this one."""
+    parts, last = [], 0
+    for item in every:
+        parts += [value[last:item.start], mask_of(value[item.start:item.end])]
+        last = item.end
+    shown = "".join(parts) + value[last:]
     return shown if len(shown) <= 80 else mask_of(value[found.start:found.end])
 
 

@@ -362,3 +362,156 @@ def test_closed_stdin_is_unreadable_input() -> None:
 
 def _close_stdin() -> None:
     os.close(0)
+
+
+# --- the secret-kinds matrix (issue #25, item 13) -----------------------------------------------
+# Every kind of credential, in every place a recording holds one, must be found by ``check``,
+# replaced by ``redact`` and masked by ``record``. The keys are generated here (each prefix
+# spelt in two parts); ``named`` kinds have no prefix and are credentials only by where they
+# stand (a header or a JSON field of a secret name).
+
+_mrng = random.Random(25)
+_HEX = "0123456789abcdef"
+_B64URL = string.ascii_letters + string.digits + "-_"
+
+
+def _draw(n: int, alphabet: str = string.ascii_letters + string.digits) -> str:
+    """``n`` characters of ``alphabet`` holding each of its classes (lower, upper, digit), as a
+    generated key does (at most 100 draws: the loop is bounded)."""
+    classes = [c for c in (str.islower, str.isupper, str.isdigit) if any(c(a) for a in alphabet)]
+    for _ in range(100):
+        text = "".join(_mrng.choice(alphabet) for _ in range(n))
+        if all(any(c(t) for t in text) for c in classes):
+            return text
+    raise AssertionError(f"no draw of {n} characters holds every class of {alphabet!r}")
+
+
+class SecretKind(NamedTuple):
+    name: str
+    value: str  # what is written into the recording
+    secrets: tuple[str, ...]  # what must never be written or printed
+    named: bool = False  # found only under a secret name
+    header: str = "x-trace-note"  # the request header it is sent in
+
+
+def _kind(name: str, value: str, **kw) -> SecretKind:
+    return SecretKind(name, value, (value,), **kw)
+
+
+_AWS_ID = "AK" + "IA" + _draw(16, string.ascii_uppercase + string.digits)
+_AWS_SECRET = _draw(18) + "/" + _draw(10) + "+" + _draw(10)
+SECRET_KINDS = [
+    _kind("deepseek", "s" + "k-" + _draw(32, _HEX)),
+    _kind("openrouter", "sk-" + "or-v1-" + _draw(64, _HEX)),
+    _kind("groq", "gs" + "k_" + _draw(52)),
+    _kind("huggingface", "h" + "f_" + _draw(34, string.ascii_letters + "0")),
+    _kind("xai", "xa" + "i-" + _draw(80)),
+    _kind("perplexity", "pp" + "lx-" + _draw(48)),
+    _kind("replicate", "r" + "8_" + _draw(37)),
+    _kind("fireworks", "f" + "w_" + _draw(24)),
+    _kind("google-oauth", "ya" + "29." + _draw(120, _B64URL)),
+    _kind("jwt", "ey" + "J" + _draw(30, _B64URL) + ".ey" + "J" + _draw(60, _B64URL) + "." + _draw(43, _B64URL)),
+    SecretKind("aws-secret", f"{_AWS_ID} {_AWS_SECRET}", (_AWS_ID, _AWS_SECRET)),
+    _kind("mistral", _draw(32), named=True, header="Authorization"),
+    _kind("cohere", _draw(40), named=True, header="x-authkey"),
+    _kind("azure", _draw(32, _HEX), named=True, header="api-key"),
+]
+PLACES = ["header", "json-field", "free-text", "url-query", "sse-split"]
+
+
+def _applies(kind: SecretKind, place: str) -> bool:
+    return not kind.named or place in ("header", "json-field")
+
+
+def _header_value(kind: SecretKind) -> str:
+    return f"Bearer {kind.value}" if kind.header == "Authorization" else kind.value
+
+
+def _sse_split(text: str) -> str:
+    """An OpenAI chat stream whose content holds ``text``, cut in its middle between two events."""
+    half = len(text) // 2
+    deltas = ["Here it is: ", text[:half], text[half:], " (keep it safe)"]
+    events = [{"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "gpt-4o-mini",
+               "choices": [{"index": 0, "delta": {"content": d}, "finish_reason": None}]} for d in deltas]
+    events.append({"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "gpt-4o-mini",
+                   "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    return "".join(f"data: {orjson.dumps(e).decode()}\n\n" for e in events) + "data: [DONE]\n\n"
+
+
+def _exchange(kind: SecretKind, place: str) -> tuple[str, dict[str, str], bytes, str]:
+    """(URL, request headers, request body, response SSE) with the credential in ``place``."""
+    url = "https://api.example.com/v1/chat/completions"
+    headers = {"content-type": "application/json"}
+    body: dict = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hello"}]}
+    answer = _sse_split("nothing to see")
+    if place == "header":
+        headers[kind.header] = _header_value(kind)
+    elif place == "json-field":
+        body["api_key"] = kind.value
+    elif place == "free-text":
+        body["messages"][0]["content"] = f"my credentials are {kind.value} -- use them"
+    elif place == "url-query":
+        url += "?trace=" + kind.value.replace(" ", "&also=")
+    else:
+        answer = _sse_split(kind.value)
+    return url, headers, orjson.dumps(body), answer
+
+
+def _har_entry(url: str, headers: dict[str, str], body: bytes, answer: str) -> dict:
+    return {"startedDateTime": "2026-01-01T00:00:00.000Z", "time": 10,
+            "request": {"method": "POST", "url": url, "httpVersion": "HTTP/1.1", "cookies": [], "queryString": [],
+                        "headers": [{"name": k, "value": v} for k, v in headers.items()], "headersSize": -1,
+                        "bodySize": len(body), "postData": {"mimeType": "application/json", "text": body.decode()}},
+            "response": {"status": 200, "statusText": "OK", "httpVersion": "HTTP/1.1", "cookies": [],
+                         "headers": [{"name": "content-type", "value": "text/event-stream"}], "redirectURL": "",
+                         "headersSize": -1, "bodySize": len(answer),
+                         "content": {"size": len(answer), "mimeType": "text/event-stream", "text": answer}},
+            "cache": {}, "timings": {"send": 0, "wait": 5, "receive": 5}}
+
+
+def _matrix_files(folder: Path) -> dict[str, list[SecretKind]]:
+    """One HAR file per place, one exchange per kind that applies there."""
+    files = {}
+    for place in PLACES:
+        kinds = [k for k in SECRET_KINDS if _applies(k, place)]
+        doc = {"log": {"version": "1.2", "creator": {"name": "test", "version": "1"},
+                       "entries": [_har_entry(*_exchange(k, place)) for k in kinds]}}
+        path = folder / f"{place}.har"
+        path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+        files[str(path)] = kinds
+    return files
+
+
+def test_secret_kinds_matrix_check_finds_every_one(tmp_path: Path) -> None:
+    files = _matrix_files(tmp_path)
+    code, out, err = _run(["check", "--json", *files])
+    assert code == 1, err
+    for line in out.splitlines():
+        doc = orjson.loads(line)
+        kinds = files[doc["source"]]
+        flagged = {a["exchange"] for a in doc["anomalies"] if a["code"] == "unmasked-secret"}
+        missed = [k.name for n, k in enumerate(kinds) if n not in flagged]
+        assert not missed, f"{Path(doc['source']).name}: check misses {missed}"
+    for kind in SECRET_KINDS:
+        for secret in kind.secrets:
+            assert secret not in out and secret not in err
+
+
+def test_secret_kinds_matrix_redact_replaces_every_one(tmp_path: Path) -> None:
+    files = _matrix_files(tmp_path)
+    code, out, err = _run(["redact", "--in-place", *files])
+    assert code in (1, 2), err
+    refused = set()
+    for line in err.splitlines():  # a credential redact cannot locate: the file is left as it was, and said so
+        assert line.startswith("llmtrace: "), err
+        refused.update(p for p in files if line.startswith(f"llmtrace: {p}: "))
+    assert refused <= {str(tmp_path / "sse-split.har")}, err
+    for path, kinds in files.items():
+        if path in refused:
+            continue
+        data = Path(path).read_text()
+        for kind in kinds:
+            for secret in kind.secrets:
+                assert secret not in data, f"{Path(path).name}: {kind.name} left in place"
+    code, out, err = _run(["check", "--json", *(p for p in files if p not in refused)])
+    assert "unmasked-secret" not in out, out
