@@ -10,6 +10,7 @@ credentials inside model *content* are checked in the other commands' output onl
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import gzip
@@ -21,6 +22,8 @@ import signal
 import string
 import subprocess
 import sys
+import time
+import zlib
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -515,3 +518,76 @@ def test_secret_kinds_matrix_redact_replaces_every_one(tmp_path: Path) -> None:
                 assert secret not in data, f"{Path(path).name}: {kind.name} left in place"
     code, out, err = _run(["check", "--json", *(p for p in files if p not in refused)])
     assert "unmasked-secret" not in out, out
+
+
+def _matrix_upstream(gzipped: bool = False):
+    """An upstream on loopback that answers ``/v1/{place}/{n}`` with that exchange's stream,
+    written event by event (each a separate network read), gzipped when asked."""
+    from aiohttp import web
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        place, n = request.match_info["place"], int(request.match_info["n"])
+        text = _exchange(SECRET_KINDS[n], place)[3]
+        headers = {"content-type": "text/event-stream"}
+        if gzipped:
+            headers["content-encoding"] = "gzip"
+        out = web.StreamResponse(headers=headers)
+        await out.prepare(request)
+        packer = zlib.compressobj(wbits=31) if gzipped else None
+        for event in text.split("\n\n"):
+            data = (event + "\n\n").encode() if event else b""
+            if packer is not None:
+                data = packer.compress(data) + packer.flush(zlib.Z_SYNC_FLUSH)
+            if data:
+                await out.write(data)
+                await asyncio.sleep(0.005)  # its own read at the proxy
+        if packer is not None:
+            await out.write(packer.flush())
+        await out.write_eof()
+        return out
+
+    app = web.Application()
+    app.router.add_post("/v1/{place}/{n}", answer)
+    return app
+
+
+@pytest.mark.parametrize("save_as", ["har", "vcr"])
+@pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
+def test_secret_kinds_matrix_record_writes_none(tmp_path: Path, save_as: str, gzipped: bool) -> None:
+    import httpx
+    from test_record import _in_thread, recording
+
+    from llmtrace.server.app import Listening
+
+    class Upstream(Listening):
+        def application(self):
+            return _matrix_upstream(gzipped)
+
+    out = tmp_path / "recorded"
+    sent = 0
+    with _in_thread(Upstream("127.0.0.1", 0)) as upstream, recording(upstream.base_url, out, save_as) as (proxy, lines):
+        with httpx.Client(timeout=30) as client:
+            for place in PLACES:
+                for n, kind in enumerate(SECRET_KINDS):
+                    if not _applies(kind, place):
+                        continue
+                    url, headers, body, _ = _exchange(kind, place)
+                    path = f"/v1/{place}/{n}" + (url.partition("?")[1] + url.partition("?")[2] if "?" in url else "")
+                    response = client.post(proxy + path, content=body, headers=headers)
+                    assert response.status_code == 200
+                    sent += 1
+        deadline = time.monotonic() + 30
+        while len(lines) < sent and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert len(lines) == sent, lines[-3:]
+    files = sorted(out.iterdir())
+    written = b"".join(p.read_bytes() for p in files)
+    for kind in SECRET_KINDS:
+        for secret in kind.secrets:
+            assert secret.encode() not in written, f"record wrote {kind.name} unmasked"
+            assert base64.b64encode(secret.encode())[:40] not in written
+    code, stdout, err = _run(["check", "--json", *map(str, files)])
+    assert "unmasked-secret" not in stdout, stdout[:3000]
+    if gzipped and save_as == "har":
+        assert b"_chunks_dropped" in written
