@@ -591,3 +591,106 @@ def test_secret_kinds_matrix_record_writes_none(tmp_path: Path, save_as: str, gz
     assert "unmasked-secret" not in stdout, stdout[:3000]
     if gzipped and save_as == "har":
         assert b"_chunks_dropped" in written
+
+
+# --- record and serve under hostile input (issue #25) --------------------------------------------
+
+
+def _har_doc(*entries: dict) -> dict:
+    return {"log": {"version": "1.2", "creator": {"name": "test", "version": "1"}, "entries": list(entries)}}
+
+
+def test_check_reads_raw_chunks_and_the_redirect_url(tmp_path: Path) -> None:
+    key = SECRET_KINDS[2].value  # groq
+    token = _draw(32)
+    entry = _har_entry("https://api.example.com/v1/chat/completions", {}, b"{}", _sse_split("fine"))
+    entry["response"]["content"]["_chunks"] = [{"offset_ms": 1, "text": f"data: {key[:10]}"},
+                                               {"offset_ms": 2, "text": f"{key[10:]}\n\n"}]
+    entry["response"]["redirectURL"] = f"https://example.com/cb?access_token={token}"
+    path = tmp_path / "raw.har"
+    path.write_bytes(orjson.dumps(_har_doc(entry)))
+    code, out, err = _run(["check", "--json", str(path)])
+    places = {a["details"]["place"] for a in orjson.loads(out)["anomalies"] if a["code"] == "unmasked-secret"}
+    assert places == {"response _chunks", "response redirectURL"}, out
+    assert key not in out and token not in out
+
+
+def test_a_stream_cut_inside_its_first_event_is_a_readable_recording(tmp_path: Path) -> None:
+    entry = _har_entry("https://api.openai.com/v1/chat/completions", {}, b'{"model": "gpt-4o", "stream": true}',
+                       'data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"con')
+    entry["response"]["_error"] = "the upstream dropped the connection mid-stream"
+    path = tmp_path / "cut.har"
+    path.write_bytes(orjson.dumps(_har_doc(entry)))
+    code, out, err = _run(["check", str(path)])
+    assert code == 1 and "no-finish" in out, (code, out, err)
+
+
+def _bomb_upstream(member: bytes):
+    from aiohttp import web
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        out = web.StreamResponse(headers={"content-type": "application/json", "content-encoding": "gzip"})
+        await out.prepare(request)
+        for at in range(0, len(member), 1 << 16):
+            await out.write(member[at:at + (1 << 16)])
+        await out.write_eof()
+        return out
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", answer)
+    return app
+
+
+def _gzip_of_zeros(total: int) -> bytes:
+    """One gzip member inflating to ``total`` zero bytes (about total/1000 bytes of it)."""
+    packer = zlib.compressobj(9, wbits=31)
+    block = bytes(16 << 20)
+    parts = [packer.compress(block) for _ in range(total // len(block))]
+    return b"".join(parts) + packer.flush()
+
+
+@pytest.mark.parametrize("save_as", ["har", "vcr"])
+def test_record_saves_a_gzip_bomb_truncated_under_a_memory_cap(tmp_path: Path, save_as: str) -> None:
+    """1.5 GiB of zeros in a 1.5 MB gzip, recorded by a ``record`` process capped at 1 GiB of
+    address space with ``--max-size 4M``: saved truncated at 4 MiB with ``_error`` saying so."""
+    import httpx
+    from test_record import _in_thread
+
+    from llmtrace.server.app import Listening
+
+    member = _gzip_of_zeros(3 << 29)
+
+    class Upstream(Listening):
+        def application(self):
+            return _bomb_upstream(member)
+
+    out = tmp_path / "rec"
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "100"}
+    with _in_thread(Upstream("127.0.0.1", 0)) as upstream:
+        proc = subprocess.Popen([sys.executable, "-m", "llmtrace", "record", "--upstream", upstream.base_url,
+                                 "--listen", "127.0.0.1:0", "-o", str(out), "--save-as", save_as, "--max-size", "4M"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=_limit)
+        try:
+            base = proc.stdout.readline().strip()
+            assert base.startswith("http://127.0.0.1:"), proc.stderr.read() if proc.poll() is not None else base
+            with httpx.Client(timeout=60) as client:
+                with client.stream("POST", base + "/v1/chat/completions", content=b"{}") as response:
+                    assert response.status_code == 200
+                    assert sum(map(len, response.iter_raw())) == len(member)  # passed on as sent
+            deadline = time.monotonic() + 60
+            log = []
+            while time.monotonic() < deadline and not any("→" in line and "POST" in line for line in log):
+                log.append(proc.stderr.readline())
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            rest = proc.communicate(timeout=60)[1]
+    err = "".join(log) + rest
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "MemoryError" not in err and "NOT SAVED" not in err, err
+    (path,) = [p for p in out.iterdir() if p.suffix in (".har", ".yaml")]
+    data = path.read_bytes()
+    assert b"limit (--max-size): saved truncated there" in data
+    if save_as == "har":
+        content = orjson.loads(data)["log"]["entries"][0]["response"]["content"]
+        assert content["size"] == 4 << 20
