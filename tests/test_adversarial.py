@@ -694,3 +694,125 @@ def test_record_saves_a_gzip_bomb_truncated_under_a_memory_cap(tmp_path: Path, s
     if save_as == "har":
         content = orjson.loads(data)["log"]["entries"][0]["response"]["content"]
         assert content["size"] == 4 << 20
+
+
+_CHAT = Path(__file__).parent / "data" / "cassettes" / "crewAI" / "cassettes--test_usage_info_streaming_with_acall.yaml"
+
+
+class _Served(NamedTuple):
+    proc: subprocess.Popen
+    base: str
+
+
+def _serve(*args: str, cap: int = MEMORY_CAP):
+    """``llmtrace serve`` in its own process (address space capped) on a free port of
+    127.0.0.1; returns (process, base URL). Stop with ``_stop``."""
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "100"}
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        os.setsid()
+
+    proc = subprocess.Popen([sys.executable, "-m", "llmtrace", "serve", "--port", "0", "--speed", "max", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=limit)
+    base = proc.stdout.readline().strip()
+    if not base.startswith("http://127.0.0.1:"):
+        proc.kill()
+        pytest.fail(f"serve did not start: {proc.communicate(timeout=30)[1][-2000:]}")
+    return _Served(proc, base)
+
+
+def _peak_rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+def _stop(served: _Served) -> str:
+    served.proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = served.proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(served.proc.pid, signal.SIGKILL)
+        _, err = served.proc.communicate()
+    return err
+
+
+def _chat_body() -> dict:
+    from llmtrace.loader import load
+
+    return dict(load(str(_CHAT)).exchanges[0].request.body)
+
+
+def test_serve_memory_stays_bounded_under_padded_requests() -> None:
+    """100 matching requests, each padded with 30 MiB (and n) spaces: the memo of matched
+    requests keeps digests, not bodies, so the peak RSS stays under 400 MB (it held 3 GB)."""
+    import httpx
+
+    body = orjson.dumps(_chat_body() | {"stream": False})
+    served = _serve(str(_CHAT), cap=2 << 30)
+    try:
+        with httpx.Client(timeout=60) as client:
+            for n in range(100):
+                padded = body[:-1] + b" " * ((30 << 20) + n) + b"}"
+                response = client.post(served.base + "/v1/chat/completions", content=padded,
+                                       headers={"content-type": "application/json"})
+                assert response.status_code == 200, response.text[:300]
+        peak = _peak_rss(served.proc.pid)
+    finally:
+        err = _stop(served)
+    assert peak < 400 << 20, f"peak RSS {peak >> 20} MB"
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("spec", ["stall:after=1,seconds=nan", "stall:after=1,seconds=inf",
+                                  "error:status=429,retry_after=nan", "error:status=429,retry_after=inf",
+                                  "error:status=429,retry_after=1e400"])
+def test_fault_values_must_be_finite(spec: str) -> None:
+    code, out, err = _run(["serve", "--fault", spec, str(_CHAT)])
+    assert code == 2 and err.count("\n") == 1 and "finite" in err, err
+
+
+def test_retry_after_is_sent_as_a_whole_number() -> None:
+    import httpx
+
+    served = _serve("--fault", "error:status=429,retry_after=2.5", str(_CHAT))
+    try:
+        with httpx.Client(timeout=30) as client:
+            response = client.post(served.base + "/v1/chat/completions", json=_chat_body())
+    finally:
+        _stop(served)
+    assert response.status_code == 429 and response.headers["retry-after"] == "3"
+
+
+@pytest.mark.parametrize("status, body", [(999, True), (600, True), (103, True), (204, True), (304, True), (-7, True)])
+def test_a_recorded_status_no_server_sends_is_served_as_502_and_flagged(tmp_path: Path, status: int, body: bool) -> None:
+    import httpx
+
+    answer = {"id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-4o-mini",
+              "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}
+    request = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}
+    entry = _har_entry("https://api.openai.com/v1/chat/completions", {"content-type": "application/json"},
+                       orjson.dumps(request), orjson.dumps(answer).decode())
+    entry["response"]["status"] = status
+    entry["response"]["content"]["mimeType"] = "application/json"
+    entry["response"]["headers"] = [{"name": "content-type", "value": "application/json"}]
+    path = tmp_path / "status.har"
+    path.write_bytes(orjson.dumps(_har_doc(entry)))
+    code, out, err = _run(["check", "--json", str(path)])
+    doc = orjson.loads(out) if out.strip() else {}
+    if code == 2:  # a status the container itself refuses: one line, no serving
+        assert err.count("\n") == 1 and "status" in err, err
+        return
+    assert "bad-status" in {a["code"] for a in doc["anomalies"]}, out
+    served = _serve(str(path))
+    try:
+        with httpx.Client(timeout=30) as client:
+            for stream in (False, True):
+                response = client.post(served.base + "/v1/chat/completions", json=request | {"stream": stream})
+                assert response.status_code == 502, response.status_code
+                assert response.headers["x-llmtrace-recorded-status"] == str(status)
+    finally:
+        err = _stop(served)
+    assert "Traceback" not in err

@@ -12,6 +12,7 @@ recorded error, the recorded or reassembled body, or the stream frame by frame a
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import sys
 import time
@@ -61,13 +62,15 @@ class Replay:
         """The recorded exchange that answers a request (``remember``: the path and the bytes it
         came as, for the memo — the same bytes to the same path match the same recording: clients
         replaying a test suite send the same requests again and again; sequence mode has state,
-        so never)."""
-        found = self._remembered.get(remember) if self.options.mode != "sequence" else None
+        so never). The memo keeps a digest of them, never the bytes: its memory stays small
+        whatever the requests hold."""
+        key = _digest(remember)
+        found = self._remembered.get(key) if self.options.mode != "sequence" else None
         if found is None:
             asked = match.incoming(method, path, body, dialect)
             found = self.catalog.match(path, request_doc(asked))
             if isinstance(found, match.Hit) and self.options.mode != "sequence" and len(self._remembered) < 10_000:
-                self._remembered[remember] = found
+                self._remembered[key] = found
         return found
 
     @staticmethod
@@ -155,7 +158,7 @@ class Replay:
             status = plan.error.values["status"]
             retry = plan.error.values.get("retry_after", 1.0)
             out = _json(status, wire.error_body(fam, status, f"llmtrace fault: error {status}"))
-            out.headers["retry-after"] = f"{retry:g}"
+            out.headers["retry-after"] = str(math.ceil(retry))  # delay-seconds: a whole number (RFC 9110 10.2.3)
             self.log(f"{request.method} {request.path} → {label}: {status} (fault){applied}")
             return self._cors(out)
         if ex.failed:
@@ -163,14 +166,18 @@ class Replay:
             payload = resp.body if resp.body is not None else wire.error_body(fam, status, resp.error_message or "error")
             if not isinstance(payload, (dict, list)):
                 payload = wire.error_body(fam, status, str(payload))
-            self.log(f"{request.method} {request.path} → {label}: recorded error {status}{applied}")
-            return self._cors(_json(status, payload))
+            status, recorded = servable_status(status)
+            self.log(f"{request.method} {request.path} → {label}: recorded error {resp.status or 500}"
+                     f"{_served_as(status, recorded)}{applied}")
+            return self._cors(_recorded_status(_json(status, payload), recorded))
         if not stream:
             from llmtrace import reassemble
 
             payload = reassemble(ex) if ex.result is not None else resp.body
-            self.log(f"{request.method} {request.path} → {label}: {resp.status or 200}, whole body{applied}")
-            return self._cors(_json(resp.status or 200, payload))
+            status, recorded = servable_status(resp.status or 200)
+            self.log(f"{request.method} {request.path} → {label}: {resp.status or 200}{_served_as(status, recorded)}, "
+                     f"whole body{applied}")
+            return self._cors(_recorded_status(_json(status, payload), recorded))
         return await self._stream(request, ex, plan, label, applied)
 
     async def _stream(self, request: web.Request, ex, plan: faults_mod.Plan, label: str,
@@ -184,7 +191,8 @@ class Replay:
             encoded, offsets = self.encoded(ex, request.query_string), self.offsets(ex)
         else:
             encoded, offsets = wire.stream(ex, request.query_string), None
-        out = web.StreamResponse(status=ex.response.status or 200)
+        status, recorded = servable_status(ex.response.status or 200)
+        out = _recorded_status(web.StreamResponse(status=status), recorded)
         out.content_type = encoded.content_type
         out.headers["cache-control"] = "no-cache"
         out.enable_chunked_encoding()
@@ -221,6 +229,40 @@ class Replay:
         self.log(f"{request.method} {request.path} → {label}: {ex.response.status or 200}, {sent} frames"
                  f"{' (end dropped)' if plan.drop_done else ''}{applied}")
         return out
+
+
+RECORDED_STATUS = "x-llmtrace-recorded-status"
+
+
+def servable_status(status: int) -> tuple[int, int | None]:
+    """The status to answer with for a recorded one, and the recorded one when it cannot go on
+    the wire as it is: outside 200-599, 1xx, 204 and 304 (they carry no body, and the answer
+    has one) are served as 502, the recorded status in ``x-llmtrace-recorded-status``."""
+    if 200 <= status <= 599 and status not in (204, 304):
+        return status, None
+    return 502, status
+
+
+def _recorded_status(response: web.StreamResponse, recorded: int | None) -> web.StreamResponse:
+    if recorded is not None:
+        response.headers[RECORDED_STATUS] = str(recorded)
+    return response
+
+
+def _served_as(status: int, recorded: int | None) -> str:
+    return f" (served as {status}: a {recorded} cannot carry the recorded answer)" if recorded is not None else ""
+
+
+def _digest(parts: tuple) -> bytes:
+    """A 32-byte digest of a request's path and bytes (the matched-request memo's key)."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=32)
+    for part in parts:
+        data = part if isinstance(part, (bytes, bytearray, memoryview)) else str(part).encode("utf-8", "surrogatepass")
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return digest.digest()
 
 
 def _wants_stream(request: web.Request, body: Any, ex) -> bool:
