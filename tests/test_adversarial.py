@@ -816,3 +816,26 @@ def test_a_recorded_status_no_server_sends_is_served_as_502_and_flagged(tmp_path
     finally:
         err = _stop(served)
     assert "Traceback" not in err
+
+
+# --- the API and the plugin (issue #25, items 14 and 15) -------------------------------------------
+
+
+@pytest.mark.parametrize("source", ["a\0b", Path("dir\0name.yaml"), "x" * 5000, "a/" * 3000, "/nonexistent/x.har",
+                                    b"\0\0", b"", "", b"\xff\xfe" * 10, ".", "-" * 300],
+                         ids=["nul", "path-nul", "too-long", "deep", "missing", "nul-bytes", "no-bytes", "empty",
+                              "binary", "dot", "dashes"])
+def test_load_raises_only_unreadable_input(source) -> None:
+    import llmtrace
+
+    with pytest.raises(llmtrace.UnreadableInput) as caught:
+        llmtrace.load(source)
+    assert "\n" not in caught.value.line() and "\0" not in caught.value.line()
+
+
+@pytest.mark.parametrize("source", [123, None, 1.5, ["a.har"]])
+def test_load_of_something_that_is_no_path_is_a_type_error(source) -> None:
+    import llmtrace
+
+    with pytest.raises(TypeError):
+        llmtrace.load(source)
