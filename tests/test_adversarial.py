@@ -839,3 +839,47 @@ def test_load_of_something_that_is_no_path_is_a_type_error(source) -> None:
 
     with pytest.raises(TypeError):
         llmtrace.load(source)
+
+
+def test_serve_refuses_foreign_hosts_names_recordings_relatively_and_answers_405(tmp_path: Path) -> None:
+    import shutil
+
+    import httpx
+
+    from llmtrace.server.app import Server, is_loopback_host
+
+    folder = tmp_path / "recs"
+    folder.mkdir()
+    shutil.copy(_CHAT, folder / "chat.yaml")
+    served = _serve(str(folder.resolve()))
+    try:
+        with httpx.Client(timeout=30) as client:
+            base = served.base
+            for host in ("evil.example", "evil.example:80", "127.0.0.1.nip.io", "[::2]", "10.0.0.1"):
+                assert client.get(base + "/llmtrace/health", headers={"Host": host}).status_code == 421, host
+                assert client.post(base + "/v1/chat/completions", json=_chat_body(),
+                                   headers={"Host": host}).status_code == 421, host
+            for host in ("localhost", f"localhost:{base.rsplit(':', 1)[1]}", "127.0.0.1", "app.localhost", "[::1]:9"):
+                assert client.get(base + "/llmtrace/health", headers={"Host": host}).status_code == 200, host
+            health = client.get(base + "/llmtrace/health").json()
+            assert health["recordings"] == ["recs/chat.yaml"], health
+            miss = client.post(base + "/v1/chat/completions", json={"model": "other", "messages": []})
+            assert miss.status_code == 404 and str(tmp_path) not in miss.text
+            assert miss.json()["error"]["closest"]["file"] == "recs/chat.yaml", miss.text
+            for method in ("GET", "OPTIONS", "HEAD", "PUT"):
+                response = client.request(method, base + "/v1/chat/completions")
+                assert response.status_code == 405 and "text/event-stream" not in response.headers.get("content-type", "")
+    finally:
+        err = _stop(served)
+    assert "Traceback" not in err and str(tmp_path) not in err.replace(str(folder.resolve()), "")
+    cors = _serve("--cors", str(_CHAT))
+    try:
+        with httpx.Client(timeout=30) as client:
+            preflight = client.request("OPTIONS", cors.base + "/v1/chat/completions",
+                                       headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"})
+            assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"] == "*"
+            assert client.get(cors.base + "/v1/chat/completions").status_code == 405
+    finally:
+        _stop(cors)
+    assert Server([], host="0.0.0.0").replay.loopback_only is False  # --host 0.0.0.0 allows any Host
+    assert not is_loopback_host("localhost.evil.example") and is_loopback_host("127.8.9.10:1")

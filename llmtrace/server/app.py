@@ -41,6 +41,7 @@ class Options(NamedTuple):
     mode: str = "strict"
     cors: bool = False
     log: Any = None  # a function taking one log line; default: stderr
+    roots: tuple = ()  # the paths given on the command line: recordings are named relative to them
 
 
 class Replay:
@@ -95,14 +96,54 @@ class Replay:
         return self.cached(("pace", id(ex)), lambda: pace.offsets(ex, self.options.speed, self.options.rate))
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 2**20)
+        app = web.Application(client_max_size=64 * 2**20, middlewares=[self._guard])
         app.router.add_get(HEALTH, self.health)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         return app
 
+    loopback_only = True  # listening on a loopback address: only loopback Host headers (set by Server)
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler):
+        """What is refused before matching: a ``Host`` that is no loopback name or address while
+        listening on loopback (421: DNS rebinding, a web page's script reaching the server
+        under another name), and a method no recording answers on a provider's POST endpoint
+        (405; OPTIONS with ``--cors`` is the preflight)."""
+        if self.loopback_only and not is_loopback_host(request.host):
+            self.log(f"{request.method} {request.path} → 421 (Host {request.host!r} is not a loopback name)")
+            return web.Response(status=421, text="421: this server answers loopback names only (--host 0.0.0.0 "
+                                                 "allows any)")
+        method = request.method
+        if method == "OPTIONS" and self.options.cors:
+            return self._cors(web.Response(status=204))
+        if method != "POST" and request.path != HEALTH and not self._recorded_method(request.path, method):
+            self.log(f"{method} {request.path} → 405 (the endpoint answers POST)")
+            return self._cors(web.Response(status=405, headers={"Allow": "POST"}, text="405: POST only"))
+        return await handler(request)
+
+    def _recorded_method(self, path: str, method: str) -> bool:
+        """Whether a recording answers ``method`` at ``path`` (a GET of a listing, say), or the
+        path is none a recording or provider serves (then it is a 404)."""
+        if self._methods is None:
+            self._methods = {(endpoint, (entry.exchange.request.method or "POST").upper())
+                             for endpoint, entries in self.catalog.by_endpoint.items() for entry in entries}
+        endpoint = match.endpoint_key(path)
+        if (endpoint, method) in self._methods or (method == "HEAD" and (endpoint, "GET") in self._methods):
+            return True
+        return not self.catalog.knows(path) and not path.endswith(PROVIDER_PATHS) \
+            and ":" not in path.rsplit("/", 1)[-1]
+
+    _methods: set | None = None
+
+    def shown(self, source: str) -> str:
+        """A recording's name for a client (health, miss bodies): relative to the path it was
+        given under (a folder's name and the path inside it, a file's name), never an absolute
+        local path."""
+        return shown_name(source, self.options.roots)
+
     async def health(self, request: web.Request) -> web.Response:
         endpoints = sorted(self.catalog.by_endpoint)
-        return self._cors(web.json_response({"status": "ok", "recordings": [r.source for r in self.recordings],
+        return self._cors(web.json_response({"status": "ok", "recordings": [self.shown(r.source) for r in self.recordings],
                                              "exchanges": len(self.catalog), "endpoints": endpoints,
                                              "match": self.options.mode}, dumps=_dumps))
 
@@ -115,8 +156,6 @@ class Replay:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         started = time.monotonic()
-        if request.method == "OPTIONS" and self.options.cors:
-            return self._cors(web.Response(status=204))
         path = request.path
         fam = _family_of_path(path)
         if request.content_type.startswith("application/grpc"):
@@ -136,7 +175,7 @@ class Replay:
             self.log(f"{request.method} {path} → 404 no_match ({self.miss_text(found)})")
             closest = found.closest
             extra = {"code": "no_match",
-                     "closest": {"file": closest.file, "exchange": closest.exchange.index} if closest else None,
+                     "closest": {"file": self.shown(closest.file), "exchange": closest.exchange.index} if closest else None,
                      "differences": found.differences}
             return self._cors(_json(404, wire.error_body(fam, 404, "no recorded exchange matches this request", extra)))
         entry = found.entry
@@ -229,6 +268,41 @@ class Replay:
         self.log(f"{request.method} {request.path} → {label}: {ex.response.status or 200}, {sent} frames"
                  f"{' (end dropped)' if plan.drop_done else ''}{applied}")
         return out
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """Whether a ``Host`` header names this machine: ``localhost`` (and ``*.localhost``), an
+    address of 127.0.0.0/8, ``[::1]``; with or without a port."""
+    import ipaddress
+
+    if not host:
+        return False
+    name = host.strip().lower()
+    if name.startswith("["):
+        name = name[1:name.find("]")] if "]" in name else name[1:]
+    elif name.count(":") == 1:
+        name = name.split(":", 1)[0]
+    name = name.rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def shown_name(source: str, roots: tuple) -> str:
+    """``source`` relative to the given path it came from (``recs/a.har`` for ``/home/u/recs``),
+    its file name when none is known: never an absolute path."""
+    import os
+
+    for root in roots:
+        root = str(root).rstrip("/") or "/"
+        if source == root:
+            return os.path.basename(source) or source
+        if source.startswith(root + "/"):
+            return os.path.join(os.path.basename(root), source[len(root) + 1:])
+    return os.path.basename(source) if os.path.isabs(source) else source
 
 
 RECORDED_STATUS = "x-llmtrace-recorded-status"
@@ -363,6 +437,7 @@ class Server(Listening):
                  options: Options = Options()):
         super().__init__(host, port)
         self.replay = Replay(recordings, options)
+        self.replay.loopback_only = is_loopback_host(host)
         self.grpc = any(ex.dialect == "xai-grpc" for r in recordings for ex in r.exchanges)
 
     def application(self) -> web.Application:
