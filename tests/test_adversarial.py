@@ -883,3 +883,31 @@ def test_serve_refuses_foreign_hosts_names_recordings_relatively_and_answers_405
         _stop(cors)
     assert Server([], host="0.0.0.0").replay.loopback_only is False  # --host 0.0.0.0 allows any Host
     assert not is_loopback_host("localhost.evil.example") and is_loopback_host("127.8.9.10:1")
+
+
+@pytest.mark.parametrize("encoder", ["wire", "cohere", "anthropic_completions", "openai_assistants", "replicate"])
+@pytest.mark.parametrize("name", ["a\rb", "a\nb", "a\r\nevent: forged", "x\0y"])
+def test_recorded_values_never_frame_the_stream(encoder: str, name: str) -> None:
+    """A CR or LF in a recorded value that becomes an ``event:`` name or a ``data:`` line is
+    dropped or split as SSE reads it: the client parses exactly the event served."""
+    import importlib
+    import io
+
+    from llmtrace.containers.bodies import text_lines
+    from llmtrace.sse import iter_events
+
+    if encoder == "wire":
+        from llmtrace.server.wire import _event as encode
+    else:
+        encode = importlib.import_module(f"llmtrace.dialects.{encoder}").encode
+    chunk = ({"event": name, "data": f"one{name}two"} if encoder == "replicate"
+             else {"type": name, "event": name, "object": "thread.run", "status": "queued", "delta": "hi"})
+    frame = encode(chunk)
+    events = list(iter_events(text_lines(frame.decode())))
+    assert len(events) == 1, frame
+    (event,) = events
+    assert "\r" not in event.event and "\n" not in event.event and "forged" != event.event
+    if encoder == "replicate":
+        assert event.data == "one{}two".format(name.replace("\r\n", "\n").replace("\r", "\n")), frame
+    else:
+        assert event.event == "message" and orjson.loads(event.data) == chunk  # the unsafe name is left out
