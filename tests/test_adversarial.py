@@ -910,4 +910,6 @@ def test_recorded_values_never_frame_the_stream(encoder: str, name: str) -> None
     if encoder == "replicate":
         assert event.data == "one{}two".format(name.replace("\r\n", "\n").replace("\r", "\n")), frame
     else:
-        assert event.event == "message" and orjson.loads(event.data) == chunk  # the unsafe name is left out
+        assert orjson.loads(event.data) == chunk
+        if encoder != "openai_assistants":  # which names events from the object, not from "type"
+            assert event.event == "message"  # the unsafe name is left out
