@@ -913,3 +913,33 @@ def test_recorded_values_never_frame_the_stream(encoder: str, name: str) -> None
         assert orjson.loads(event.data) == chunk
         if encoder != "openai_assistants":  # which names events from the object, not from "type"
             assert event.event == "message"  # the unsafe name is left out
+
+
+def test_gzipped_request_bodies_inflate_under_the_bound_and_ten_bombs_leave_serve_answering() -> None:
+    """Ten concurrent 2 MB gzip bombs (2 GiB each inflated) at a server capped at 1 GiB of
+    address space: each is a 413 once 64 MiB came out, none a 500 or a traceback; a gzipped
+    ordinary body is still read."""
+    import concurrent.futures
+
+    import httpx
+
+    bomb = _gzip_of_zeros(2 << 30)
+    assert len(bomb) < 3 << 20
+    served = _serve(str(_CHAT))
+    try:
+        def send(_: int) -> int:
+            with httpx.Client(timeout=120) as client:
+                return client.post(served.base + "/v1/chat/completions", content=bomb,
+                                   headers={"content-encoding": "gzip", "content-type": "application/json"}).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(10) as pool:
+            assert list(pool.map(send, range(10))) == [413] * 10
+        with httpx.Client(timeout=30) as client:
+            assert client.get(served.base + "/llmtrace/health").status_code == 200
+            body = gzip.compress(orjson.dumps(_chat_body() | {"stream": False}))
+            ok = client.post(served.base + "/v1/chat/completions", content=body,
+                             headers={"content-encoding": "gzip", "content-type": "application/json"})
+            assert ok.status_code == 200, ok.text[:300]
+    finally:
+        err = _stop(served)
+    assert "Traceback" not in err and err.count("→ 413") == 10, err[-2000:]

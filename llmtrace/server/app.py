@@ -96,7 +96,7 @@ class Replay:
         return self.cached(("pace", id(ex)), lambda: pace.offsets(ex, self.options.speed, self.options.rate))
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 2**20, middlewares=[self._guard])
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._guard])
         app.router.add_get(HEALTH, self.health)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         return app
@@ -165,6 +165,10 @@ class Replay:
             self.log(f"{request.method} {path} → 404 (no recording serves this path)")
             return self._cors(web.Response(status=404, text="404: Not Found"))
         raw = await request.read()
+        raw = inflated(raw, request.headers.get("content-encoding"), MAX_BODY)
+        if raw is None:
+            self.log(f"{request.method} {path} → 413 (the body inflates beyond {MAX_BODY >> 20} MiB)")
+            return self._cors(web.Response(status=413, text=f"413: the body inflates beyond {MAX_BODY >> 20} MiB"))
         try:
             body = orjson.loads(raw) if raw.strip() else None
         except orjson.JSONDecodeError as exc:
@@ -268,6 +272,27 @@ class Replay:
         self.log(f"{request.method} {request.path} → {label}: {ex.response.status or 200}, {sent} frames"
                  f"{' (end dropped)' if plan.drop_done else ''}{applied}")
         return out
+
+
+MAX_BODY = 64 * 2**20  # the largest request body, as sent and as inflated
+
+
+def inflated(raw: bytes, encoding: str | None, limit: int) -> bytes | None:
+    """A request body with its ``Content-Encoding`` (gzip, deflate) undone, never beyond
+    ``limit`` bytes (None: it inflates further, a bomb); as sent for any other encoding. The
+    server runs with aiohttp's own inflating off (``Server.runner_options``), which has no
+    bound of its own."""
+    import zlib
+
+    wbits = {"gzip": 31, "x-gzip": 31, "deflate": 15}.get((encoding or "").strip().lower())
+    if wbits is None:
+        return raw
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(raw, limit + 1)
+    except zlib.error:
+        return raw  # not what it says: the JSON parse says so (400)
+    return None if len(out) > limit else out
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -432,6 +457,8 @@ class Listening:
 class Server(Listening):
     """``llmtrace serve``'s server: ``async with Server(recordings) as server: server.base_url``.
     The same port answers gRPC over HTTP/2 (``server.grpc``) when a recording holds gRPC calls."""
+
+    runner_options = {"auto_decompress": False}  # request bodies are inflated under a bound (``inflated``)
 
     def __init__(self, recordings: list[Recording], host: str = "127.0.0.1", port: int = 0,
                  options: Options = Options()):
