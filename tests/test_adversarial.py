@@ -943,3 +943,37 @@ def test_gzipped_request_bodies_inflate_under_the_bound_and_ten_bombs_leave_serv
     finally:
         err = _stop(served)
     assert "Traceback" not in err and err.count("→ 413") == 10, err[-2000:]
+
+
+def test_sigterm_ends_streams_in_flight_at_once() -> None:
+    """A stream stalled for a minute, then SIGTERM: serve ends it and exits 0 without waiting
+    for aiohttp's grace time (it says so in its log); the bound here is generous, the log line
+    is what tells the two behaviours apart."""
+    import threading
+
+    import httpx
+
+    served = _serve("--fault", "stall:after=1,seconds=60", str(_CHAT))
+    got: list = []
+
+    def client() -> None:
+        try:
+            with httpx.Client(timeout=90) as http:
+                with http.stream("POST", served.base + "/v1/chat/completions", json=_chat_body()) as response:
+                    for chunk in response.iter_raw():
+                        got.append(chunk)
+        except httpx.HTTPError as exc:
+            got.append(exc)
+
+    thread = threading.Thread(target=client, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert got, "no frame arrived"
+    served.proc.send_signal(signal.SIGTERM)
+    assert served.proc.wait(30) == 0
+    err = served.proc.stderr.read()
+    thread.join(30)
+    assert "stopping: 1 stream in flight ended" in err and "Traceback" not in err, err
+    assert isinstance(got[-1], httpx.HTTPError)  # the client sees the stream end early

@@ -57,6 +57,7 @@ class Replay:
         self._remembered: dict[tuple, match.Hit] = {}
         self._cache: dict[tuple, Any] = {}
         self.connections: set = set()  # open gRPC connections (``server.grpc``)
+        self.streaming: set[asyncio.Task] = set()  # handlers sending a stream (ended at once on stop)
 
     def find(self, method: str, path: str, body: Any, remember: tuple,
              dialect: str | None = None) -> match.Hit | match.Miss:
@@ -225,6 +226,10 @@ class Replay:
 
     async def _stream(self, request: web.Request, ex, plan: faults_mod.Plan, label: str,
                       applied: str) -> web.StreamResponse:
+        task = asyncio.current_task()
+        if task is not None:
+            self.streaming.add(task)
+            task.add_done_callback(self.streaming.discard)
         rewritten = wire.tool_calls_as_text(ex, plan.tool_text) if plan.tool_text is not None else None
         if plan.tool_text is not None and rewritten is None:
             applied += " (tool-call-as-text: not for this dialect, skipped)"
@@ -473,6 +478,11 @@ class Server(Listening):
     async def stop(self) -> None:
         for connection in list(self.replay.connections):
             connection.transport.close()  # its calls in flight are cancelled
+        streams = [task for task in self.replay.streaming if not task.done()]
+        for task in streams:  # streams in flight end now, not after aiohttp's grace time
+            task.cancel()
+        if streams:
+            self.replay.log(f"stopping: {len(streams)} stream{'s' if len(streams) != 1 else ''} in flight ended")
         await super().stop()
 
     def site(self, runner: web.AppRunner) -> web.TCPSite:
