@@ -977,3 +977,39 @@ def test_sigterm_ends_streams_in_flight_at_once() -> None:
     thread.join(30)
     assert "stopping: 1 stream in flight ended" in err and "Traceback" not in err, err
     assert isinstance(got[-1], httpx.HTTPError)  # the client sees the stream end early
+
+
+def test_ordinary_client_behaviour_is_one_line_each_and_no_traceback() -> None:
+    """Malformed HTTP, a body cut off by a reset, a client that leaves mid-stream: each is one
+    ``llmtrace:`` line on serve's stderr, never a traceback."""
+    import socket
+
+    served = _serve("--speed", "1", str(_CHAT))  # paced: the stream is still going when the client leaves
+    port = int(served.base.rsplit(":", 1)[1])
+    body = orjson.dumps(_chat_body())
+
+    def send(data: bytes, reset_after: float | None = None) -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(data)
+            if reset_after is not None:
+                time.sleep(reset_after)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST
+                return
+            try:
+                sock.recv(1024)
+            except OSError:
+                pass
+
+    try:
+        send(b"GARBAGE\r\n\r\n")
+        send(b"GET / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n")
+        send(b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n{\"a\":", 0.3)
+        send(b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+             b"Content-Length: %d\r\n\r\n" % len(body) + body, 0.3)
+        time.sleep(1.0)  # let the server notice the last reset while streaming
+    finally:
+        err = _stop(served)
+    assert "Traceback" not in err, err
+    for line in err.splitlines():
+        assert line.startswith("llmtrace: "), f"stray line: {line!r}\n{err}"
+    assert "aborted" in err and "BadHttpMessage" in err, err

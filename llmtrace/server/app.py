@@ -165,7 +165,11 @@ class Replay:
         if not self.catalog.knows(path) and not path.endswith(PROVIDER_PATHS) and ":" not in path.rsplit("/", 1)[-1]:
             self.log(f"{request.method} {path} → 404 (no recording serves this path)")
             return self._cors(web.Response(status=404, text="404: Not Found"))
-        raw = await request.read()
+        try:
+            raw = await request.read()
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            self.log(f"{request.method} {path} → aborted (the client left while sending its body: {type(exc).__name__})")
+            raise asyncio.CancelledError from None
         raw = inflated(raw, request.headers.get("content-encoding"), MAX_BODY)
         if raw is None:
             self.log(f"{request.method} {path} → 413 (the body inflates beyond {MAX_BODY >> 20} MiB)")
@@ -186,7 +190,12 @@ class Replay:
         entry = found.entry
         number = self.matched
         self.matched += 1
-        return await self._answer(request, entry, number, body, started)
+        try:
+            return await self._answer(request, entry, number, body, started)
+        except ConnectionError as exc:  # the client went away mid-answer: ordinary, one line
+            self.log(f"{request.method} {path} → {entry.file} exchange {entry.exchange.index}: the client left "
+                     f"mid-answer ({type(exc).__name__})")
+            raise asyncio.CancelledError from None
 
     async def _answer(self, request: web.Request, entry: match.Entry, number: int, body: Any,
                       started: float) -> web.StreamResponse:
@@ -423,12 +432,17 @@ class Listening:
     def application(self) -> web.Application:
         raise NotImplementedError
 
+    def log_line(self, line: str) -> None:
+        """Where aiohttp's own messages go (malformed HTTP, say): one line each."""
+        _stderr(line)
+
     @property
     def base_url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
     async def start(self):
+        quiet_aiohttp(self.log_line)
         self.runner = web.AppRunner(self.application(), access_log=None, handle_signals=False, shutdown_timeout=2.0,
                                     **self.runner_options)
         await self.runner.setup()
@@ -475,6 +489,9 @@ class Server(Listening):
     def application(self) -> web.Application:
         return self.replay.app()
 
+    def log_line(self, line: str) -> None:
+        self.replay.log(line)
+
     async def stop(self) -> None:
         for connection in list(self.replay.connections):
             connection.transport.close()  # its calls in flight are cancelled
@@ -508,6 +525,30 @@ class _SniffingSite(web.TCPSite):
         self._server = await loop.create_server(lambda: grpc.Sniffing(http1, replay), self._host, self._port,
                                                 backlog=self._backlog, reuse_address=self._reuse_address)
         self._bound_port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self._port
+
+
+def quiet_aiohttp(log) -> None:
+    """aiohttp's loggers (``aiohttp.server``: malformed HTTP, a reset mid-request) say one
+    line each through ``log``, with no traceback; nothing reaches Python's last-resort handler."""
+    import logging
+
+    class OneLine(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            try:
+                message = record.getMessage().strip()
+                exc = record.exc_info[1] if record.exc_info else None
+                if exc is not None:
+                    reason = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())[:200]
+                    message = f"{message}: {type(exc).__name__}" + (f" ({reason})" if reason else "")
+                log(message)
+            except Exception:  # noqa: BLE001 - logging must never raise
+                pass
+
+    for name in ("aiohttp.server", "aiohttp.web", "aiohttp.access", "aiohttp.internal"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [OneLine()]
+        logger.propagate = False
+        logger.setLevel(logging.WARNING)
 
 
 def announce(base: str) -> None:
