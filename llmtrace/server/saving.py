@@ -14,9 +14,14 @@ as lists, the body as sent, ``status: {code, message}``) and keeps the reads and
 response fields vcrpy ignores (``_chunks``, ``_timing``), so vcrpy and pytest-recording replay
 it as it is.
 
-Secrets are masked in what is written (``llmtrace.secrets``: headers by name, URLs, and
-credentials by shape in text bodies and text reads, a read boundary inside a credential moved
-to its end so that it is masked whole) unless asked not to. Every file is written
+Secrets are masked in what is written (``llmtrace.secrets``: headers by name, URLs and the
+``redirectURL``, credentials by shape and in key-named JSON fields in text bodies and text
+reads, a read boundary inside a credential moved to its end so that it is masked whole, a
+credential spelt across two stream events overwritten piece by piece: ``mask_split``) unless
+asked not to. Compressed reads cannot be masked inside: when the body they make holds a
+credential they are left out (``_chunks_dropped`` says so) and a VCR body is masked inflated and
+compressed again. A compressed body is inflated up to ``--max-size``: a bomb is kept truncated
+there, ``_error`` saying so. Every file is written
 to a temporary file beside it and renamed into place: a crash or Ctrl-C never leaves half a
 file, and a HAR file never replaces one that exists.
 """
@@ -168,7 +173,7 @@ def decoded_body(capture: Capture) -> bytes:
     except zlib.error:
         return raw
     if len(out) > limit:
-        note = f"the body inflates {limits.beyond_limit('beyond', limit)[7:]}: saved truncated there"
+        note = f"{limits.beyond_limit('the body inflates', limit)}: saved truncated there"
         capture.error = f"{capture.error}; {note}" if capture.error and note not in capture.error else capture.error or note
         return out[:limit]
     return out
