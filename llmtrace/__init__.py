@@ -78,12 +78,23 @@ def load(source: str | os.PathLike | bytes, format: str | None = None) -> Record
     (``llama-stack``, ``vcr``, ``har``, ``sse``, ``ndjson``, ``json-chunks``, …).
 
     Raises ``UnreadableInput`` (its ``line()`` is the one-line reason the CLI prints) for
-    anything that is not a readable recording; never anything else for bad input."""
+    anything that is not a readable recording, a path that cannot name a file included (an
+    embedded NUL byte, too long); never anything else for bad input. A ``source`` that is no
+    path and no bytes (a number, None) is a programming error: ``TypeError``, as ``open``
+    raises."""
     from llmtrace.loader import load as _load
 
     if isinstance(source, (bytes, bytearray, memoryview)):
         return _load("<bytes>", data=bytes(source), fmt=format)
-    return _load(os.fspath(source), fmt=format)
+    path = os.fspath(source)
+    if isinstance(path, bytes):  # a bytes path-like (os.DirEntry of bytes): decoded as the OS does
+        path = os.fsdecode(path)
+    if "\0" in path:
+        from llmtrace.errors import UnreadableInput
+        from llmtrace.output import one_line
+
+        raise UnreadableInput("not a file name (it holds a NUL byte)", path=one_line(path.replace("\0", "\\0")))
+    return _load(path, fmt=format)
 
 
 def reassemble(recording: Recording | Exchange, normalized: bool = False) -> Any:

@@ -237,13 +237,17 @@ def record(
     save_as: SaveAs = typer.Option(SaveAs.har, "--save-as",
                                    help="har: one HAR file per exchange; vcr: one VCR.py cassette per run."),
     no_mask: bool = typer.Option(False, "--no-mask", help="Write credentials as sent (masked by default)."),
+    max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE",
+                                           help="Largest decoded (gunzipped) response body to save, e.g. 200M "
+                                                "(default 1G); a bigger one is saved truncated, with _error."),
 ) -> None:
     """Record a provider's traffic through a proxy, keeping every chunk and when it arrived.
 
     Point the client's base URL at the proxy; prints the proxy's URL first."""
     from llmtrace.commands import record as cmd
 
-    _finish(lambda: cmd.run(upstream, listen=listen, out=out, save_as=save_as.value, mask=not no_mask), "record")
+    _finish(_limited(max_size, lambda: cmd.run(upstream, listen=listen, out=out, save_as=save_as.value,
+                                               mask=not no_mask)), "record")
 
 
 def _limited(max_size: Optional[str], action):

@@ -21,8 +21,10 @@ class UnreadableInput(Exception):
         super().__init__(self.line())
 
     def line(self) -> str:
+        """One line, whatever the reason held (a parser's message may run over two)."""
         text = self.what if not self.where else f"{self.what}, {self.where}"
-        return f"{self.path}: {text}" if self.path else text
+        text = f"{self.path}: {text}" if self.path else text
+        return " ".join(part.strip() for part in text.splitlines()) if "\n" in text or "\r" in text else text
 
 
 class UsageError(Exception):

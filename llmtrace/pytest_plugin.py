@@ -81,6 +81,8 @@ class _Settings:
         name = path.name
         if is_skipped(name) or os.path.splitext(name.lower())[1] not in RECORDING_SUFFIXES:
             return False
+        if _through_linked_folder(path, self.root):
+            return False
         resolved = path.resolve()
         if self.paths:
             return any(resolved == p or p in resolved.parents for p in self.paths)
@@ -91,6 +93,18 @@ class _Settings:
         if DEFAULT_FOLDERS.intersection(parts):
             return True
         return "recordings" in parts and any(p in ("tests", "test") for p in parts[:parts.index("recordings")])
+
+
+def _through_linked_folder(path: Path, root: Path) -> bool:
+    """Whether ``path`` was reached through a symbolic link to a folder below ``root``: the
+    plugin walks like the CLI (``llmtrace.walk``), which does not follow those (pytest does:
+    a recording would be collected twice, or a link to a parent would go round)."""
+    parent = path.parent
+    while parent != root and parent != parent.parent:
+        if parent.is_symlink():
+            return True
+        parent = parent.parent
+    return False
 
 
 _SETTINGS = pytest.StashKey[_Settings]()

@@ -5,12 +5,17 @@ Two ways a credential shows up:
 - by *name*: a header or URL parameter whose name says it holds one (``Authorization``,
   ``api-key``, ``x-goog-api-key``, ``Cookie``, ``key=``, ``accessToken=``, ``X-Amz-Signature=``,
   ``code=`` ...) and the password of a URL's user info (``user:pass@host``). A name is secret
-  when one of its words (split on ``-``, ``_``, ``.`` and camelCase) is a credential word:
-  ``x-ratelimit-remaining-tokens`` is not (``tokens``), ``x-amz-security-token`` is.
+  when one of its words (split on ``-``, ``_``, ``.`` and camelCase) is a credential word or
+  ends with one (``x-authkey``): ``x-ratelimit-remaining-tokens`` is not (``tokens``),
+  ``x-amz-security-token`` is. A JSON field (``"api_key": "…"``, escaped inside a JSON string
+  too) whose last word is a credential word holds one when its value looks generated
+  (``is_secret_field``, ``high_entropy``): Mistral, Cohere and Azure keys have no prefix.
 - by *shape*, in any text (bodies, error messages): provider keys with their own prefix
-  (OpenAI ``sk-…``/``sk-proj-…``, Anthropic ``sk-ant-…``, Google ``AIza…``, AWS ``AKIA…``/
-  ``ASIA…``, GitHub ``ghp_…``/``github_pat_…``, Slack ``xoxb-…``), ``Bearer <token>``, URL
-  parameters of secret names and ``user:pass@host`` (``find_secrets``).
+  (``KINDS`` lists them with the source of each shape: OpenAI, Anthropic, DeepSeek,
+  OpenRouter, Groq, Hugging Face, xAI, Perplexity, Replicate, Fireworks, Google API keys and
+  OAuth tokens, AWS, GitHub, Slack), bare JWTs, an AWS secret access key beside an access key
+  id, ``Bearer <token>``, URL parameters of secret names and ``user:pass@host``
+  (``find_secrets``).
 
 Placeholders are not credentials: ``<API_KEY>``, ``sk-test``, ``sk-xxx…``, ``DUMMY``,
 ``REDACTED``, ``***``, ``your-api-key``, values of one repeated character, and values already
@@ -56,18 +61,60 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 # "Bearer <token>", "Basic <credentials>", ...: the scheme is kept, the credential masked.
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*)\s+\S")
 
+class Kind(NamedTuple):
+    """A kind of credential: what ``unmasked-secret`` calls it, the placeholder ``llmtrace
+    redact`` writes in its place, and where its shape is documented."""
+
+    kind: str
+    title: str
+    placeholder: str
+    source: str
+
+
+# Every kind this module reports, with the public source of its shape. Provider keys are found
+# anywhere by their prefix (``_KEYS``); the last four by where they stand (a header, a URL
+# parameter, a JSON field of a secret name, ``Bearer``, ``user:pass@``) or, for the AWS secret
+# key, beside an access key id.
+KINDS: tuple[Kind, ...] = (
+    Kind("openai-api-key", "OpenAI API key", "<OPENAI_API_KEY>",
+         "platform.openai.com/api-keys: sk-, sk-proj-, sk-svcacct-, sk-admin- + generated characters"),
+    Kind("anthropic-api-key", "Anthropic API key", "<ANTHROPIC_API_KEY>", "console.anthropic.com: sk-ant-api03-…"),
+    Kind("deepseek-api-key", "DeepSeek API key", "<DEEPSEEK_API_KEY>",
+         "platform.deepseek.com: sk- + 32 lower-case hex (betterleaks rule deepseek-api-key)"),
+    Kind("openrouter-api-key", "OpenRouter API key", "<OPENROUTER_API_KEY>",
+         "openrouter.ai/keys: sk-or-v1- + 64 hex (betterleaks rule openrouter-api-key)"),
+    Kind("groq-api-key", "Groq API key", "<GROQ_API_KEY>",
+         "console.groq.com/keys: gsk_ + 52 letters and digits (betterleaks rule groq-api-key)"),
+    Kind("huggingface-token", "Hugging Face token", "<HF_TOKEN>",
+         "huggingface.co/settings/tokens: hf_ + 34 letters (detect-secrets HuggingFaceDetector)"),
+    Kind("xai-api-key", "xAI API key", "<XAI_API_KEY>",
+         "console.x.ai: xai- + 70 to 120 letters, digits, _ and - (betterleaks rule xai-api-key)"),
+    Kind("perplexity-api-key", "Perplexity API key", "<PERPLEXITY_API_KEY>",
+         "perplexity.ai/settings/api: pplx- + 48 letters and digits (betterleaks rule perplexity-api-key)"),
+    Kind("replicate-api-token", "Replicate API token", "<REPLICATE_API_TOKEN>",
+         "replicate.com/account/api-tokens: r8_ + 37 letters and digits (betterleaks rule replicate-api-token)"),
+    Kind("fireworks-api-key", "Fireworks API key", "<FIREWORKS_API_KEY>",
+         "fireworks.ai/account/api-keys: fw_ + 20 or more letters and digits"),
+    Kind("google-api-key", "Google API key", "<GOOGLE_API_KEY>", "cloud.google.com/docs/authentication/api-keys: AIza + 35"),
+    Kind("google-oauth-token", "Google OAuth access token", "<GOOGLE_OAUTH_TOKEN>",
+         "developers.google.com/identity/protocols/oauth2: access tokens start ya29."),
+    Kind("jwt", "JSON Web Token", "<JWT>", "RFC 7519: base64url header.payload.signature, the JSON header starts eyJ"),
+    Kind("aws-access-key-id", "AWS access key id", "<AWS_ACCESS_KEY_ID>",
+         "docs.aws.amazon.com IAM: AKIA (long-term) or ASIA (temporary) + 16 upper-case letters and digits"),
+    Kind("aws-secret-access-key", "AWS secret access key", "<AWS_SECRET_ACCESS_KEY>",
+         "docs.aws.amazon.com IAM: 40 base64 characters, found beside an access key id"),
+    Kind("github-token", "GitHub token", "<GITHUB_TOKEN>", "github.blog 2021-04-05: ghp_, gho_, ghu_, ghs_, ghr_, github_pat_"),
+    Kind("slack-token", "Slack token", "<SLACK_TOKEN>", "api.slack.com/authentication/token-types: xoxb-, xoxp-, …"),
+    Kind("bearer-token", "bearer token", "<REDACTED>", "RFC 6750: Authorization: Bearer <token>"),
+    Kind("password", "password", "<REDACTED>", "RFC 3986 user:password@host; a password= parameter"),
+    Kind("credential", "credential", "<REDACTED>",
+         "a header, URL parameter or JSON field of a secret name (api-key, x-api-key, Mistral and Cohere keys, "
+         "Azure's 32-hex api-key) holding a live-looking value"),
+)
 # kind → the placeholder ``llmtrace redact`` writes in its place.
-PLACEHOLDERS = {
-    "openai-api-key": "<OPENAI_API_KEY>",
-    "anthropic-api-key": "<ANTHROPIC_API_KEY>",
-    "google-api-key": "<GOOGLE_API_KEY>",
-    "aws-access-key-id": "<AWS_ACCESS_KEY_ID>",
-    "github-token": "<GITHUB_TOKEN>",
-    "slack-token": "<SLACK_TOKEN>",
-    "bearer-token": "<REDACTED>",
-    "password": "<REDACTED>",
-    "credential": "<REDACTED>",
-}
+PLACEHOLDERS = {k.kind: k.placeholder for k in KINDS}
+# kind → how ``unmasked-secret`` names it.
+TITLES = {k.kind: k.title for k in KINDS}
 
 
 class Found(NamedTuple):
@@ -93,10 +140,19 @@ class Leak(NamedTuple):
 # --- names -------------------------------------------------------------------------------------
 
 
+# Words that end a run-together secret name (``x-authkey``, ``accesskey``, ``apitoken``); a
+# plural (``tokens``) counts things instead.
+_SECRET_ENDINGS = ("key", "token", "secret", "password", "passwd")
+
+
+def _name_words(name: str) -> list[str]:
+    return _WORDS.split(_CAMEL.sub("-", name).lower())
+
+
 def is_secret_name(name: str) -> bool:
-    """Whether a header or query parameter of this name carries a credential."""
-    words = _WORDS.split(_CAMEL.sub("-", name).lower())
-    return any(word in SECRET_WORDS for word in words)
+    """Whether a header or query parameter of this name carries a credential: one of its words
+    is a credential word, or ends with one (``x-authkey``, ``secretkey``)."""
+    return any(word in SECRET_WORDS or (len(word) > 5 and word.endswith(_SECRET_ENDINGS)) for word in _name_words(name))
 
 
 def is_secret_param(name: str) -> bool:
@@ -265,7 +321,8 @@ def leaks_in_headers(headers: dict[str, Any], where: str) -> list[Leak]:
         values = value if isinstance(value, list) else [value]
         for item in values:
             if isinstance(item, str):
-                leaks.extend(Leak(f"{where} header {name}", f.kind, _shown(item, f)) for f in header_secrets(str(name), item))
+                found = header_secrets(str(name), item)
+                leaks.extend(Leak(f"{where} header {name}", f.kind, _shown(item, f, found)) for f in found)
     return leaks
 
 
@@ -274,9 +331,14 @@ def leaks_in_text(text: str, place: str) -> list[Leak]:
     return [Leak(place, f.kind, mask_of(text[f.start:f.end])) for f in find_secrets(text)]
 
 
-def _shown(value: str, found: Found) -> str:
-    """How a leak is shown: the header value with the secret masked, at most 80 characters."""
-    shown = f"{value[:found.start]}{mask_of(value[found.start:found.end])}{value[found.end:]}"
+def _shown(value: str, found: Found, every: list[Found]) -> str:
+    """How a leak is shown: the header value with every secret in it masked, at most 80
+    characters; else the mask of this one."""
+    parts, last = [], 0
+    for item in every:
+        parts += [value[last:item.start], mask_of(value[item.start:item.end])]
+        last = item.end
+    shown = "".join(parts) + value[last:]
     return shown if len(shown) <= 80 else mask_of(value[found.start:found.end])
 
 
@@ -340,24 +402,27 @@ def _unquote(text: str) -> str:
 # --- free text ---------------------------------------------------------------------------------
 
 # What could start a credential. Text without any of these is returned as it is. Each test is
-# a regex that starts with a plain character or a substring test: both skip through text at
-# memory speed (a regex that starts with a character class would not).
-_KEY_HINTS = ("sk-", "A(?:Iza|KIA|SIA)", "g(?:h[pousr]_|ithub_pat_)", "xox[abprs]-")
-_KEY_SEARCHES = (tuple(re.compile(h).search for h in _KEY_HINTS),
-                 tuple(re.compile(h.encode()).search for h in _KEY_HINTS))
+# a plain substring test (memory speed).
+_KEY_HINTS = ("sk-", "AIza", "AKIA", "ASIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xoxa-", "xoxb-",
+              "xoxp-", "xoxr-", "xoxs-", "gsk_", "hf_", "xai-", "pplx-", "r8_", "fw_",
+              "ya29.", "eyJ")
 _NAME_HINTS = ("=", "@", "earer", "EARER")
-# Every text that may hold a credential holds one of these (regular expressions): a writer may
-# look for them itself to skip ``mask_text`` on text that has none (``output.dumps`` does).
+# A JSON field (``"api_key": "…"``, escaped or not) is looked at when the text has this.
+_FIELD_HINT = '":'
+# Every text that may hold a credential holds one of these substrings: a writer may look for
+# them itself to skip ``mask_text`` on a JSON string that has none (``output.dumps`` does; a
+# JSON field's name is outside its value, so ``_FIELD_HINT`` is not among them).
 HINTS = _KEY_HINTS + _NAME_HINTS
+_ALL_HINTS = HINTS + (_FIELD_HINT,)
+_ALL_HINT_BYTES = tuple(h.encode() for h in _ALL_HINTS)
 
 
 def might_hold_secrets(text: str | bytes) -> bool:
     """Whether ``text`` holds anything a credential could start with (cheap: a few searches
     at memory speed); False means ``find_secrets`` finds nothing in it."""
     if isinstance(text, str):
-        return any(search(text) for search in _KEY_SEARCHES[0]) or any(h in text for h in _NAME_HINTS)
-    return (any(search(text) for search in _KEY_SEARCHES[1])
-            or any(h.encode() in text for h in _NAME_HINTS))
+        return any(h in text for h in _ALL_HINTS)
+    return any(h in text for h in _ALL_HINT_BYTES)
 
 
 def _edge(prefix: str) -> str:
@@ -375,16 +440,28 @@ _END = r"(?![A-Za-z0-9_-])"
 # Provider keys, found by a rarer character inside their prefix (the ``-`` of ``sk-``, the
 # ``_`` of ``ghp_``) rather than its first letter.
 _KEYS = _lazy(
-    r"[-A_](?:" + _edge("sk-") + r"(?:(?P<anthropic>ant-[A-Za-z0-9_-]{20,300})|(?P<openai>(?:proj-|svcacct-|admin-)?"
-    r"[A-Za-z0-9_-]{20,300}))" + _END
+    r"[-A_.J](?:" + _edge("sk-") + r"(?:(?P<anthropic>ant-[A-Za-z0-9_-]{20,300})" + _END
+    + r"|(?P<openrouter>or-v1-[0-9a-f]{64})" + _END + r"|(?P<deepseek>[0-9a-f]{32})" + _END
+    + r"|(?P<openai>(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,300})" + _END + ")"
     + "|" + _edge("xox[abprs]-") + r"(?P<slack>[A-Za-z0-9-]{10,300})" + _END
     + "|" + _edge("A") + r"(?:Iza(?P<google>[0-9A-Za-z_-]{35})" + _END + r"|(?P<aws>[KS]IA[0-9A-Z]{16})(?![0-9A-Za-z]))"
     + "|" + _edge("gh[pousr]_") + r"(?P<github>[A-Za-z0-9]{30,300})" + _END
     + "|" + _edge("github_") + r"(?P<github_pat>pat_[A-Za-z0-9_]{30,300})" + _END
+    + "|" + _edge("gsk_") + r"(?P<groq>[A-Za-z0-9]{48,56})" + _END
+    + "|" + _edge("hf_") + r"(?P<huggingface>[A-Za-z0-9]{30,40})" + _END
+    + "|" + _edge("xai-") + r"(?P<xai>[A-Za-z0-9_-]{70,120})" + _END
+    + "|" + _edge("pplx-") + r"(?P<perplexity>[A-Za-z0-9]{40,64})" + _END
+    + "|" + _edge("r8_") + r"(?P<replicate>[A-Za-z0-9]{37})" + _END
+    + "|" + _edge("fw_") + r"(?P<fireworks>[A-Za-z0-9]{20,64})" + _END
+    + "|" + _edge(r"ya29\.") + r"(?P<google_oauth>[A-Za-z0-9_-]{20,2048})" + _END
+    + "|" + _edge("eyJ") + r"(?P<jwt>[A-Za-z0-9_-]{8,4096}\.eyJ[A-Za-z0-9_-]{8,8192}\.[A-Za-z0-9_-]{8,4096})" + _END
     + r")"
 )
-# How far before the match a key of each kind starts.
-_BACK = {"anthropic": 2, "openai": 2, "slack": 4, "google": 0, "aws": 0, "github": 3, "github_pat": 6}
+# How far before the match a key of each kind starts (the match starts at the last character
+# of its prefix).
+_BACK = {"anthropic": 2, "openai": 2, "deepseek": 2, "openrouter": 2, "slack": 4, "google": 0, "aws": 0, "github": 3,
+         "github_pat": 6, "groq": 3, "huggingface": 2, "xai": 3, "perplexity": 4, "replicate": 2, "fireworks": 2,
+         "google_oauth": 4, "jwt": 2}
 _PARAM_VALUE = r"[^&;#?\s\"'<>\\,)}\]]{1,1024}"
 _USER_PASSWORD = r"(?P<user>[A-Za-z0-9._~%!$'*+-]{1,64}):(?P<password>[^\s@/:?#\"'<>\\]{1,256})@(?=[A-Za-z0-9\[])"
 # Credentials after a name: ``Bearer <token>``, ``name=value`` after a URL's ``?``, ``&``,
@@ -401,15 +478,23 @@ _NAMED = _lazy(
 # The same at the very start of a text (no separator before it).
 _START = _lazy(r"(?P<pname>[A-Za-z][A-Za-z0-9_.-]{0,40})=(?P<pvalue>" + _PARAM_VALUE + ")|" + _USER_PASSWORD)
 
-_KINDS = {"anthropic": "anthropic-api-key", "openai": "openai-api-key", "google": "google-api-key",
-          "aws": "aws-access-key-id", "github": "github-token", "github_pat": "github-token",
-          "slack": "slack-token"}
+_KINDS = {"anthropic": "anthropic-api-key", "openai": "openai-api-key", "deepseek": "deepseek-api-key",
+          "openrouter": "openrouter-api-key", "google": "google-api-key", "aws": "aws-access-key-id",
+          "github": "github-token", "github_pat": "github-token", "slack": "slack-token", "groq": "groq-api-key",
+          "huggingface": "huggingface-token", "xai": "xai-api-key", "perplexity": "perplexity-api-key",
+          "replicate": "replicate-api-token", "fireworks": "fireworks-api-key", "google_oauth": "google-oauth-token",
+          "jwt": "jwt"}
 _PREFIXED = _lazy(
-    r"(?P<anthropic>sk-ant-[A-Za-z0-9_-]{20,})|(?P<openai>sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,})"
+    r"(?P<anthropic>sk-ant-[A-Za-z0-9_-]{20,})|(?P<openrouter>sk-or-v1-[0-9a-f]{64})|(?P<deepseek>sk-[0-9a-f]{32})"
+    r"|(?P<openai>sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,})"
     r"|(?P<google>AIza[0-9A-Za-z_-]{35})|(?P<aws>A[KS]IA[0-9A-Z]{16})"
     r"|(?P<github>gh[pousr]_[A-Za-z0-9]{30,})|(?P<github_pat>github_pat_[A-Za-z0-9_]{30,})"
-    r"|(?P<slack>xox[abprs]-[A-Za-z0-9-]{10,})")
-_MASK_PREFIX = _lazy(r"sk-ant-|sk-(?:proj-|svcacct-|admin-)?|AIza|A[KS]IA|gh[pousr]_|github_pat_|xox[abprs]-")
+    r"|(?P<slack>xox[abprs]-[A-Za-z0-9-]{10,})|(?P<groq>gsk_[A-Za-z0-9]{48,56})|(?P<huggingface>hf_[A-Za-z0-9]{30,40})"
+    r"|(?P<xai>xai-[A-Za-z0-9_-]{70,120})|(?P<perplexity>pplx-[A-Za-z0-9]{40,64})|(?P<replicate>r8_[A-Za-z0-9]{37})"
+    r"|(?P<fireworks>fw_[A-Za-z0-9]{20,64})|(?P<google_oauth>ya29\.[A-Za-z0-9_-]{20,})")
+# The prefix a mask keeps: the provider's, never a character of the secret.
+_MASK_PREFIX = _lazy(r"sk-ant-|sk-or-v1-|sk-(?:proj-|svcacct-|admin-)?|AIza|A[KS]IA|gh[pousr]_|github_pat_|xox[abprs]-"
+                     r"|gsk_|hf_|xai-|pplx-|r8_|fw_")
 _HOST = _lazy(r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*")
 
 
@@ -431,15 +516,17 @@ def _live_prefixed(kind: str, value: str) -> bool:
         return _classes(body) == 3 or (_classes(body) == 2 and any(c.isupper() for c in body))
     if kind == "aws-access-key-id":
         return any(c.isdigit() for c in value[4:]) or len(set(value[4:])) > 6
-    return _classes(value[4:]) >= 2
+    if kind in ("deepseek-api-key", "openrouter-api-key"):  # hex: enough different digits
+        return len(set(value[value.rindex("-") + 1:])) >= 8
+    prefix = _MASK_PREFIX.match(value)
+    return _classes(value[prefix.end():] if prefix else value) >= 2
 
 
 def find_secrets(text: str) -> list[Found]:
     """Every live-looking credential in ``text``, in order, without overlaps (see the module
-    docstring for the shapes and what counts as a placeholder)."""
+    docstring for the shapes and what counts as a placeholder). Where two finds cover the same
+    span, the one found by its name wins (``Bearer <JWT>`` is a bearer token)."""
     found: list[Found] = []
-    if any(search(text) for search in _KEY_SEARCHES[0]):
-        found.extend(filter(None, (_judge(m, text) for m in _KEYS.finditer(text))))
     marks = [mark for mark in _NAME_HINTS if mark in text]
     if marks:
         named = [_judge(m, text) for start, end in _windows(text, marks) for m in _NAMED.finditer(text, start, end)]
@@ -447,7 +534,82 @@ def find_secrets(text: str) -> list[Found]:
         if first is not None:
             named.append(_judge(first, text))
         found.extend(filter(None, named))
+    if _FIELD_HINT in text:
+        found.extend(filter(None, map(_field, _FIELD.finditer(text))))
+    if any(hint in text for hint in _KEY_HINTS):
+        keys = [item for item in (_judge(m, text) for m in _KEYS.finditer(text)) if item is not None]
+        found.extend(keys)
+        if any(item.kind == "aws-access-key-id" for item in keys):
+            found.extend(_aws_secrets(text, keys))
     return _without_overlaps(found) if len(found) > 1 else found
+
+
+# ``"name": "value"`` (in JSON, or in JSON inside a JSON string: ``\"name\": \"value\"``).
+_FIELD = _lazy(r'"(?P<fname>[A-Za-z_][A-Za-z0-9_.-]{0,40})\\?"[ \t]*:[ \t]*\\?"(?P<fvalue>[A-Za-z0-9_+/=.-]{16,1024})(?=\\?")')
+# The last word of a JSON field that holds a credential (``api_key``, ``accessToken``,
+# ``client_secret``, ``x-authkey``) ...
+_FIELD_WORDS = frozenset(("key", "apikey", "token", "accesstoken", "secret", "password", "passwd", "pwd", "credential",
+                          "credentials", "authorization", "auth", "bearer", "jwt"))
+# ... unless a word before it says it is something else: a page or cache key, an
+# idempotency key, a public key. (Thinking ``signature`` fields are no credentials either:
+# ``signature`` is not a field word.)
+_NOT_SECRET_FIELD = frozenset(("page", "next", "cursor", "continuation", "cache", "idempotency", "public", "max", "min",
+                               "count", "usage", "sort", "partition", "dedup", "dedupe", "hash", "sync", "pagination",
+                               "prompt", "input", "output", "completion", "reasoning", "total", "remaining", "limit"))
+
+
+def is_secret_field(name: str) -> bool:
+    """Whether a JSON field of this name holds a credential when its value looks generated."""
+    words = _name_words(name)
+    last = words[-1]
+    if not (last in _FIELD_WORDS or (len(last) > 5 and last.endswith(_SECRET_ENDINGS))):
+        return False
+    return not any(word in _NOT_SECRET_FIELD for word in words[:-1])
+
+
+def high_entropy(value: str) -> bool:
+    """A value that looks generated rather than written: 16 characters or more, letters mixed
+    with digits, not a placeholder, and at least 3 bits of Shannon entropy per character (hex
+    reaches about 3.7, a generated key 4.5 and more; ``user_id_000000000001`` stays below)."""
+    if len(value) < 16 or not any(c.isdigit() for c in value) or _classes(value) < 2 or is_placeholder(value):
+        return False
+    import math
+    from collections import Counter
+
+    size = len(value)
+    entropy = -sum(n / size * math.log2(n / size) for n in Counter(value).values())
+    return entropy >= 3.0
+
+
+def _field(match: re.Match) -> Found | None:
+    name, value = match.group("fname"), match.group("fvalue")
+    if not is_secret_field(name):
+        return None
+    kind = kind_of(value)
+    if kind is None:
+        if "." in value or not high_entropy(value):
+            return None
+        kind = "credential"
+    return Found(match.start("fvalue"), match.end("fvalue"), kind, PLACEHOLDERS[kind])
+
+
+# An AWS secret access key: 40 base64 characters standing alone, within this many characters
+# of an access key id (the two are written together: a credentials file, an environment).
+_AWS_SECRET = _lazy(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+_AWS_REACH = 256
+
+
+def _aws_secrets(text: str, keys: list[Found]) -> list[Found]:
+    out = []
+    for key in keys:
+        if key.kind != "aws-access-key-id":
+            continue
+        for match in _AWS_SECRET.finditer(text, max(0, key.start - _AWS_REACH), min(len(text), key.end + _AWS_REACH)):
+            value = match.group()
+            if _classes(value) == 3 and not is_placeholder(value):
+                out.append(Found(match.start(), match.end(), "aws-secret-access-key",
+                                 PLACEHOLDERS["aws-secret-access-key"]))
+    return out
 
 
 # Around an ``=``, ``@`` or ``bearer``: how far a credential named by it can reach before and

@@ -75,3 +75,21 @@ def _cr_split(lines: Iterable[str]) -> Iterator[str]:
                 break
             yield line[start:end]
             start = end + 1
+
+
+def event_line(name: object) -> bytes:
+    """The ``event: NAME`` line a server writes before an event's ``data:``; nothing when the
+    name is no text or holds a line end (CR, LF) or NUL: a recorded value must never frame the
+    stream (a CR would end the line early and make the rest a field of its own)."""
+    if not isinstance(name, str) or not name or any(c in name for c in "\r\n\0"):
+        return b""
+    return b"event: " + name.encode("utf-8", "surrogatepass") + b"\n"
+
+
+def data_lines(text: str) -> bytes:
+    """``text`` as ``data:`` lines, one per line of it (any line end: CR, LF or CRLF, which the
+    client reads back joined by LF, as SSE defines)."""
+    import re
+
+    return b"".join(b"data: " + line.encode("utf-8", "surrogatepass") + b"\n"
+                    for line in re.split(r"\r\n|\r|\n", text))

@@ -10,6 +10,7 @@ credentials inside model *content* are checked in the other commands' output onl
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import gzip
@@ -21,6 +22,8 @@ import signal
 import string
 import subprocess
 import sys
+import time
+import zlib
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -362,3 +365,651 @@ def test_closed_stdin_is_unreadable_input() -> None:
 
 def _close_stdin() -> None:
     os.close(0)
+
+
+# --- the secret-kinds matrix (issue #25, item 13) -----------------------------------------------
+# Every kind of credential, in every place a recording holds one, must be found by ``check``,
+# replaced by ``redact`` and masked by ``record``. The keys are generated here (each prefix
+# spelt in two parts); ``named`` kinds have no prefix and are credentials only by where they
+# stand (a header or a JSON field of a secret name).
+
+_mrng = random.Random(25)
+_HEX = "0123456789abcdef"
+_B64URL = string.ascii_letters + string.digits + "-_"
+
+
+def _draw(n: int, alphabet: str = string.ascii_letters + string.digits) -> str:
+    """``n`` characters of ``alphabet`` holding each of its classes (lower, upper, digit), as a
+    generated key does (at most 100 draws: the loop is bounded)."""
+    classes = [c for c in (str.islower, str.isupper, str.isdigit) if any(c(a) for a in alphabet)]
+    for _ in range(100):
+        text = "".join(_mrng.choice(alphabet) for _ in range(n))
+        if all(any(c(t) for t in text) for c in classes):
+            return text
+    raise AssertionError(f"no draw of {n} characters holds every class of {alphabet!r}")
+
+
+class SecretKind(NamedTuple):
+    name: str
+    value: str  # what is written into the recording
+    secrets: tuple[str, ...]  # what must never be written or printed
+    named: bool = False  # found only under a secret name
+    header: str = "x-trace-note"  # the request header it is sent in
+
+
+def _kind(name: str, value: str, **kw) -> SecretKind:
+    return SecretKind(name, value, (value,), **kw)
+
+
+_AWS_ID = "AK" + "IA" + _draw(16, string.ascii_uppercase + string.digits)
+_AWS_SECRET = _draw(18) + "/" + _draw(10) + "+" + _draw(10)
+SECRET_KINDS = [
+    _kind("deepseek", "s" + "k-" + _draw(32, _HEX)),
+    _kind("openrouter", "sk-" + "or-v1-" + _draw(64, _HEX)),
+    _kind("groq", "gs" + "k_" + _draw(52)),
+    _kind("huggingface", "h" + "f_" + _draw(34, string.ascii_letters + "0")),
+    _kind("xai", "xa" + "i-" + _draw(80)),
+    _kind("perplexity", "pp" + "lx-" + _draw(48)),
+    _kind("replicate", "r" + "8_" + _draw(37)),
+    _kind("fireworks", "f" + "w_" + _draw(24)),
+    _kind("google-oauth", "ya" + "29." + _draw(120, _B64URL)),
+    _kind("jwt", "ey" + "J" + _draw(30, _B64URL) + ".ey" + "J" + _draw(60, _B64URL) + "." + _draw(43, _B64URL)),
+    SecretKind("aws-secret", f"{_AWS_ID} {_AWS_SECRET}", (_AWS_ID, _AWS_SECRET)),
+    _kind("mistral", _draw(32), named=True, header="Authorization"),
+    _kind("cohere", _draw(40), named=True, header="x-authkey"),
+    _kind("azure", _draw(32, _HEX), named=True, header="api-key"),
+]
+PLACES = ["header", "json-field", "free-text", "url-query", "sse-split"]
+
+
+def _applies(kind: SecretKind, place: str) -> bool:
+    return not kind.named or place in ("header", "json-field")
+
+
+def _header_value(kind: SecretKind) -> str:
+    return f"Bearer {kind.value}" if kind.header == "Authorization" else kind.value
+
+
+def _sse_split(text: str) -> str:
+    """An OpenAI chat stream whose content holds ``text``, cut in its middle between two events."""
+    half = len(text) // 2
+    deltas = ["Here it is: ", text[:half], text[half:], " (keep it safe)"]
+    events = [{"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "gpt-4o-mini",
+               "choices": [{"index": 0, "delta": {"content": d}, "finish_reason": None}]} for d in deltas]
+    events.append({"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "gpt-4o-mini",
+                   "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    return "".join(f"data: {orjson.dumps(e).decode()}\n\n" for e in events) + "data: [DONE]\n\n"
+
+
+def _exchange(kind: SecretKind, place: str) -> tuple[str, dict[str, str], bytes, str]:
+    """(URL, request headers, request body, response SSE) with the credential in ``place``."""
+    url = "https://api.example.com/v1/chat/completions"
+    headers = {"content-type": "application/json"}
+    body: dict = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hello"}]}
+    answer = _sse_split("nothing to see")
+    if place == "header":
+        headers[kind.header] = _header_value(kind)
+    elif place == "json-field":
+        body["api_key"] = kind.value
+    elif place == "free-text":
+        body["messages"][0]["content"] = f"my credentials are {kind.value} -- use them"
+    elif place == "url-query":
+        url += "?trace=" + kind.value.replace(" ", "&also=")
+    else:
+        answer = _sse_split(kind.value)
+    return url, headers, orjson.dumps(body), answer
+
+
+def _har_entry(url: str, headers: dict[str, str], body: bytes, answer: str) -> dict:
+    return {"startedDateTime": "2026-01-01T00:00:00.000Z", "time": 10,
+            "request": {"method": "POST", "url": url, "httpVersion": "HTTP/1.1", "cookies": [], "queryString": [],
+                        "headers": [{"name": k, "value": v} for k, v in headers.items()], "headersSize": -1,
+                        "bodySize": len(body), "postData": {"mimeType": "application/json", "text": body.decode()}},
+            "response": {"status": 200, "statusText": "OK", "httpVersion": "HTTP/1.1", "cookies": [],
+                         "headers": [{"name": "content-type", "value": "text/event-stream"}], "redirectURL": "",
+                         "headersSize": -1, "bodySize": len(answer),
+                         "content": {"size": len(answer), "mimeType": "text/event-stream", "text": answer}},
+            "cache": {}, "timings": {"send": 0, "wait": 5, "receive": 5}}
+
+
+def _matrix_files(folder: Path) -> dict[str, list[SecretKind]]:
+    """One HAR file per place, one exchange per kind that applies there."""
+    files = {}
+    for place in PLACES:
+        kinds = [k for k in SECRET_KINDS if _applies(k, place)]
+        doc = {"log": {"version": "1.2", "creator": {"name": "test", "version": "1"},
+                       "entries": [_har_entry(*_exchange(k, place)) for k in kinds]}}
+        path = folder / f"{place}.har"
+        path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+        files[str(path)] = kinds
+    return files
+
+
+def test_secret_kinds_matrix_check_finds_every_one(tmp_path: Path) -> None:
+    files = _matrix_files(tmp_path)
+    code, out, err = _run(["check", "--json", *files])
+    assert code == 1, err
+    for line in out.splitlines():
+        doc = orjson.loads(line)
+        kinds = files[doc["source"]]
+        flagged = {a["exchange"] for a in doc["anomalies"] if a["code"] == "unmasked-secret"}
+        missed = [k.name for n, k in enumerate(kinds) if n not in flagged]
+        assert not missed, f"{Path(doc['source']).name}: check misses {missed}"
+    for kind in SECRET_KINDS:
+        for secret in kind.secrets:
+            assert secret not in out and secret not in err
+
+
+def test_secret_kinds_matrix_redact_replaces_every_one(tmp_path: Path) -> None:
+    files = _matrix_files(tmp_path)
+    code, out, err = _run(["redact", "--in-place", *files])
+    assert code in (1, 2), err
+    refused = set()
+    for line in err.splitlines():  # a credential redact cannot locate: the file is left as it was, and said so
+        assert line.startswith("llmtrace: "), err
+        refused.update(p for p in files if line.startswith(f"llmtrace: {p}: "))
+    assert refused <= {str(tmp_path / "sse-split.har")}, err
+    for path, kinds in files.items():
+        if path in refused:
+            continue
+        data = Path(path).read_text()
+        for kind in kinds:
+            for secret in kind.secrets:
+                assert secret not in data, f"{Path(path).name}: {kind.name} left in place"
+    code, out, err = _run(["check", "--json", *(p for p in files if p not in refused)])
+    assert "unmasked-secret" not in out, out
+
+
+def _matrix_upstream(gzipped: bool = False):
+    """An upstream on loopback that answers ``/v1/{place}/{n}`` with that exchange's stream,
+    written event by event (each a separate network read), gzipped when asked."""
+    from aiohttp import web
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        place, n = request.match_info["place"], int(request.match_info["n"])
+        text = _exchange(SECRET_KINDS[n], place)[3]
+        headers = {"content-type": "text/event-stream"}
+        if gzipped:
+            headers["content-encoding"] = "gzip"
+        out = web.StreamResponse(headers=headers)
+        await out.prepare(request)
+        packer = zlib.compressobj(wbits=31) if gzipped else None
+        for event in text.split("\n\n"):
+            data = (event + "\n\n").encode() if event else b""
+            if packer is not None:
+                data = packer.compress(data) + packer.flush(zlib.Z_SYNC_FLUSH)
+            if data:
+                await out.write(data)
+                await asyncio.sleep(0.005)  # its own read at the proxy
+        if packer is not None:
+            await out.write(packer.flush())
+        await out.write_eof()
+        return out
+
+    app = web.Application()
+    app.router.add_post("/v1/{place}/{n}", answer)
+    return app
+
+
+@pytest.mark.parametrize("save_as", ["har", "vcr"])
+@pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
+def test_secret_kinds_matrix_record_writes_none(tmp_path: Path, save_as: str, gzipped: bool) -> None:
+    import httpx
+    from test_record import _in_thread, recording
+
+    from llmtrace.server.app import Listening
+
+    class Upstream(Listening):
+        def application(self):
+            return _matrix_upstream(gzipped)
+
+    out = tmp_path / "recorded"
+    sent = 0
+    with _in_thread(Upstream("127.0.0.1", 0)) as upstream, recording(upstream.base_url, out, save_as) as (proxy, lines):
+        with httpx.Client(timeout=30) as client:
+            for place in PLACES:
+                for n, kind in enumerate(SECRET_KINDS):
+                    if not _applies(kind, place):
+                        continue
+                    url, headers, body, _ = _exchange(kind, place)
+                    path = f"/v1/{place}/{n}" + (url.partition("?")[1] + url.partition("?")[2] if "?" in url else "")
+                    response = client.post(proxy + path, content=body, headers=headers)
+                    assert response.status_code == 200
+                    sent += 1
+        deadline = time.monotonic() + 30
+        while len(lines) < sent and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert len(lines) == sent, lines[-3:]
+    files = sorted(out.iterdir())
+    written = b"".join(p.read_bytes() for p in files)
+    for kind in SECRET_KINDS:
+        for secret in kind.secrets:
+            assert secret.encode() not in written, f"record wrote {kind.name} unmasked"
+            assert base64.b64encode(secret.encode())[:40] not in written
+    code, stdout, err = _run(["check", "--json", *map(str, files)])
+    assert "unmasked-secret" not in stdout, stdout[:3000]
+    if gzipped and save_as == "har":
+        assert b"_chunks_dropped" in written
+
+
+# --- record and serve under hostile input (issue #25) --------------------------------------------
+
+
+def _har_doc(*entries: dict) -> dict:
+    return {"log": {"version": "1.2", "creator": {"name": "test", "version": "1"}, "entries": list(entries)}}
+
+
+def test_check_reads_raw_chunks_and_the_redirect_url(tmp_path: Path) -> None:
+    key = SECRET_KINDS[2].value  # groq
+    token = _draw(32)
+    entry = _har_entry("https://api.example.com/v1/chat/completions", {}, b"{}", _sse_split("fine"))
+    entry["response"]["content"]["_chunks"] = [{"offset_ms": 1, "text": f"data: {key[:10]}"},
+                                               {"offset_ms": 2, "text": f"{key[10:]}\n\n"}]
+    entry["response"]["redirectURL"] = f"https://example.com/cb?access_token={token}"
+    path = tmp_path / "raw.har"
+    path.write_bytes(orjson.dumps(_har_doc(entry)))
+    code, out, err = _run(["check", "--json", str(path)])
+    places = {a["details"]["place"] for a in orjson.loads(out)["anomalies"] if a["code"] == "unmasked-secret"}
+    assert places == {"response _chunks", "response redirectURL"}, out
+    assert key not in out and token not in out
+
+
+def test_a_stream_cut_inside_its_first_event_is_a_readable_recording(tmp_path: Path) -> None:
+    entry = _har_entry("https://api.openai.com/v1/chat/completions", {}, b'{"model": "gpt-4o", "stream": true}',
+                       'data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"con')
+    entry["response"]["_error"] = "the upstream dropped the connection mid-stream"
+    path = tmp_path / "cut.har"
+    path.write_bytes(orjson.dumps(_har_doc(entry)))
+    code, out, err = _run(["check", str(path)])
+    assert code == 1 and "no-finish" in out, (code, out, err)
+
+
+def _bomb_upstream(member: bytes):
+    from aiohttp import web
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        out = web.StreamResponse(headers={"content-type": "application/json", "content-encoding": "gzip"})
+        await out.prepare(request)
+        for at in range(0, len(member), 1 << 16):
+            await out.write(member[at:at + (1 << 16)])
+        await out.write_eof()
+        return out
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", answer)
+    return app
+
+
+def _gzip_of_zeros(total: int) -> bytes:
+    """One gzip member inflating to ``total`` zero bytes (about total/1000 bytes of it)."""
+    packer = zlib.compressobj(9, wbits=31)
+    block = bytes(16 << 20)
+    parts = [packer.compress(block) for _ in range(total // len(block))]
+    return b"".join(parts) + packer.flush()
+
+
+@pytest.mark.parametrize("save_as", ["har", "vcr"])
+def test_record_saves_a_gzip_bomb_truncated_under_a_memory_cap(tmp_path: Path, save_as: str) -> None:
+    """1.5 GiB of zeros in a 1.5 MB gzip, recorded by a ``record`` process capped at 1 GiB of
+    address space with ``--max-size 4M``: saved truncated at 4 MiB with ``_error`` saying so."""
+    import httpx
+    from test_record import _in_thread
+
+    from llmtrace.server.app import Listening
+
+    member = _gzip_of_zeros(3 << 29)
+
+    class Upstream(Listening):
+        def application(self):
+            return _bomb_upstream(member)
+
+    out = tmp_path / "rec"
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "100"}
+    with _in_thread(Upstream("127.0.0.1", 0)) as upstream:
+        proc = subprocess.Popen([sys.executable, "-m", "llmtrace", "record", "--upstream", upstream.base_url,
+                                 "--listen", "127.0.0.1:0", "-o", str(out), "--save-as", save_as, "--max-size", "4M"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=_limit)
+        try:
+            base = proc.stdout.readline().strip()
+            assert base.startswith("http://127.0.0.1:"), proc.stderr.read() if proc.poll() is not None else base
+            with httpx.Client(timeout=60) as client:
+                with client.stream("POST", base + "/v1/chat/completions", content=b"{}") as response:
+                    assert response.status_code == 200
+                    assert sum(map(len, response.iter_raw())) == len(member)  # passed on as sent
+            deadline = time.monotonic() + 60
+            log = []
+            while time.monotonic() < deadline and not any("→" in line and "POST" in line for line in log):
+                log.append(proc.stderr.readline())
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            rest = proc.communicate(timeout=60)[1]
+    err = "".join(log) + rest
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "MemoryError" not in err and "NOT SAVED" not in err, err
+    (path,) = [p for p in out.iterdir() if p.suffix in (".har", ".yaml")]
+    data = path.read_bytes()
+    assert b"limit (--max-size): saved truncated there" in data
+    if save_as == "har":
+        content = orjson.loads(data)["log"]["entries"][0]["response"]["content"]
+        assert content["size"] == 4 << 20
+
+
+_CHAT = Path(__file__).parent / "data" / "cassettes" / "crewAI" / "cassettes--test_usage_info_streaming_with_acall.yaml"
+
+
+class _Served(NamedTuple):
+    proc: subprocess.Popen
+    base: str
+
+
+def _serve(*args: str, cap: int = MEMORY_CAP):
+    """``llmtrace serve`` in its own process (address space capped) on a free port of
+    127.0.0.1; returns (process, base URL). Stop with ``_stop``."""
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "100"}
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        os.setsid()
+
+    proc = subprocess.Popen([sys.executable, "-m", "llmtrace", "serve", "--port", "0", "--speed", "max", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=limit)
+    base = proc.stdout.readline().strip()
+    if not base.startswith("http://127.0.0.1:"):
+        proc.kill()
+        pytest.fail(f"serve did not start: {proc.communicate(timeout=30)[1][-2000:]}")
+    return _Served(proc, base)
+
+
+def _peak_rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+def _stop(served: _Served) -> str:
+    served.proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = served.proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(served.proc.pid, signal.SIGKILL)
+        _, err = served.proc.communicate()
+    return err
+
+
+def _chat_body() -> dict:
+    from llmtrace.loader import load
+
+    return dict(load(str(_CHAT)).exchanges[0].request.body)
+
+
+def test_serve_memory_stays_bounded_under_padded_requests() -> None:
+    """100 matching requests, each padded with 30 MiB (and n) spaces: the memo of matched
+    requests keeps digests, not bodies, so the peak RSS stays under 400 MB (it held 3 GB)."""
+    import httpx
+
+    body = orjson.dumps(_chat_body() | {"stream": False})
+    served = _serve(str(_CHAT), cap=2 << 30)
+    try:
+        with httpx.Client(timeout=60) as client:
+            for n in range(100):
+                padded = body[:-1] + b" " * ((30 << 20) + n) + b"}"
+                response = client.post(served.base + "/v1/chat/completions", content=padded,
+                                       headers={"content-type": "application/json"})
+                assert response.status_code == 200, response.text[:300]
+        peak = _peak_rss(served.proc.pid)
+    finally:
+        err = _stop(served)
+    assert peak < 400 << 20, f"peak RSS {peak >> 20} MB"
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("spec", ["stall:after=1,seconds=nan", "stall:after=1,seconds=inf",
+                                  "error:status=429,retry_after=nan", "error:status=429,retry_after=inf",
+                                  "error:status=429,retry_after=1e400"])
+def test_fault_values_must_be_finite(spec: str) -> None:
+    code, out, err = _run(["serve", "--fault", spec, str(_CHAT)])
+    assert code == 2 and err.count("\n") == 1 and "finite" in err, err
+
+
+def test_retry_after_is_sent_as_a_whole_number() -> None:
+    import httpx
+
+    served = _serve("--fault", "error:status=429,retry_after=2.5", str(_CHAT))
+    try:
+        with httpx.Client(timeout=30) as client:
+            response = client.post(served.base + "/v1/chat/completions", json=_chat_body())
+    finally:
+        _stop(served)
+    assert response.status_code == 429 and response.headers["retry-after"] == "3"
+
+
+@pytest.mark.parametrize("status, body", [(999, True), (600, True), (103, True), (204, True), (304, True), (-7, True)])
+def test_a_recorded_status_no_server_sends_is_served_as_502_and_flagged(tmp_path: Path, status: int, body: bool) -> None:
+    import httpx
+
+    answer = {"id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-4o-mini",
+              "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}
+    request = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}
+    entry = _har_entry("https://api.openai.com/v1/chat/completions", {"content-type": "application/json"},
+                       orjson.dumps(request), orjson.dumps(answer).decode())
+    entry["response"]["status"] = status
+    entry["response"]["content"]["mimeType"] = "application/json"
+    entry["response"]["headers"] = [{"name": "content-type", "value": "application/json"}]
+    path = tmp_path / "status.har"
+    path.write_bytes(orjson.dumps(_har_doc(entry)))
+    code, out, err = _run(["check", "--json", str(path)])
+    doc = orjson.loads(out) if out.strip() else {}
+    if code == 2:  # a status the container itself refuses: one line, no serving
+        assert err.count("\n") == 1 and "status" in err, err
+        return
+    assert "bad-status" in {a["code"] for a in doc["anomalies"]}, out
+    served = _serve(str(path))
+    try:
+        with httpx.Client(timeout=30) as client:
+            for stream in (False, True):
+                response = client.post(served.base + "/v1/chat/completions", json=request | {"stream": stream})
+                assert response.status_code == 502, response.status_code
+                assert response.headers["x-llmtrace-recorded-status"] == str(status)
+    finally:
+        err = _stop(served)
+    assert "Traceback" not in err
+
+
+# --- the API and the plugin (issue #25, items 14 and 15) -------------------------------------------
+
+
+@pytest.mark.parametrize("source", ["a\0b", Path("dir\0name.yaml"), "x" * 5000, "a/" * 3000, "/nonexistent/x.har",
+                                    b"\0\0", b"", "", b"\xff\xfe" * 10, ".", "-" * 300],
+                         ids=["nul", "path-nul", "too-long", "deep", "missing", "nul-bytes", "no-bytes", "empty",
+                              "binary", "dot", "dashes"])
+def test_load_raises_only_unreadable_input(source) -> None:
+    import llmtrace
+
+    with pytest.raises(llmtrace.UnreadableInput) as caught:
+        llmtrace.load(source)
+    assert "\n" not in caught.value.line() and "\0" not in caught.value.line()
+
+
+@pytest.mark.parametrize("source", [123, None, 1.5, ["a.har"]])
+def test_load_of_something_that_is_no_path_is_a_type_error(source) -> None:
+    import llmtrace
+
+    with pytest.raises(TypeError):
+        llmtrace.load(source)
+
+
+def test_serve_refuses_foreign_hosts_names_recordings_relatively_and_answers_405(tmp_path: Path) -> None:
+    import shutil
+
+    import httpx
+
+    from llmtrace.server.app import Server, is_loopback_host
+
+    folder = tmp_path / "recs"
+    folder.mkdir()
+    shutil.copy(_CHAT, folder / "chat.yaml")
+    served = _serve(str(folder.resolve()))
+    try:
+        with httpx.Client(timeout=30) as client:
+            base = served.base
+            for host in ("evil.example", "evil.example:80", "127.0.0.1.nip.io", "[::2]", "10.0.0.1"):
+                assert client.get(base + "/llmtrace/health", headers={"Host": host}).status_code == 421, host
+                assert client.post(base + "/v1/chat/completions", json=_chat_body(),
+                                   headers={"Host": host}).status_code == 421, host
+            for host in ("localhost", f"localhost:{base.rsplit(':', 1)[1]}", "127.0.0.1", "app.localhost", "[::1]:9"):
+                assert client.get(base + "/llmtrace/health", headers={"Host": host}).status_code == 200, host
+            health = client.get(base + "/llmtrace/health").json()
+            assert health["recordings"] == ["recs/chat.yaml"], health
+            miss = client.post(base + "/v1/chat/completions", json={"model": "other", "messages": []})
+            assert miss.status_code == 404 and str(tmp_path) not in miss.text
+            assert miss.json()["error"]["closest"]["file"] == "recs/chat.yaml", miss.text
+            for method in ("GET", "OPTIONS", "HEAD", "PUT"):
+                response = client.request(method, base + "/v1/chat/completions")
+                assert response.status_code == 405 and "text/event-stream" not in response.headers.get("content-type", "")
+    finally:
+        err = _stop(served)
+    assert "Traceback" not in err and str(tmp_path) not in err.replace(str(folder.resolve()), "")
+    cors = _serve("--cors", str(_CHAT))
+    try:
+        with httpx.Client(timeout=30) as client:
+            preflight = client.request("OPTIONS", cors.base + "/v1/chat/completions",
+                                       headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"})
+            assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"] == "*"
+            assert client.get(cors.base + "/v1/chat/completions").status_code == 405
+    finally:
+        _stop(cors)
+    assert Server([], host="0.0.0.0").replay.loopback_only is False  # --host 0.0.0.0 allows any Host
+    assert not is_loopback_host("localhost.evil.example") and is_loopback_host("127.8.9.10:1")
+
+
+@pytest.mark.parametrize("encoder", ["wire", "cohere", "anthropic_completions", "openai_assistants", "replicate"])
+@pytest.mark.parametrize("name", ["a\rb", "a\nb", "a\r\nevent: forged", "x\0y"])
+def test_recorded_values_never_frame_the_stream(encoder: str, name: str) -> None:
+    """A CR or LF in a recorded value that becomes an ``event:`` name or a ``data:`` line is
+    dropped or split as SSE reads it: the client parses exactly the event served."""
+    import importlib
+    import io
+
+    from llmtrace.containers.bodies import text_lines
+    from llmtrace.sse import iter_events
+
+    if encoder == "wire":
+        from llmtrace.server.wire import _event as encode
+    else:
+        encode = importlib.import_module(f"llmtrace.dialects.{encoder}").encode
+    chunk = ({"event": name, "data": f"one{name}two"} if encoder == "replicate"
+             else {"type": name, "event": name, "object": "thread.run", "status": "queued", "delta": "hi"})
+    frame = encode(chunk)
+    events = list(iter_events(text_lines(frame.decode())))
+    assert len(events) == 1, frame
+    (event,) = events
+    assert "\r" not in event.event and "\n" not in event.event and "forged" != event.event
+    if encoder == "replicate":
+        assert event.data == "one{}two".format(name.replace("\r\n", "\n").replace("\r", "\n")), frame
+    else:
+        assert orjson.loads(event.data) == chunk
+        if encoder != "openai_assistants":  # which names events from the object, not from "type"
+            assert event.event == "message"  # the unsafe name is left out
+
+
+def test_gzipped_request_bodies_inflate_under_the_bound_and_ten_bombs_leave_serve_answering() -> None:
+    """Ten concurrent 2 MB gzip bombs (2 GiB each inflated) at a server capped at 1 GiB of
+    address space: each is a 413 once 64 MiB came out, none a 500 or a traceback; a gzipped
+    ordinary body is still read."""
+    import concurrent.futures
+
+    import httpx
+
+    bomb = _gzip_of_zeros(2 << 30)
+    assert len(bomb) < 3 << 20
+    served = _serve(str(_CHAT))
+    try:
+        def send(_: int) -> int:
+            with httpx.Client(timeout=120) as client:
+                return client.post(served.base + "/v1/chat/completions", content=bomb,
+                                   headers={"content-encoding": "gzip", "content-type": "application/json"}).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(10) as pool:
+            assert list(pool.map(send, range(10))) == [413] * 10
+        with httpx.Client(timeout=30) as client:
+            assert client.get(served.base + "/llmtrace/health").status_code == 200
+            body = gzip.compress(orjson.dumps(_chat_body() | {"stream": False}))
+            ok = client.post(served.base + "/v1/chat/completions", content=body,
+                             headers={"content-encoding": "gzip", "content-type": "application/json"})
+            assert ok.status_code == 200, ok.text[:300]
+    finally:
+        err = _stop(served)
+    assert "Traceback" not in err and err.count("→ 413") == 10, err[-2000:]
+
+
+def test_sigterm_ends_streams_in_flight_at_once() -> None:
+    """A stream stalled for a minute, then SIGTERM: serve ends it and exits 0 without waiting
+    for aiohttp's grace time (it says so in its log); the bound here is generous, the log line
+    is what tells the two behaviours apart."""
+    import threading
+
+    import httpx
+
+    served = _serve("--fault", "stall:after=1,seconds=60", str(_CHAT))
+    got: list = []
+
+    def client() -> None:
+        try:
+            with httpx.Client(timeout=90) as http:
+                with http.stream("POST", served.base + "/v1/chat/completions", json=_chat_body()) as response:
+                    for chunk in response.iter_raw():
+                        got.append(chunk)
+        except httpx.HTTPError as exc:
+            got.append(exc)
+
+    thread = threading.Thread(target=client, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert got, "no frame arrived"
+    served.proc.send_signal(signal.SIGTERM)
+    assert served.proc.wait(30) == 0
+    err = served.proc.stderr.read()
+    thread.join(30)
+    assert "stopping: 1 stream in flight ended" in err and "Traceback" not in err, err
+    assert isinstance(got[-1], httpx.HTTPError)  # the client sees the stream end early
+
+
+def test_ordinary_client_behaviour_is_one_line_each_and_no_traceback() -> None:
+    """Malformed HTTP, a body cut off by a reset, a client that leaves mid-stream: each is one
+    ``llmtrace:`` line on serve's stderr, never a traceback."""
+    import socket
+
+    served = _serve("--speed", "1", str(_CHAT))  # paced: the stream is still going when the client leaves
+    port = int(served.base.rsplit(":", 1)[1])
+    body = orjson.dumps(_chat_body())
+
+    def send(data: bytes, reset_after: float | None = None) -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(data)
+            if reset_after is not None:
+                time.sleep(reset_after)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST
+                return
+            try:
+                sock.recv(1024)
+            except OSError:
+                pass
+
+    try:
+        send(b"GARBAGE\r\n\r\n")
+        send(b"GET / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n")
+        send(b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n{\"a\":", 0.3)
+        send(b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+             b"Content-Length: %d\r\n\r\n" % len(body) + body, 0.3)
+        time.sleep(1.0)  # let the server notice the last reset while streaming
+    finally:
+        err = _stop(served)
+    assert "Traceback" not in err, err
+    for line in err.splitlines():
+        assert line.startswith("llmtrace: "), f"stray line: {line!r}\n{err}"
+    assert "aborted" in err and "BadHttpMessage" in err, err

@@ -233,3 +233,15 @@ def test_llmtrace_server_fixture(pytester):
     # --disable-recording: VCR.py does not intercept the requests; the real server answers them.
     result = _run(pytester, "--disable-recording")
     result.assert_outcomes(passed=2)
+
+
+def test_a_link_to_a_folder_is_not_followed(project):
+    """Like the CLI's walk: recordings reached through a symbolic link to a folder are not
+    collected again (pytest itself follows the link)."""
+    (project.path / "tests" / "cassettes" / "again").symlink_to(project.path / "tests" / "cassettes",
+                                                                 target_is_directory=True)
+    (project.path / "tests" / "fixtures").symlink_to(project.path / "tests" / "cassettes", target_is_directory=True)
+    result = _run(project, "--llmtrace-check", "-v")
+    items = [line for line in result.stdout.lines if line.startswith("tests/") and "::llmtrace " in line]
+    assert len(items) == 2, result.stdout.str()
+    result.assert_outcomes(passed=2, failed=1)

@@ -156,3 +156,33 @@ def test_a_request_with_a_large_image_is_still_searched_around_it(tmp_path):
     path = tmp_path / "img.json"
     path.write_bytes(orjson.dumps(doc))
     assert [(a.details["place"], a.details["kind"]) for a in leaks_of(path)] == [("request body", "slack-token")]
+
+
+# The kinds added in issue #25 (DeepSeek … JWTs, AWS secret keys, key-named JSON fields): what
+# they find in every recording the repository holds. Two real finds, both IBM IAM access tokens
+# (JWTs) in watsonx cassettes' token responses; none in model text, hashes or ids.
+_EXPECTED_FINDS = {
+    ("tests/data/newformats/D-openllmetry/packages__opentelemetry-instrumentation-watsonx__tests__metrics__cassettes__"
+     "test_watsonx_metrics__test_generate_stream_metrics.yaml", "jwt", "response body"),
+    ("tests/data/newformats/D-openllmetry/packages__opentelemetry-instrumentation-watsonx__tests__traces__cassettes__"
+     "test_generate__test_generate_text_stream.yaml", "jwt", "response body"),
+}
+
+
+def test_false_positives_of_the_new_kinds_on_every_recording_here():
+    """``check`` over tests/data and examples (322 recordings, which held no live credential
+    before the new kinds): every ``unmasked-secret`` is one listed, the key-named JSON fields
+    included (a ``credential`` in a body would show here)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).parent.parent
+    done = subprocess.run([sys.executable, "-m", "llmtrace", "check", "--json", "tests/data", "examples"],
+                          capture_output=True, cwd=root, timeout=600)
+    found = set()
+    for line in done.stdout.splitlines():
+        doc = orjson.loads(line)
+        for anomaly in doc["anomalies"]:
+            if anomaly["code"] == "unmasked-secret":  # before the new kinds: none at all
+                found.add((doc["source"], anomaly["details"]["kind"], anomaly["details"]["place"]))
+    assert found == _EXPECTED_FINDS

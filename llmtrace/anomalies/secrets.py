@@ -31,20 +31,10 @@ import orjson
 from llmtrace.anomalies import check, finding
 from llmtrace.model import Anomaly, Exchange
 from llmtrace.anomalies.evidence import span_chunks
-from llmtrace.secrets import PLACEHOLDERS, Leak, find_secrets, leaks_in_text, mask_of, might_hold_secrets
+from llmtrace.secrets import PLACEHOLDERS, TITLES, Leak, find_secrets, leaks_in_text, mask_of, might_hold_secrets
 
 CODE = "unmasked-secret"
-KIND_NAMES = {
-    "openai-api-key": "OpenAI API key",
-    "anthropic-api-key": "Anthropic API key",
-    "google-api-key": "Google API key",
-    "aws-access-key-id": "AWS access key id",
-    "github-token": "GitHub token",
-    "slack-token": "Slack token",
-    "bearer-token": "bearer token",
-    "password": "password",
-    "credential": "credential",
-}
+KIND_NAMES = TITLES
 
 
 @check(CODE, "error", needs_result=False)

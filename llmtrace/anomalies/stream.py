@@ -23,6 +23,22 @@ def error_response(exchange: Exchange) -> Iterator[Anomaly]:
                   details={"status": response.status, "error": response.error})
 
 
+@check("bad-status", "error", needs_result=False)
+def bad_status(exchange: Exchange) -> Iterator[Anomaly]:
+    """A recorded HTTP status no server sends with an answer: outside 100-599, an interim 1xx
+    as the final status, or 204/304 (no content) with a body. ``serve`` answers it as 502."""
+    response = exchange.response
+    status = response.status
+    if not status:  # None: not recorded; 0: no response arrived
+        return
+    has_body = response.body is not None or bool(response.chunks)
+    if 200 <= status <= 599 and not (status in (204, 304) and has_body):
+        return
+    why = ("is no HTTP status" if not 100 <= status <= 599 else "is an interim status, not an answer"
+           if status < 200 else "carries no content, yet a body was recorded")
+    yield finding(exchange, "bad-status", f"the recorded status {status} {why}", details={"status": status})
+
+
 @check("error-in-stream", "error")
 def error_in_stream(exchange: Exchange) -> Iterator[Anomaly]:
     """An error object inside a successful stream."""

@@ -428,7 +428,7 @@ def sse_payloads(lines: Iterable[str], where: str = "") -> tuple[list, bool, str
             kept = RawChunks(chunks)
             kept.raw, kept.tail = raws, tail
             chunks = kept
-    return chunks, done, _cut_off(cut, chunks)
+    return chunks, done, _cut_off(cut, chunks, event_stream=True)
 
 
 def _plain_text(data: str) -> bool | None:
@@ -500,11 +500,12 @@ def _no_memory(exc: orjson.JSONDecodeError, text: str | bytes) -> None:
         raise MemoryError from None
 
 
-def _cut_off(cut: ShapeError | None, chunks: list) -> str | None:
+def _cut_off(cut: ShapeError | None, chunks: list, event_stream: bool = False) -> str | None:
     """Where a stream that ends in a truncated payload was cut off; a stream where nothing at all
-    is readable is broken, not cut off."""
+    is readable is broken, not cut off — unless it is an event stream (``data:`` framing is
+    there), cut inside its first event: a stream with no chunk yet."""
     if cut is None:
         return None
-    if not chunks:
+    if not chunks and not event_stream:
         raise cut
     return f"{cut.where}: {cut.what}"

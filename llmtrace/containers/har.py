@@ -60,7 +60,10 @@ def _read_entry(entry: Any, n: int) -> tuple[Request, Response]:
         raise ShapeError("request should be an object", where)
     if not isinstance(resp, dict):
         raise ShapeError("response should be an object", where)
-    return _request(req, where), _response(entry, resp, where)
+    request, response = _request(req, where), _response(entry, resp, where)
+    content = resp.get("content")
+    request.leaks.extend(recorded.raw_leaks(resp.get("redirectURL"), content.get("_chunks") if isinstance(content, dict) else None))
+    return request, response
 
 
 def _request(req: dict, where: str) -> Request:

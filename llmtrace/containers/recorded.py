@@ -15,7 +15,7 @@ import orjson
 from llmtrace.containers.bodies import Payloads
 from llmtrace.errors import ShapeError
 from llmtrace.model import Request, Response
-from llmtrace.secrets import leaks_in_headers, leaks_in_text, mask_headers, mask_text, mask_url
+from llmtrace.secrets import leaks_in_headers, leaks_in_text, mask_headers, mask_text, mask_url, might_hold_secrets
 from llmtrace.urls import split_url
 
 # The model named in the path: Gemini ``/models/NAME:method``, Bedrock ``/model/ID/converse`` (and
@@ -105,6 +105,20 @@ def request(method: Any, url: Any, headers: dict[str, Any], body: Any, where: st
         headers=mask_headers(headers),
         leaks=leaks,
     )
+
+
+def raw_leaks(redirect: Any, reads: Any) -> list:
+    """The credentials a recording keeps outside what is parsed: a HAR ``redirectURL`` and the
+    text of ``llmtrace record``'s raw reads (``_chunks``, joined: a credential may straddle two
+    reads). Base64 reads are compressed or binary: their decoded body is searched instead."""
+    leaks = []
+    if isinstance(redirect, str) and redirect:
+        leaks.extend(leaks_in_text(redirect, "response redirectURL"))
+    if isinstance(reads, list):
+        joined = "".join(item["text"] for item in reads if isinstance(item, dict) and isinstance(item.get("text"), str))
+        if joined and might_hold_secrets(joined):
+            leaks.extend(leaks_in_text(joined, "response _chunks"))
+    return leaks
 
 
 def status_of(value: Any, where: str) -> int | None:

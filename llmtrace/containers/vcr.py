@@ -94,7 +94,10 @@ def _read_interaction(item: Any, n: int) -> tuple[Request, Response]:
         raise ShapeError("request should be an object", where)
     if not isinstance(resp, dict):
         raise ShapeError("response should be an object", where)
-    return _request(req, where), _response(resp, where)
+    request, response = _request(req, where), _response(resp, where)
+    if isinstance(resp, dict):
+        request.leaks.extend(recorded.raw_leaks(None, resp.get("_chunks")))
+    return request, response
 
 
 def _request(req: dict, where: str) -> Request:

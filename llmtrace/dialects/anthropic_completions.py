@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from llmtrace.sse import event_line
 from llmtrace.dialects import FoldContext, as_text, feed, feed_body, first, stop_of
 from llmtrace.errors import ShapeError
 from llmtrace.model import Delta, Message, Observations, Result, Timeline
@@ -141,5 +142,4 @@ def encode(chunk: Any) -> bytes:
     """One event as the API sends it: ``event: TYPE`` (``completion``, ``ping``, ``error``) and
     its ``data:`` line."""
     kind = chunk.get("type") if isinstance(chunk, dict) else None
-    head = b"event: " + kind.encode() + b"\n" if isinstance(kind, str) and kind and "\n" not in kind else b""
-    return head + b"data: " + orjson.dumps(chunk, option=orjson.OPT_NON_STR_KEYS) + b"\n\n"
+    return event_line(kind) + b"data: " + orjson.dumps(chunk, option=orjson.OPT_NON_STR_KEYS) + b"\n\n"

@@ -36,6 +36,7 @@ from typing import Any
 
 import orjson
 
+from llmtrace.sse import event_line
 from llmtrace.dialects import (
     FoldContext,
     as_dict,
@@ -500,5 +501,4 @@ def encode(chunk: Any) -> bytes:
     if isinstance(chunk, dict) and "event_type" in chunk:
         return data + b"\n"
     kind = chunk.get("type") if isinstance(chunk, dict) else None
-    head = b"event: " + kind.encode() + b"\n" if isinstance(kind, str) and "\n" not in kind else b""
-    return head + b"data: " + data + b"\n\n"
+    return event_line(kind) + b"data: " + data + b"\n\n"

@@ -71,6 +71,7 @@ from typing import Any
 
 import orjson
 
+from llmtrace.sse import event_line
 from llmtrace.dialects import (
     FoldContext,
     as_dict,
@@ -532,5 +533,4 @@ def encode(chunk: Any) -> bytes:
     (the same object, the same status) and are all sent as ``.created``."""
     data = orjson.dumps(chunk, option=orjson.OPT_NON_STR_KEYS)
     name = event_name(chunk)
-    head = b"event: " + name.encode() + b"\n" if name else b""
-    return head + b"data: " + data + b"\n\n"
+    return event_line(name) + b"data: " + data + b"\n\n"

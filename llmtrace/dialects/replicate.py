@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from llmtrace.sse import data_lines, event_line
 from llmtrace.dialects import FoldContext, as_dict, as_int, feed, first
 from llmtrace.errors import ShapeError
 from llmtrace.model import Delta, Message, Observations, Result, Timeline, Usage
@@ -125,8 +126,7 @@ def encode(chunk: Any) -> bytes:
     """One event as Replicate sends it: ``event: NAME`` and the text, one ``data:`` line per
     line of it (the SSE rule that joins them again with ``\\n``)."""
     if isinstance(chunk, dict) and isinstance(chunk.get("data"), str) and isinstance(chunk.get("event"), str):
-        lines = b"".join(b"data: " + line.encode() + b"\n" for line in chunk["data"].split("\n"))
-        return b"event: " + chunk["event"].encode() + b"\n" + lines + b"\n"
+        return event_line(chunk["event"]) + data_lines(chunk["data"]) + b"\n"
     return b"data: " + orjson.dumps(chunk, option=orjson.OPT_NON_STR_KEYS) + b"\n\n"
 
 

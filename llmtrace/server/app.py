@@ -12,6 +12,7 @@ recorded error, the recorded or reassembled body, or the stream frame by frame a
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import sys
 import time
@@ -40,6 +41,7 @@ class Options(NamedTuple):
     mode: str = "strict"
     cors: bool = False
     log: Any = None  # a function taking one log line; default: stderr
+    roots: tuple = ()  # the paths given on the command line: recordings are named relative to them
 
 
 class Replay:
@@ -55,19 +57,22 @@ class Replay:
         self._remembered: dict[tuple, match.Hit] = {}
         self._cache: dict[tuple, Any] = {}
         self.connections: set = set()  # open gRPC connections (``server.grpc``)
+        self.streaming: set[asyncio.Task] = set()  # handlers sending a stream (ended at once on stop)
 
     def find(self, method: str, path: str, body: Any, remember: tuple,
              dialect: str | None = None) -> match.Hit | match.Miss:
         """The recorded exchange that answers a request (``remember``: the path and the bytes it
         came as, for the memo — the same bytes to the same path match the same recording: clients
         replaying a test suite send the same requests again and again; sequence mode has state,
-        so never)."""
-        found = self._remembered.get(remember) if self.options.mode != "sequence" else None
+        so never). The memo keeps a digest of them, never the bytes: its memory stays small
+        whatever the requests hold."""
+        key = _digest(remember)
+        found = self._remembered.get(key) if self.options.mode != "sequence" else None
         if found is None:
             asked = match.incoming(method, path, body, dialect)
             found = self.catalog.match(path, request_doc(asked))
             if isinstance(found, match.Hit) and self.options.mode != "sequence" and len(self._remembered) < 10_000:
-                self._remembered[remember] = found
+                self._remembered[key] = found
         return found
 
     @staticmethod
@@ -92,14 +97,54 @@ class Replay:
         return self.cached(("pace", id(ex)), lambda: pace.offsets(ex, self.options.speed, self.options.rate))
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 2**20)
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._guard])
         app.router.add_get(HEALTH, self.health)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         return app
 
+    loopback_only = True  # listening on a loopback address: only loopback Host headers (set by Server)
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler):
+        """What is refused before matching: a ``Host`` that is no loopback name or address while
+        listening on loopback (421: DNS rebinding, a web page's script reaching the server
+        under another name), and a method no recording answers on a provider's POST endpoint
+        (405; OPTIONS with ``--cors`` is the preflight)."""
+        if self.loopback_only and not is_loopback_host(request.host):
+            self.log(f"{request.method} {request.path} → 421 (Host {request.host!r} is not a loopback name)")
+            return web.Response(status=421, text="421: this server answers loopback names only (--host 0.0.0.0 "
+                                                 "allows any)")
+        method = request.method
+        if method == "OPTIONS" and self.options.cors:
+            return self._cors(web.Response(status=204))
+        if method != "POST" and request.path != HEALTH and not self._recorded_method(request.path, method):
+            self.log(f"{method} {request.path} → 405 (the endpoint answers POST)")
+            return self._cors(web.Response(status=405, headers={"Allow": "POST"}, text="405: POST only"))
+        return await handler(request)
+
+    def _recorded_method(self, path: str, method: str) -> bool:
+        """Whether a recording answers ``method`` at ``path`` (a GET of a listing, say), or the
+        path is none a recording or provider serves (then it is a 404)."""
+        if self._methods is None:
+            self._methods = {(endpoint, (entry.exchange.request.method or "POST").upper())
+                             for endpoint, entries in self.catalog.by_endpoint.items() for entry in entries}
+        endpoint = match.endpoint_key(path)
+        if (endpoint, method) in self._methods or (method == "HEAD" and (endpoint, "GET") in self._methods):
+            return True
+        return not self.catalog.knows(path) and not path.endswith(PROVIDER_PATHS) \
+            and ":" not in path.rsplit("/", 1)[-1]
+
+    _methods: set | None = None
+
+    def shown(self, source: str) -> str:
+        """A recording's name for a client (health, miss bodies): relative to the path it was
+        given under (a folder's name and the path inside it, a file's name), never an absolute
+        local path."""
+        return shown_name(source, self.options.roots)
+
     async def health(self, request: web.Request) -> web.Response:
         endpoints = sorted(self.catalog.by_endpoint)
-        return self._cors(web.json_response({"status": "ok", "recordings": [r.source for r in self.recordings],
+        return self._cors(web.json_response({"status": "ok", "recordings": [self.shown(r.source) for r in self.recordings],
                                              "exchanges": len(self.catalog), "endpoints": endpoints,
                                              "match": self.options.mode}, dumps=_dumps))
 
@@ -112,8 +157,6 @@ class Replay:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         started = time.monotonic()
-        if request.method == "OPTIONS" and self.options.cors:
-            return self._cors(web.Response(status=204))
         path = request.path
         fam = _family_of_path(path)
         if request.content_type.startswith("application/grpc"):
@@ -122,7 +165,15 @@ class Replay:
         if not self.catalog.knows(path) and not path.endswith(PROVIDER_PATHS) and ":" not in path.rsplit("/", 1)[-1]:
             self.log(f"{request.method} {path} → 404 (no recording serves this path)")
             return self._cors(web.Response(status=404, text="404: Not Found"))
-        raw = await request.read()
+        try:
+            raw = await request.read()
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            self.log(f"{request.method} {path} → aborted (the client left while sending its body: {type(exc).__name__})")
+            raise asyncio.CancelledError from None
+        raw = inflated(raw, request.headers.get("content-encoding"), MAX_BODY)
+        if raw is None:
+            self.log(f"{request.method} {path} → 413 (the body inflates beyond {MAX_BODY >> 20} MiB)")
+            return self._cors(web.Response(status=413, text=f"413: the body inflates beyond {MAX_BODY >> 20} MiB"))
         try:
             body = orjson.loads(raw) if raw.strip() else None
         except orjson.JSONDecodeError as exc:
@@ -133,13 +184,18 @@ class Replay:
             self.log(f"{request.method} {path} → 404 no_match ({self.miss_text(found)})")
             closest = found.closest
             extra = {"code": "no_match",
-                     "closest": {"file": closest.file, "exchange": closest.exchange.index} if closest else None,
+                     "closest": {"file": self.shown(closest.file), "exchange": closest.exchange.index} if closest else None,
                      "differences": found.differences}
             return self._cors(_json(404, wire.error_body(fam, 404, "no recorded exchange matches this request", extra)))
         entry = found.entry
         number = self.matched
         self.matched += 1
-        return await self._answer(request, entry, number, body, started)
+        try:
+            return await self._answer(request, entry, number, body, started)
+        except ConnectionError as exc:  # the client went away mid-answer: ordinary, one line
+            self.log(f"{request.method} {path} → {entry.file} exchange {entry.exchange.index}: the client left "
+                     f"mid-answer ({type(exc).__name__})")
+            raise asyncio.CancelledError from None
 
     async def _answer(self, request: web.Request, entry: match.Entry, number: int, body: Any,
                       started: float) -> web.StreamResponse:
@@ -155,7 +211,7 @@ class Replay:
             status = plan.error.values["status"]
             retry = plan.error.values.get("retry_after", 1.0)
             out = _json(status, wire.error_body(fam, status, f"llmtrace fault: error {status}"))
-            out.headers["retry-after"] = f"{retry:g}"
+            out.headers["retry-after"] = str(math.ceil(retry))  # delay-seconds: a whole number (RFC 9110 10.2.3)
             self.log(f"{request.method} {request.path} → {label}: {status} (fault){applied}")
             return self._cors(out)
         if ex.failed:
@@ -163,18 +219,26 @@ class Replay:
             payload = resp.body if resp.body is not None else wire.error_body(fam, status, resp.error_message or "error")
             if not isinstance(payload, (dict, list)):
                 payload = wire.error_body(fam, status, str(payload))
-            self.log(f"{request.method} {request.path} → {label}: recorded error {status}{applied}")
-            return self._cors(_json(status, payload))
+            status, recorded = servable_status(status)
+            self.log(f"{request.method} {request.path} → {label}: recorded error {resp.status or 500}"
+                     f"{_served_as(status, recorded)}{applied}")
+            return self._cors(_recorded_status(_json(status, payload), recorded))
         if not stream:
             from llmtrace import reassemble
 
             payload = reassemble(ex) if ex.result is not None else resp.body
-            self.log(f"{request.method} {request.path} → {label}: {resp.status or 200}, whole body{applied}")
-            return self._cors(_json(resp.status or 200, payload))
+            status, recorded = servable_status(resp.status or 200)
+            self.log(f"{request.method} {request.path} → {label}: {resp.status or 200}{_served_as(status, recorded)}, "
+                     f"whole body{applied}")
+            return self._cors(_recorded_status(_json(status, payload), recorded))
         return await self._stream(request, ex, plan, label, applied)
 
     async def _stream(self, request: web.Request, ex, plan: faults_mod.Plan, label: str,
                       applied: str) -> web.StreamResponse:
+        task = asyncio.current_task()
+        if task is not None:
+            self.streaming.add(task)
+            task.add_done_callback(self.streaming.discard)
         rewritten = wire.tool_calls_as_text(ex, plan.tool_text) if plan.tool_text is not None else None
         if plan.tool_text is not None and rewritten is None:
             applied += " (tool-call-as-text: not for this dialect, skipped)"
@@ -184,7 +248,8 @@ class Replay:
             encoded, offsets = self.encoded(ex, request.query_string), self.offsets(ex)
         else:
             encoded, offsets = wire.stream(ex, request.query_string), None
-        out = web.StreamResponse(status=ex.response.status or 200)
+        status, recorded = servable_status(ex.response.status or 200)
+        out = _recorded_status(web.StreamResponse(status=status), recorded)
         out.content_type = encoded.content_type
         out.headers["cache-control"] = "no-cache"
         out.enable_chunked_encoding()
@@ -221,6 +286,96 @@ class Replay:
         self.log(f"{request.method} {request.path} → {label}: {ex.response.status or 200}, {sent} frames"
                  f"{' (end dropped)' if plan.drop_done else ''}{applied}")
         return out
+
+
+MAX_BODY = 64 * 2**20  # the largest request body, as sent and as inflated
+
+
+def inflated(raw: bytes, encoding: str | None, limit: int) -> bytes | None:
+    """A request body with its ``Content-Encoding`` (gzip, deflate) undone, never beyond
+    ``limit`` bytes (None: it inflates further, a bomb); as sent for any other encoding. The
+    server runs with aiohttp's own inflating off (``Server.runner_options``), which has no
+    bound of its own."""
+    import zlib
+
+    wbits = {"gzip": 31, "x-gzip": 31, "deflate": 15}.get((encoding or "").strip().lower())
+    if wbits is None:
+        return raw
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(raw, limit + 1)
+    except zlib.error:
+        return raw  # not what it says: the JSON parse says so (400)
+    return None if len(out) > limit else out
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """Whether a ``Host`` header names this machine: ``localhost`` (and ``*.localhost``), an
+    address of 127.0.0.0/8, ``[::1]``; with or without a port."""
+    import ipaddress
+
+    if not host:
+        return False
+    name = host.strip().lower()
+    if name.startswith("["):
+        name = name[1:name.find("]")] if "]" in name else name[1:]
+    elif name.count(":") == 1:
+        name = name.split(":", 1)[0]
+    name = name.rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def shown_name(source: str, roots: tuple) -> str:
+    """``source`` relative to the given path it came from (``recs/a.har`` for ``/home/u/recs``),
+    its file name when none is known: never an absolute path."""
+    import os
+
+    for root in roots:
+        root = str(root).rstrip("/") or "/"
+        if source == root:
+            return os.path.basename(source) or source
+        if source.startswith(root + "/"):
+            return os.path.join(os.path.basename(root), source[len(root) + 1:])
+    return os.path.basename(source) if os.path.isabs(source) else source
+
+
+RECORDED_STATUS = "x-llmtrace-recorded-status"
+
+
+def servable_status(status: int) -> tuple[int, int | None]:
+    """The status to answer with for a recorded one, and the recorded one when it cannot go on
+    the wire as it is: outside 200-599, 1xx, 204 and 304 (they carry no body, and the answer
+    has one) are served as 502, the recorded status in ``x-llmtrace-recorded-status``."""
+    if 200 <= status <= 599 and status not in (204, 304):
+        return status, None
+    return 502, status
+
+
+def _recorded_status(response: web.StreamResponse, recorded: int | None) -> web.StreamResponse:
+    if recorded is not None:
+        response.headers[RECORDED_STATUS] = str(recorded)
+    return response
+
+
+def _served_as(status: int, recorded: int | None) -> str:
+    return f" (served as {status}: a {recorded} cannot carry the recorded answer)" if recorded is not None else ""
+
+
+def _digest(parts: tuple) -> bytes:
+    """A 32-byte digest of a request's path and bytes (the matched-request memo's key)."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=32)
+    for part in parts:
+        data = part if isinstance(part, (bytes, bytearray, memoryview)) else str(part).encode("utf-8", "surrogatepass")
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return digest.digest()
 
 
 def _wants_stream(request: web.Request, body: Any, ex) -> bool:
@@ -277,12 +432,17 @@ class Listening:
     def application(self) -> web.Application:
         raise NotImplementedError
 
+    def log_line(self, line: str) -> None:
+        """Where aiohttp's own messages go (malformed HTTP, say): one line each."""
+        _stderr(line)
+
     @property
     def base_url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
     async def start(self):
+        quiet_aiohttp(self.log_line)
         self.runner = web.AppRunner(self.application(), access_log=None, handle_signals=False, shutdown_timeout=2.0,
                                     **self.runner_options)
         await self.runner.setup()
@@ -317,18 +477,29 @@ class Server(Listening):
     """``llmtrace serve``'s server: ``async with Server(recordings) as server: server.base_url``.
     The same port answers gRPC over HTTP/2 (``server.grpc``) when a recording holds gRPC calls."""
 
+    runner_options = {"auto_decompress": False}  # request bodies are inflated under a bound (``inflated``)
+
     def __init__(self, recordings: list[Recording], host: str = "127.0.0.1", port: int = 0,
                  options: Options = Options()):
         super().__init__(host, port)
         self.replay = Replay(recordings, options)
+        self.replay.loopback_only = is_loopback_host(host)
         self.grpc = any(ex.dialect == "xai-grpc" for r in recordings for ex in r.exchanges)
 
     def application(self) -> web.Application:
         return self.replay.app()
 
+    def log_line(self, line: str) -> None:
+        self.replay.log(line)
+
     async def stop(self) -> None:
         for connection in list(self.replay.connections):
             connection.transport.close()  # its calls in flight are cancelled
+        streams = [task for task in self.replay.streaming if not task.done()]
+        for task in streams:  # streams in flight end now, not after aiohttp's grace time
+            task.cancel()
+        if streams:
+            self.replay.log(f"stopping: {len(streams)} stream{'s' if len(streams) != 1 else ''} in flight ended")
         await super().stop()
 
     def site(self, runner: web.AppRunner) -> web.TCPSite:
@@ -354,6 +525,30 @@ class _SniffingSite(web.TCPSite):
         self._server = await loop.create_server(lambda: grpc.Sniffing(http1, replay), self._host, self._port,
                                                 backlog=self._backlog, reuse_address=self._reuse_address)
         self._bound_port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self._port
+
+
+def quiet_aiohttp(log) -> None:
+    """aiohttp's loggers (``aiohttp.server``: malformed HTTP, a reset mid-request) say one
+    line each through ``log``, with no traceback; nothing reaches Python's last-resort handler."""
+    import logging
+
+    class OneLine(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            try:
+                message = record.getMessage().strip()
+                exc = record.exc_info[1] if record.exc_info else None
+                if exc is not None:
+                    reason = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())[:200]
+                    message = f"{message}: {type(exc).__name__}" + (f" ({reason})" if reason else "")
+                log(message)
+            except Exception:  # noqa: BLE001 - logging must never raise
+                pass
+
+    for name in ("aiohttp.server", "aiohttp.web", "aiohttp.access", "aiohttp.internal"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [OneLine()]
+        logger.propagate = False
+        logger.setLevel(logging.WARNING)
 
 
 def announce(base: str) -> None:

@@ -51,6 +51,9 @@ class FaultError(ValueError):
     """A ``--fault`` spec that cannot be read (the CLI exits 2 with it)."""
 
 
+MAX_SECONDS = 86_400.0  # a day: any longer stall or retry-after is a typo
+
+
 def parse(spec: str) -> Fault:
     name, _, rest = spec.partition(":")
     if name not in KEYS:
@@ -79,6 +82,9 @@ def parse(spec: str) -> Fault:
                 raise FaultError(f"--fault {spec!r}: {key} should be a number of seconds") from None
             if values[key] < 0:
                 raise FaultError(f"--fault {spec!r}: {key} cannot be negative")
+            if not values[key] <= MAX_SECONDS:  # nan, inf and 1e400 (inf) too
+                raise FaultError(f"--fault {spec!r}: {key} should be a finite number of seconds, "
+                                 f"at most {MAX_SECONDS:g}")
         elif kind == "family":
             if value not in FAMILIES:
                 raise FaultError(f"--fault {spec!r}: family should be one of {', '.join(FAMILIES)}")

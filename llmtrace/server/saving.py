@@ -14,9 +14,14 @@ as lists, the body as sent, ``status: {code, message}``) and keeps the reads and
 response fields vcrpy ignores (``_chunks``, ``_timing``), so vcrpy and pytest-recording replay
 it as it is.
 
-Secrets are masked in what is written (``llmtrace.secrets``: headers by name, URLs, and
-credentials by shape in text bodies and text reads, a read boundary inside a credential moved
-to its end so that it is masked whole) unless asked not to. Every file is written
+Secrets are masked in what is written (``llmtrace.secrets``: headers by name, URLs and the
+``redirectURL``, credentials by shape and in key-named JSON fields in text bodies and text
+reads, a read boundary inside a credential moved to its end so that it is masked whole, a
+credential spelt across two stream events overwritten piece by piece: ``mask_split``) unless
+asked not to. Compressed reads cannot be masked inside: when the body they make holds a
+credential they are left out (``_chunks_dropped`` says so) and a VCR body is masked inflated and
+compressed again. A compressed body is inflated up to ``--max-size``: a bomb is kept truncated
+there, ``_error`` saying so. Every file is written
 to a temporary file beside it and renamed into place: a crash or Ctrl-C never leaves half a
 file, and a HAR file never replaces one that exists.
 """
@@ -144,23 +149,48 @@ def _utf8(data: bytes) -> str | None:
         return None
 
 
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+def _wbits(capture: Capture) -> int | None:
+    return _WBITS.get((capture.header("content-encoding") or "").strip().lower())
+
+
 def decoded_body(capture: Capture) -> bytes:
-    """The response body with its ``Content-Encoding`` (gzip, deflate) undone; as sent when it
-    cannot be (an encoding llmtrace does not read, a stream cut inside the compressed data)."""
+    """The response body with its ``Content-Encoding`` (gzip, deflate) undone, never beyond
+    ``--max-size`` (a bomb is kept truncated there, and ``capture.error`` says so); as sent when
+    it cannot be (an encoding llmtrace does not read, a stream cut inside the compressed data)."""
+    from llmtrace import limits
+
     raw = capture.body
-    encoding = (capture.header("content-encoding") or "").strip().lower()
-    wbits = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}.get(encoding)
+    wbits = _wbits(capture)
     if wbits is None or not raw:
         return raw
+    limit = limits.max_size()
+    inflater = zlib.decompressobj(wbits)
     try:
-        return zlib.decompressobj(wbits).decompress(raw)
+        out = inflater.decompress(raw, limit + 1)
     except zlib.error:
         return raw
+    if len(out) > limit:
+        note = f"{limits.beyond_limit('the body inflates', limit)}: saved truncated there"
+        capture.error = f"{capture.error}; {note}" if capture.error and note not in capture.error else capture.error or note
+        return out[:limit]
+    return out
 
 
-def reads(capture: Capture, mask: bool) -> list[dict[str, Any]]:
+def reads(capture: Capture, mask: bool, body: bytes | None = None) -> list[dict[str, Any]] | None:
+    """The reads as ``_chunks`` entries, masked like the body: a credential split between two
+    reads or two events is masked whole (``_secrets_whole``, ``mask_split``). Compressed reads
+    cannot be masked inside: when the decoded ``body`` holds a credential they are dropped
+    (None; the caller says so)."""
+    received = capture.reads
+    if mask and _wbits(capture) is not None and body is not None and _holds_secret(body):
+        return None
+    if mask and len(received) > 1:
+        received = _resplit(received, mask_split(b"".join(data for _, data in received)))
     out = []
-    for offset, data in (_secrets_whole(capture.reads) if mask else capture.reads):
+    for offset, data in (_secrets_whole(received) if mask else received):
         text = _utf8(data)
         item: dict[str, Any] = {"offset_ms": round(offset, 3)}
         if text is not None:
@@ -168,6 +198,92 @@ def reads(capture: Capture, mask: bool) -> list[dict[str, Any]]:
         else:
             item["base64"] = base64.b64encode(data).decode("ascii")
         out.append(item)
+    return out
+
+
+def _holds_secret(body: bytes) -> bool:
+    text = body.decode("utf-8", "surrogateescape")
+    return bool(secrets.might_hold_secrets(text) and secrets.find_secrets(text)) or mask_split(body) != body
+
+
+def _resplit(received: list[tuple[float, bytes]], joined: bytes) -> list[tuple[float, bytes]]:
+    """``joined`` (the reads' bytes, masked without changing their length) cut where the reads
+    were."""
+    out, at = [], 0
+    for offset, data in received:
+        out.append((offset, joined[at:at + len(data)]))
+        at += len(data)
+    return out
+
+
+# An event's JSON: an SSE ``data:`` line or an NDJSON line.
+_EVENT_LINE = re.compile(rb"^(?:data:[ \t]?)?(\{[^\r\n]*\})[ \t]*\r?$", re.MULTILINE)
+_STRING_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def mask_split(data: bytes) -> bytes:
+    """A stream's bytes with every credential that its events spell only together masked (the
+    model wrote ``gsk_ab`` in one delta and the rest in the next: ``check`` reads the folded
+    text and finds it). Events are SSE ``data:`` or NDJSON lines of JSON; the strings at one
+    path in successive events (``choices.0.delta.content``) are joined in order, as dialects
+    fold them, and searched; each piece of a credential found across pieces is overwritten with
+    ``*`` in place (a credential's characters are plain in JSON: the length never changes).
+    Bytes without such a credential are returned as they are."""
+    if data.count(b"\n") < 1 or not secrets.might_hold_secrets(data):
+        return data
+    runs: dict[tuple, list[tuple[int, str]]] = {}
+    for match in _EVENT_LINE.finditer(data):
+        try:
+            doc = orjson.loads(match.group(1))
+        except orjson.JSONDecodeError:
+            continue
+        for path, value in _leaves(doc):
+            runs.setdefault(path, []).append((match.start(1), value))
+    edits: list[tuple[int, str, int, int]] = []  # (event start, string, piece start, piece end)
+    for pieces in runs.values():
+        if len(pieces) < 2:
+            continue
+        joined = "".join(value for _, value in pieces)
+        if not secrets.might_hold_secrets(joined):
+            continue
+        for found in secrets.find_secrets(joined):
+            start = 0
+            for at, value in pieces:
+                end = start + len(value)
+                low, high = max(start, found.start), min(end, found.end)
+                if low < high and not (start <= found.start and found.end <= end):
+                    edits.append((at, value, low - start, high - start))
+                start = end
+    if not edits:
+        return data
+    out = bytearray(data)
+    for at, value, low, high in edits:
+        line_end = data.find(b"\n", at)
+        line_end = len(data) if line_end < 0 else line_end
+        piece = value[low:high].encode("utf-8")
+        for token in _STRING_TOKEN.finditer(data, at, line_end):
+            inner = token.group()[1:-1]
+            if (low == 0 and inner.startswith(piece)) or (high == len(value) and inner.endswith(piece)):
+                if orjson.loads(token.group()) != value:
+                    continue
+                begin = token.start() + 1 + (0 if low == 0 else len(inner) - len(piece))
+                out[begin:begin + len(piece)] = b"*" * len(piece)
+                break
+    return bytes(out)
+
+
+def _leaves(doc: Any, path: tuple = ()) -> list[tuple[tuple, str]]:
+    """Every string in a parsed event with its path (``("choices", 0, "delta", "content")``),
+    without recursion."""
+    out, stack = [], [(path, doc)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            out.append((where, item))
+        elif isinstance(item, dict):
+            stack.extend((where + (key,), value) for key, value in item.items())
+        elif isinstance(item, list):
+            stack.extend((where + (n,), value) for n, value in enumerate(item))
     return out
 
 
@@ -228,18 +344,19 @@ def har(capture: Capture, mask: bool) -> dict[str, Any]:
         request["postData"] = post
     body = decoded_body(capture)
     content: dict[str, Any] = {"size": len(body), "mimeType": capture.header("content-type") or ""}
-    text = _utf8(body)
+    text = _utf8(mask_split(body) if mask else body)
     if text is not None:
         content["text"] = _text(text, mask)
     elif body:
         content.update(text=base64.b64encode(body).decode("ascii"), encoding="base64")
     if len(body) != len(capture.body):
         content["compression"] = len(body) - len(capture.body)
-    content["_chunks"] = reads(capture, mask)
+    _add_reads(content, capture, mask, body)
+    redirect = capture.header("location") or ""
     response: dict[str, Any] = {
         "status": capture.status or 0, "statusText": capture.reason or "", "httpVersion": capture.http_version,
         "cookies": [], "headers": [{"name": k, "value": v} for k, v in _headers(capture.response_headers, mask)],
-        "content": content, "redirectURL": capture.header("location") or "", "headersSize": -1,
+        "content": content, "redirectURL": secrets.mask_url(redirect) if mask else redirect, "headersSize": -1,
         "bodySize": len(capture.body),
     }
     if capture.error:
@@ -257,6 +374,19 @@ def har(capture: Capture, mask: bool) -> dict[str, Any]:
         entry["_error"] = capture.error
     return {"log": {"version": "1.2", "creator": {"name": "llmtrace record", "version": __version__},
                     "entries": [entry]}}
+
+
+_DROPPED = "the compressed reads held a credential, which cannot be masked inside them: dropped (the body is kept, masked)"
+
+
+def _add_reads(into: dict[str, Any], capture: Capture, mask: bool, body: bytes) -> None:
+    """``_chunks`` (the reads) into a HAR content or VCR response; ``_chunks_dropped`` instead
+    when they cannot be written masked."""
+    kept = reads(capture, mask, body)
+    if kept is None:
+        into["_chunks_dropped"] = _DROPPED
+    else:
+        into["_chunks"] = kept
 
 
 def har_name(capture: Capture):
@@ -279,13 +409,18 @@ def interaction(capture: Capture, mask: bool) -> dict[str, Any]:
     """One VCR.py interaction: what vcrpy records, plus the reads and times it ignores."""
     request_text = _utf8(capture.request_body)
     raw = capture.body
+    body = decoded_body(capture)
+    if mask and _wbits(capture) is not None and _holds_secret(body):  # masked inside, compressed again
+        decoded = _utf8(mask_split(body))
+        if decoded is not None:
+            raw = _recompressed(secrets.mask_text(decoded).encode("utf-8"), _wbits(capture))
     text = _utf8(raw)
     first = capture.first_byte_ms
     timing: dict[str, Any] = {"started": _iso(capture.started), "first_byte_ms": round(first, 3) if first is not None else None,
                               "end_ms": round(capture.end_ms or 0.0, 3)}
     if capture.error:
         timing["error"] = capture.error
-    return {
+    doc = {
         "request": {
             "body": (_text(request_text, mask) if request_text is not None else capture.request_body)
             if capture.request_body else None,
@@ -296,11 +431,18 @@ def interaction(capture: Capture, mask: bool) -> dict[str, Any]:
         "response": {
             "status": {"code": capture.status or 0, "message": capture.reason or ""},
             "headers": _vcr_headers(_headers(capture.response_headers, mask)),
-            "body": {"string": _text(text, mask) if text is not None else raw},
+            "body": {"string": _text(_utf8(mask_split(raw)) or text, mask) if text is not None and mask
+                     else text if text is not None else raw},
             "_timing": timing,
-            "_chunks": reads(capture, mask),
         },
     }
+    _add_reads(doc["response"], capture, mask, body)
+    return doc
+
+
+def _recompressed(data: bytes, wbits: int | None) -> bytes:
+    packer = zlib.compressobj(wbits=wbits or zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
 
 
 def cassette(interactions: list[dict[str, Any]]) -> bytes:

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from llmtrace.sse import event_line
 from llmtrace import dialects
 from llmtrace.model import Exchange
 
@@ -46,8 +47,7 @@ def _data(chunk: Any) -> bytes:
 
 def _event(chunk: Any) -> bytes:
     kind = chunk.get("type") if isinstance(chunk, dict) else None
-    head = b"event: " + kind.encode() + b"\n" if isinstance(kind, str) and "\n" not in kind else b""
-    return head + _data(chunk)
+    return event_line(kind) + _data(chunk)
 
 
 def _line(chunk: Any) -> bytes:
