@@ -125,7 +125,7 @@ def listing(url: str) -> list[tuple[str, bool, int | None, str | None]]:
             found, explicit = fs.find(path, detail=True), False
         else:
             return [(url, True, None, None)]
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - every driver has its own errors (no credentials, no bucket)
         return [(url, True, None, f"cannot list ({_reason(exc)})")]
     base = path.rstrip("/")
     out = []
@@ -321,16 +321,24 @@ def scan_group(items: list, fmt: str | None, options: dict[str, Any], max_size: 
     return results
 
 
+def _dask():
+    try:
+        import dask
+        import dask.distributed  # noqa: F401
+    except ImportError:
+        raise UsageError(f"--scheduler needs dask.distributed: {EXTRA}") from None
+    return dask
+
+
 def client_for(scheduler: str, workers: int | None):
     """A Dask client: on the cluster at ``scheduler`` (``tcp://HOST:8786``), or on a
     ``LocalCluster`` of ``workers`` processes (one thread each) for ``local``. Returns
     ``(client, cluster or None)``; the caller closes both."""
-    try:
-        import logging
+    import logging
 
-        from dask.distributed import Client, LocalCluster
-    except ImportError:
-        raise UsageError(f"--scheduler needs dask.distributed: {EXTRA}") from None
+    _dask()
+    from dask.distributed import Client, LocalCluster
+
     if scheduler == "local":
         cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
                                host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR)
@@ -338,7 +346,7 @@ def client_for(scheduler: str, workers: int | None):
     if workers is not None:
         raise UsageError("--workers is for --scheduler local; a cluster has the workers it has")
     try:
-        return Client(scheduler, timeout="30s"), None
+        return Client(scheduler, timeout="10s"), None
     except (OSError, ValueError) as exc:
         raise UsageError(f"--scheduler {scheduler}: cannot connect ({_reason(exc)})") from None
 
@@ -347,8 +355,7 @@ def scan_on_cluster(paths: list[str], scheduler: str, workers: int | None, fmt: 
                     progress: bool) -> dict[str, Any]:
     """``scan`` on a Dask cluster; the same ``{"results", "skipped", "total"}`` as ``scan.scan``.
     With ``parquet``, each task writes its rows as ``part-NNNNN.parquet`` under it."""
-    import dask
-
+    dask = _dask()
     from llmtrace import limits
     from llmtrace.walk import iter_inputs
 
