@@ -33,6 +33,7 @@ __all__ = [
     "diff",
     "serve",
     "rows",
+    "COLUMNS",
     "Recording",
     "Exchange",
     "Request",
@@ -52,13 +53,14 @@ SEVERITIES = ("info", "warning", "error")
 if TYPE_CHECKING:  # pragma: no cover - names for type checkers; loaded lazily at run time
     from llmtrace.compare import Difference
     from llmtrace.errors import UnreadableInput
+    from llmtrace.sweep import COLUMNS
     from llmtrace.model import Anomaly, Exchange, Message, Recording, Request, Response, ToolCall, Usage
 
 _LAZY = {
     "Recording": "llmtrace.model", "Exchange": "llmtrace.model", "Request": "llmtrace.model",
     "Response": "llmtrace.model", "Message": "llmtrace.model", "ToolCall": "llmtrace.model",
     "Usage": "llmtrace.model", "Anomaly": "llmtrace.model", "Difference": "llmtrace.compare",
-    "UnreadableInput": "llmtrace.errors",
+    "UnreadableInput": "llmtrace.errors", "COLUMNS": "llmtrace.sweep",
 }
 
 
