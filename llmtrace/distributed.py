@@ -341,7 +341,7 @@ def client_for(scheduler: str, workers: int | None):
 
     if scheduler == "local":
         cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR)
+                               host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
         return Client(cluster), cluster
     if workers is not None:
         raise UsageError("--workers is for --scheduler local; a cluster has the workers it has")
@@ -355,11 +355,25 @@ def scan_on_cluster(paths: list[str], scheduler: str, workers: int | None, fmt: 
                     progress: bool) -> dict[str, Any]:
     """``scan`` on a Dask cluster; the same ``{"results", "skipped", "total"}`` as ``scan.scan``.
     With ``parquet``, each task writes its rows as ``part-NNNNN.parquet`` under it."""
-    dask = _dask()
-    from llmtrace import limits
+    skipped: list[str] = []
+    items = list_all(paths, skipped)
+    if parquet:
+        _destination(parquet)
+    client, cluster = client_for(scheduler, workers)
+    try:
+        results = run_tasks(client, items, fmt, parquet, progress)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    skipped.extend(r["file"] for r in results if r["skipped"])
+    return {"results": [r for r in results if not r["skipped"]], "skipped": skipped, "total": len(items)}
+
+
+def list_all(paths: list[str], skipped: list[str]) -> list[tuple[str, bool, int | None, str | None]]:
+    """Every file the paths and URLs name, once, as ``(path, explicit, size, error)``."""
     from llmtrace.walk import iter_inputs
 
-    skipped: list[str] = []
     items = []
     for path in paths:
         if path == "-":
@@ -369,27 +383,24 @@ def scan_on_cluster(paths: list[str], scheduler: str, workers: int | None, fmt: 
         else:  # a local path: the workers must see the same file system (a LocalCluster does)
             for inp in iter_inputs([path], skipped):
                 items.append((inp.path, inp.explicit, _local_size(inp.path), inp.error))
-    if parquet:
-        _destination(parquet)
-    client, cluster = client_for(scheduler, workers)
-    try:
-        count = len(client.scheduler_info().get("workers", {})) or (workers or 1)
-        tasks = groups(items, count)
-        scan = dask.delayed(scan_group, pure=False)
-        options, max_size = storage_options(), limits.max_size()
-        futures = client.compute([scan(group, fmt, options, max_size, part_name(parquet, i) if parquet else None)
-                                  for i, group in enumerate(tasks)])
-        if progress:
-            from dask.distributed import progress as bar
+    return items
 
-            bar(futures)
-        results = [result for group in client.gather(futures) for result in group]
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-    skipped.extend(r["file"] for r in results if r["skipped"])
-    return {"results": [r for r in results if not r["skipped"]], "skipped": skipped, "total": len(items)}
+
+def run_tasks(client, items: list, fmt: str | None, parquet: str | None, progress: bool = False) -> list[dict]:
+    """The listed files scanned in tasks on the client's cluster; the per-file results in order."""
+    dask = _dask()
+    from llmtrace import limits
+
+    count = len(client.scheduler_info().get("workers", {})) or 1
+    scan = dask.delayed(scan_group, pure=False)
+    options, max_size = storage_options(), limits.max_size()
+    futures = client.compute([scan(group, fmt, options, max_size, part_name(parquet, i) if parquet else None)
+                              for i, group in enumerate(groups(items, count))])
+    if progress:
+        from dask.distributed import progress as bar
+
+        bar(futures)
+    return [result for group in client.gather(futures) for result in group]
 
 
 def _local_size(path: str) -> int | None:

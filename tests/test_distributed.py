@@ -79,7 +79,7 @@ def cluster():
     from dask.distributed import LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, silence_logs=logging.ERROR) as local:
+                      dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) as local:
         yield local.scheduler_address
 
 
