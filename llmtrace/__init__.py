@@ -32,6 +32,8 @@ __all__ = [
     "check",
     "diff",
     "serve",
+    "rows",
+    "COLUMNS",
     "Recording",
     "Exchange",
     "Request",
@@ -51,13 +53,14 @@ SEVERITIES = ("info", "warning", "error")
 if TYPE_CHECKING:  # pragma: no cover - names for type checkers; loaded lazily at run time
     from llmtrace.compare import Difference
     from llmtrace.errors import UnreadableInput
+    from llmtrace.sweep import COLUMNS
     from llmtrace.model import Anomaly, Exchange, Message, Recording, Request, Response, ToolCall, Usage
 
 _LAZY = {
     "Recording": "llmtrace.model", "Exchange": "llmtrace.model", "Request": "llmtrace.model",
     "Response": "llmtrace.model", "Message": "llmtrace.model", "ToolCall": "llmtrace.model",
     "Usage": "llmtrace.model", "Anomaly": "llmtrace.model", "Difference": "llmtrace.compare",
-    "UnreadableInput": "llmtrace.errors",
+    "UnreadableInput": "llmtrace.errors", "COLUMNS": "llmtrace.sweep",
 }
 
 
@@ -146,6 +149,22 @@ def diff(a: Recording, b: Recording, strict: bool = False, ignore: Iterable[str]
         compare.parse_path(pattern)  # ValueError, with the reason, for a bad path
     pairs = compare.compare_recordings(documents(a), documents(b), strict=strict, ignore=patterns)
     return [d for pair in pairs for d in pair.differences if d.counts]
+
+
+def rows(data: bytes, name: str) -> list[dict[str, Any]]:
+    """The rows ``llmtrace scan --jsonl`` prints for one file, from its bytes: a flat dict per
+    exchange, or one ``{"file", "exchange": None, "error"}`` row for a file that cannot be read.
+    ``name`` is only what the rows' ``file`` says. No global state, no terminal, never raises for
+    bad input: what Spark's ``mapPartitions`` or Ray's ``map_batches`` call on each file.
+
+    >>> import llmtrace
+    >>> row, = llmtrace.rows(open("examples/llama-stack/together-llama-tool-call-as-text.json", "rb").read(), "a.json")
+    >>> row["container"], row["dialect"], row["anomalies"], row["error"]
+    ('llama-stack', 'openai-chat', ['tool-call-in-text', 'malformed-url'], None)
+    """
+    from llmtrace.sweep import rows as _rows
+
+    return _rows(data, name)
 
 
 def serve(recordings: Iterable[Recording | str | os.PathLike], *, speed: float | None = None,

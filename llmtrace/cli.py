@@ -39,6 +39,8 @@ def _root(
 FORMAT_HELP = ("Container format, overriding detection (llama-stack, vcr, har, sse, ndjson, json-chunks, websocket, "
                "aws-eventstream, mitmproxy, otlp, nock).")
 MAX_SIZE_HELP = "Largest file or decoded (gunzipped) body to read, e.g. 200M or 2G (default 1G)."
+STORAGE_HELP = ("For URLs (s3://, gs://, az://, http(s)://): an option of the store's fsspec driver, e.g. "
+                "endpoint_url=http://127.0.0.1:9000 or anon=true (repeatable; needs llmtrace[distributed]).")
 
 
 @app.command()
@@ -73,6 +75,7 @@ def check(
     ignore: List[str] = typer.Option([], "--ignore", metavar="CODE", help="Silence an anomaly code (repeatable)."),
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
+    storage_option: List[str] = typer.Option([], "--storage-option", metavar="KEY=VALUE", help=STORAGE_HELP),
 ) -> None:
     """Detect anomalies (tool calls written as text, truncation, unfinished streams, ...).
 
@@ -80,8 +83,8 @@ def check(
     """
     from llmtrace.commands import check as cmd
 
-    _finish(_limited(max_size, lambda: cmd.run(paths, fail_on=fail_on.value, as_json=as_json, ignore=ignore, fmt=fmt)),
-            "check")
+    _finish(_limited(max_size, lambda: cmd.run(paths, fail_on=fail_on.value, as_json=as_json, ignore=ignore, fmt=fmt),
+                     storage_option), "check")
 
 
 @app.command()
@@ -127,18 +130,26 @@ def scan(
     jsonl: bool = typer.Option(False, "--jsonl", help="One flat JSON row per exchange (for DuckDB, pandas)."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Exit 1 when an anomaly reaches this severity."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes (default: one per core)."),
+    parquet: Optional[str] = typer.Option(None, "--parquet", metavar="PATH_OR_URL",
+                                          help="Also write the rows as Parquet (with --scheduler: a folder of parts)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", metavar="tcp://HOST:8786|local",
+                                            help="Scan on a Dask cluster, or on a local one of --workers processes."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Workers of --scheduler local (default: cores)."),
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
+    storage_option: List[str] = typer.Option([], "--storage-option", metavar="KEY=VALUE", help=STORAGE_HELP),
 ) -> None:
     """Sweep many recordings: providers, models, usage totals, anomalies by code.
 
     Exchanges by container, dialect, host and model; usage totals; anomalies by code; files that
-    fail to parse. Exit 2 when a file cannot be read."""
+    fail to parse. PATHs may be URLs (s3://bucket/prefix, gs://, az://, https://, globs). Exit 2
+    when a file cannot be read."""
     from llmtrace.commands import scan as cmd
 
     _finish(_limited(max_size, lambda: cmd.run(paths, as_json=as_json, jsonl=jsonl,
-                                               fail_on=fail_on.value if fail_on else None, fmt=fmt, jobs=jobs)),
-            "scan")
+                                               fail_on=fail_on.value if fail_on else None, fmt=fmt, jobs=jobs,
+                                               parquet=parquet, scheduler=scheduler, workers=workers),
+                     storage_option), "scan")
 
 
 @app.command()
@@ -151,6 +162,7 @@ def report(
     open_browser: bool = typer.Option(False, "--open", help="Open the page in a browser when written."),
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
+    storage_option: List[str] = typer.Option([], "--storage-option", metavar="KEY=VALUE", help=STORAGE_HELP),
 ) -> None:
     """Write one self-contained HTML page: a recording, a folder, or two recordings compared.
 
@@ -160,7 +172,7 @@ def report(
     from llmtrace.commands import report as cmd
 
     _finish(_limited(max_size, lambda: cmd.run(paths or [], output=output, diff=diff, svg=svg,
-                                                open_browser=open_browser, fmt=fmt)), "report")
+                                                open_browser=open_browser, fmt=fmt), storage_option), "report")
 
 
 @app.command()
@@ -250,13 +262,18 @@ def record(
                                                mask=not no_mask)), "record")
 
 
-def _limited(max_size: Optional[str], action):
-    """``action`` with ``--max-size`` applied first; a bad size is a usage error (exit 2)."""
+def _limited(max_size: Optional[str], action, storage_options: Optional[List[str]] = None):
+    """``action`` with ``--max-size`` (and ``--storage-option``) applied first; a bad size or
+    option is a usage error (exit 2)."""
 
     def run():
         from llmtrace import limits
 
         limits.set_max_size(None if max_size is None else limits.parse_size(max_size))
+        if storage_options:
+            from llmtrace.distributed import set_storage_options
+
+            set_storage_options(storage_options)
         return action()
 
     return run

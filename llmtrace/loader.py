@@ -27,6 +27,11 @@ def read_bytes(path: str, limit: int | None = None) -> bytes:
     a file; a terminal or a closed stdin is unreadable, rather than a silent wait or a crash."""
     if path == "-":
         return _read_stdin(limit)
+    if "://" in path:
+        from llmtrace.distributed import is_url, read_url
+
+        if is_url(path):
+            return read_url(path, limit)
     import stat
 
     try:

@@ -68,6 +68,12 @@ def iter_inputs(paths: list[str], skipped: list[str] | None = None) -> Iterator[
     that is passed over for not being a regular file also gets a note on stderr (once: a caller
     that only counts the inputs passes no list and prints nothing)."""
     for path in paths:
+        if "://" in path:
+            from llmtrace.distributed import inputs, is_url
+
+            if is_url(path):  # an object store, http(s) or file:// URL, or a glob of one
+                yield from inputs(path)
+                continue
         if path != "-" and os.path.isdir(path):
             yield from _walk(path, skipped)
         else:

@@ -12,13 +12,15 @@ import httpx
 import pytest
 
 import llmtrace
+import llmtrace.sweep
 import llmtrace.testing
 from conftest import SEED
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("module", [llmtrace, llmtrace.testing], ids=["llmtrace", "llmtrace.testing"])
+@pytest.mark.parametrize("module", [llmtrace, llmtrace.testing, llmtrace.sweep],
+                         ids=["llmtrace", "llmtrace.testing", "llmtrace.sweep"])
 def test_doctests(module, monkeypatch):
     monkeypatch.chdir(ROOT)  # the examples name files under examples/
     failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)

@@ -66,6 +66,8 @@ def skipped_codes(exchange: Exchange) -> list[str]:
     if exchange.result is None:
         return []
     skipped = set(exchange.result.observations.skipped)
+    if exchange.response.streaming and exchange.result.timeline.chunks and not skipped:
+        return []  # the common case: a stream with its chunks, and nothing the fold left out
     if exchange.fidelity in ("final-text", "ttft-only"):
         skipped |= NEEDS_CHUNKS
     return sorted(code for code in skipped if code in CHECKS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import compress, count, islice
+from operator import eq
 from typing import Iterator
 
 from llmtrace.anomalies import check, finding
@@ -32,12 +34,16 @@ def duplicate_chunk(exchange: Exchange) -> Iterator[Anomaly]:
     chunks = exchange.response.chunks
     if not exchange.response.streaming or len(chunks) < 2:
         return
+    # Chunks equal to the one before them, compared in C (two chunks of a stream differ in their
+    # first fields almost always); the texts are gathered only when there are such.
+    equal = set(compress(count(1), map(eq, islice(chunks, 1, None), chunks)))
+    if not equal:
+        return
     texts: dict[int, str] = {}
     for delta in exchange.result.timeline.deltas:
-        if delta.text:
+        if delta.text and delta.chunk in equal:
             texts[delta.chunk] = texts.get(delta.chunk, "") + delta.text
-    repeated = [i for i in sorted(texts) if i > 0 and chunks[i] == chunks[i - 1]
-                and (_unique(chunks[i]) or len(texts[i].strip()) >= MIN_TEXT)]
+    repeated = [i for i in sorted(texts) if _unique(chunks[i]) or len(texts[i].strip()) >= MIN_TEXT]
     if not repeated:
         return
     shown = texts[repeated[0]]

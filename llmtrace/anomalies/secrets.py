@@ -110,7 +110,10 @@ def _in_value(value: Any, place: str) -> list[Leak]:
         return []
     text = value if isinstance(value, str) else _serialized(value)
     if isinstance(text, bytes):
-        text = _without_base64(text).decode("utf-8", "replace")
+        text = _without_base64(text)
+        if not might_hold_secrets(text):  # the common case: searched as bytes, never decoded
+            return []
+        text = text.decode("utf-8", "replace")
     return leaks_in_text(text, place) if text else []
 
 

@@ -15,77 +15,12 @@ from typing import Any, Iterable
 
 from llmtrace.anomalies import SEVERITY_RANK
 from llmtrace.output import dumps, warn, write_out
-from llmtrace.walk import Input, iter_inputs, skip_unreadable
+from llmtrace.sweep import output_rows, scan_file
+from llmtrace.walk import iter_inputs
 
 # Below this many files a pool costs more than it saves.
 _POOL_MIN_FILES = 24
 EXAMPLES_PER_CODE = 3
-
-
-def scan_file(path: str, explicit: bool = True, fmt: str | None = None, error: str | None = None) -> dict[str, Any]:
-    """One file → ``{"file", "rows", "severities", "error", "skipped"}``; never raises for bad input.
-    ``error``: why the input cannot be read, known before reading (a folder the walk could not list)."""
-    from llmtrace.anomalies import detect
-    from llmtrace.errors import UnreadableInput
-    from llmtrace.loader import load
-
-    out: dict[str, Any] = {"file": path, "rows": [], "severities": [], "error": None, "skipped": False}
-    if error:
-        out["error"] = f"{path}: {error}"
-        return out
-    try:
-        recording = load(path, fmt=fmt)
-    except UnreadableInput as exc:
-        if skip_unreadable(Input(path, explicit), exc):
-            out["skipped"] = True
-        else:
-            out["error"] = exc.line()
-        return out
-    except MemoryError:  # reading the bytes themselves (parsing and folding say it in load)
-        from llmtrace.limits import out_of_memory
-
-        out["error"] = f"{path}: {out_of_memory(ran_out=True)}"
-        return out
-    except Exception as exc:  # noqa: BLE001 - one bad file must not stop a sweep of thousands
-        out["error"] = f"{path}: internal error: {type(exc).__name__}: {exc}"
-        return out
-    try:
-        for exchange in recording.exchanges:
-            anomalies = detect(exchange, recording)
-            out["rows"].append(row_of(path, recording.container, exchange, [a.code for a in anomalies]))
-            out["severities"].append({a.code: a.severity for a in anomalies})
-    except MemoryError:
-        from llmtrace.limits import out_of_memory
-
-        out.update(rows=[], severities=[], error=f"{path}: {out_of_memory(ran_out=True)}")
-    except Exception as exc:  # noqa: BLE001 - as above
-        out.update(rows=[], severities=[], error=f"{path}: internal error: {type(exc).__name__}: {exc}")
-    return out
-
-
-def row_of(path: str, container: str, exchange, codes: list[str]) -> dict[str, Any]:
-    """The flat ``scan --jsonl`` row of one exchange (contracts.md)."""
-    result = exchange.result
-    usage = result.usage if result else None
-    choices = result.choices if result else []
-    return {
-        "file": path,
-        "exchange": exchange.index,
-        "container": container,
-        "dialect": exchange.dialect,
-        "fidelity": exchange.fidelity,
-        "host": exchange.request.host,
-        "endpoint": exchange.request.endpoint,
-        "model": (result.model if result and result.model else None) or exchange.request.model,
-        "streaming": exchange.response.streaming,
-        "chunks": len(exchange.response.chunks) if exchange.response.streaming else None,
-        "input_tokens": usage.input_tokens if usage else None,
-        "output_tokens": usage.output_tokens if usage else None,
-        "total_tokens": usage.total_tokens if usage else None,
-        "finish_reason": choices[0].finish_reason if choices else None,
-        "anomalies": codes,
-        "error": None,
-    }
 
 
 def _scan_batch(batch: list[tuple[str, bool, str | None, str | None]]) -> list[dict[str, Any]]:
@@ -101,12 +36,25 @@ def _scan_batch(batch: list[tuple[str, bool, str | None, str | None]]) -> list[d
     return out
 
 
-def _start_worker(max_size: int) -> None:
-    """A worker's start: the parent's ``--max-size``, handed over explicitly (a worker started
-    by spawn or forkserver does not inherit the parent's module state)."""
+def _start_worker(settings: tuple) -> None:
+    """A worker's start: the parent's ``--max-size`` and ``--storage-option``s (``_settings``),
+    handed over explicitly (a worker started by spawn or forkserver does not inherit the
+    parent's module state)."""
     from llmtrace import limits
 
+    max_size, options = settings
     limits.set_max_size(max_size)
+    if options:
+        from llmtrace import distributed
+
+        distributed.set_options(options)
+
+
+def _settings() -> tuple:
+    from llmtrace import limits
+
+    options = sys.modules["llmtrace.distributed"].storage_options() if "llmtrace.distributed" in sys.modules else {}
+    return limits.max_size(), options
 
 
 # Tests only: a worker that meets a file of this name kills itself with SIGSEGV, as a crash in
@@ -155,27 +103,25 @@ def _in_workers(batches: list[list], jobs: int, progress) -> list[dict[str, Any]
     rescanned one file at a time in a child process of their own, which finds the file a worker
     dies on (``_one_by_one``); the rest go to a fresh pool. Each round finishes at least those
     suspects, so this ends, and a file that kills its worker becomes its own error row."""
-    from llmtrace import limits
-
     done: dict[int, list] = {}
     todo = list(range(len(batches)))
     while todo:
-        failed = _pool_round(batches, todo, done, jobs, limits.max_size(), progress)
+        failed = _pool_round(batches, todo, done, jobs, _settings(), progress)
         suspects, todo = failed[:2 * jobs + 1], failed[2 * jobs + 1:]
         for i in suspects:
-            done[i] = _one_by_one(batches[i], limits.max_size())
+            done[i] = _one_by_one(batches[i], _settings())
             if progress:
                 progress(len(batches[i]))
     return [result for i in range(len(batches)) for result in done[i]]
 
 
-def _pool_round(batches: list[list], todo: list[int], done: dict[int, list], jobs: int, max_size: int,
+def _pool_round(batches: list[list], todo: list[int], done: dict[int, list], jobs: int, settings: tuple,
                 progress) -> list[int]:
     """Scan the batches ``todo`` in a fresh pool; the ones that failed with a broken pool."""
     from concurrent.futures.process import BrokenProcessPool
 
     failed = []
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=(max_size,)) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=(settings,)) as pool:
         futures = [(i, pool.submit(_scan_batch, batches[i])) for i in todo]
         for i, future in futures:
             try:
@@ -188,7 +134,7 @@ def _pool_round(batches: list[list], todo: list[int], done: dict[int, list], job
     return failed
 
 
-def _one_by_one(batch: list, max_size: int) -> list[dict[str, Any]]:
+def _one_by_one(batch: list, settings: tuple) -> list[dict[str, Any]]:
     """The files of ``batch`` scanned one at a time in a child process, each result sent back
     as it is done: when the child dies, the file it was reading gets an error row saying how it
     died, and a new child goes on with the files after it."""
@@ -198,7 +144,7 @@ def _one_by_one(batch: list, max_size: int) -> list[dict[str, Any]]:
     rest = list(batch)
     while rest:
         receiver, sender = multiprocessing.Pipe(duplex=False)
-        child = multiprocessing.Process(target=_scan_to_pipe, args=(rest, max_size, sender), daemon=True)
+        child = multiprocessing.Process(target=_scan_to_pipe, args=(rest, settings, sender), daemon=True)
         child.start()
         sender.close()
         got = 0
@@ -220,8 +166,8 @@ def _one_by_one(batch: list, max_size: int) -> list[dict[str, Any]]:
     return out
 
 
-def _scan_to_pipe(batch: list, max_size: int, sender) -> None:
-    _start_worker(max_size)
+def _scan_to_pipe(batch: list, settings: tuple, sender) -> None:
+    _start_worker(settings)
     for item in batch:
         sender.send(_scan_batch([item])[0])
     sender.close()
@@ -291,19 +237,34 @@ def worst_severity(scanned: dict[str, Any]) -> str | None:
 
 
 def run(paths: list[str], as_json: bool = False, jsonl: bool = False, fail_on: str | None = None,
-        fmt: str | None = None, jobs: int | None = None) -> int:
+        fmt: str | None = None, jobs: int | None = None, parquet: str | None = None, scheduler: str | None = None,
+        workers: int | None = None) -> int:
     show_progress = not (as_json or jsonl) and sys.stderr.isatty() and sys.stdout.isatty()
-    if show_progress:
+    if parquet:
+        from llmtrace.distributed import arrow_schema
+
+        arrow_schema()  # pyarrow missing: one line before any file is read
+    if scheduler:
+        from llmtrace.distributed import scan_on_cluster
+
+        scanned = scan_on_cluster(paths, scheduler, workers, fmt, parquet, progress=show_progress)
+    elif workers is not None:
+        from llmtrace.errors import UsageError
+
+        raise UsageError("--workers goes with --scheduler local (-j sets the processes of a scan on this machine)")
+    elif show_progress:
         scanned = _with_progress(paths, fmt, jobs)
     else:
         scanned = scan(paths, fmt=fmt, jobs=jobs)
+    if parquet and not scheduler:
+        from llmtrace.distributed import write_parquet
+
+        write_parquet(parquet, [row for result in scanned["results"] for row in output_rows(result)])
     failed = [r for r in scanned["results"] if r["error"]]
     if jsonl:
         parts = []
         for result in scanned["results"]:
-            if result["error"]:
-                parts.append(dumps({"file": result["file"], "exchange": None, "error": result["error"]}))
-            parts.extend(dumps(row) for row in result["rows"])
+            parts.extend(dumps(row) for row in output_rows(result))
         write_out(parts)
     elif as_json:
         write_out([dumps(summarize(scanned))])

@@ -71,10 +71,17 @@ def modules() -> tuple:
 
 
 def module_for(dialect: str):
+    return _by_name().get(dialect)
+
+
+@functools.cache
+def _by_name() -> dict[str, Any]:
+    """Dialect name → its module (the first in sniffing order that has the name)."""
+    found: dict[str, Any] = {}
     for mod in modules():
-        if dialect in mod.NAMES:
-            return mod
-    return None
+        for name in mod.NAMES:
+            found.setdefault(name, mod)
+    return found
 
 
 def sniff(payload: Any) -> str | None:

@@ -1,0 +1,93 @@
+"""``scan`` on a Dask cluster: 1 worker vs 2 workers on 10,000 recordings, and what a task costs.
+
+Builds its input from the test corpus (as bench_scan.py does), starts two ``LocalCluster``s — one
+of 1 worker process, one of 2 — and times, interleaved, the scan's compute on each: files listed
+once, grouped into tasks, read and scanned on the workers (``llmtrace.distributed.run_tasks``,
+what ``scan --scheduler`` runs; cluster start-up not counted, it is paid once per cluster). It
+also times the same tasks called one after the other in this process, without Dask: the
+difference to the 1-worker cluster is the per-file overhead of running them as Dask tasks.
+
+Prints:
+- the speed-up of 2 workers over 1 (goal >= 1.6x on a 2-core machine);
+- Dask's overhead per file relative to the scan's own time per file (goal <= 10%);
+- CPU time of the whole process tree and the load average, since the machine may be shared.
+
+Usage: python bench/bench_distributed.py [--files 10000] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_scan import build  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=10000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+
+    from dask.distributed import Client, LocalCluster
+
+    from llmtrace import distributed
+
+    with tempfile.TemporaryDirectory(prefix="llmtrace-bench-dist-") as tmp:
+        root = Path(tmp)
+        size = build(root, args.files)
+        items = distributed.list_all([str(root)], [])
+        print(f"input: {len(items)} recordings, {size / 2**20:.1f} MiB; {os.cpu_count()} cores; "
+              f"load average at start {os.getloadavg()[0]:.1f}")
+        clusters = {n: LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                    dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) for n in (1, 2)}
+        clients = {n: Client(cluster) for n, cluster in clusters.items()}
+        try:
+            for client in clients.values():  # warm-up: imports on the workers
+                distributed.run_tasks(client, items[:50], None, None)
+            times: dict[str, list[float]] = {"in process": [], "1 worker": [], "2 workers": []}
+            tasks = {"1 worker": len(distributed.groups(items, 1)), "2 workers": len(distributed.groups(items, 2))}
+            for _ in range(args.runs):
+                times["in process"].append(_in_process(items))
+                for n in (1, 2):
+                    start = time.perf_counter()
+                    results = distributed.run_tasks(clients[n], items, None, None)
+                    times[f"{n} worker{'s' if n > 1 else ''}"].append(time.perf_counter() - start)
+                    assert len(results) == len(items)
+        finally:
+            for client in clients.values():
+                client.close()
+            for cluster in clusters.values():
+                cluster.close()
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    for name, wall in medians.items():
+        extra = f"  ({tasks[name]} tasks)" if name in tasks else ""
+        print(f"{name:<12} {wall:>7.2f} s  {len(items) / wall:>7.0f} files/s  runs: "
+              + ", ".join(f"{v:.2f}" for v in times[name]) + extra)
+    own = medians["in process"] / len(items)
+    overhead = (medians["1 worker"] - medians["in process"]) / len(items)
+    print(f"2 workers vs 1: {medians['1 worker'] / medians['2 workers']:.2f}x (goal >= 1.6x)")
+    print(f"Dask's overhead per file: {overhead * 1e6:.0f} µs against the scan's own {own * 1e6:.0f} µs "
+          f"= {overhead / own:.1%} (goal <= 10%)")
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+
+
+def _in_process(items: list) -> float:
+    """The same tasks, called one after the other here: the scan's own time."""
+    from llmtrace import distributed, limits
+
+    start = time.perf_counter()
+    for group in distributed.groups(items, 1):
+        distributed.scan_group(group, None, {}, limits.max_size(), None)
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    main()

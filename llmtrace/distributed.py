@@ -1,0 +1,410 @@
+"""Beyond one machine: recordings in object storage, ``scan`` on a Dask cluster, Parquet out.
+
+The only module that imports fsspec, dask and pyarrow (the optional extra
+``llmtrace[distributed]``), and only inside the functions that need them, so that a command
+given plain paths never pays for them and one given a URL without the extra gets one line
+naming it.
+
+- **URLs as inputs** (``s3://``, ``gs://``, ``az://``, ``http(s)://``, ``file://``, globs):
+  ``walk.iter_inputs`` lists them here (``inputs``) and ``loader.read_bytes`` reads them here
+  (``read_url``), so every command that reads files takes them. Credentials and endpoints come
+  from the stores' own environment variables (``AWS_ACCESS_KEY_ID``, ``AWS_ENDPOINT_URL``,
+  ``GOOGLE_APPLICATION_CREDENTIALS``, ``AZURE_STORAGE_CONNECTION_STRING``, …) or from
+  ``--storage-option KEY=VALUE`` (``set_storage_options``).
+- **On a cluster** (``scan_on_cluster``): the files are listed once, here, and grouped into tasks
+  of about ``TASK_BYTES``; each task reads its files on a worker (concurrently, for an object
+  store), calls ``sweep.scan_file`` on each — the function ``llmtrace.rows`` wraps — and writes
+  its rows as one Parquet part straight to the destination. Dask schedules, retries a task whose
+  worker was lost and draws the progress bar: there is no queue or retry of ours.
+- **Parquet** (``write_parquet``): the columns and types of ``sweep.COLUMNS``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Iterator
+
+from llmtrace.errors import UnreadableInput, UsageError
+
+EXTRA = "pip install 'llmtrace[distributed]'"
+# A task reads about this many bytes (fewer when there are too few files to keep every worker busy).
+TASK_BYTES = 64 << 20
+# Tasks per worker at least, when the input is small: a slow task does not hold up the end.
+TASKS_PER_WORKER = 4
+
+# What ``--storage-option`` gave, for every URL this process opens (set by the CLI).
+_options: dict[str, Any] = {}
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
+_MAGIC = re.compile(r"[*?\[]")
+# The driver each store needs, for the one-line hint when it is missing.
+_DRIVERS = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs",
+            "abfss": "adlfs", "http": "aiohttp", "https": "aiohttp"}
+
+
+def is_url(path: str) -> bool:
+    """Whether a command-line path is a URL (``s3://…``), not a local path (``C:\\`` is not)."""
+    return bool(_URL.match(path))
+
+
+def set_storage_options(pairs: list[str]) -> None:
+    """``--storage-option KEY=VALUE`` (repeatable): passed to the store's fsspec driver for every
+    URL. A value is JSON when it reads as JSON (``true``, ``3``, ``{"a": 1}``), else a string; a
+    dotted key nests (``client_kwargs.region_name=eu-west-1``)."""
+    import orjson
+
+    _options.clear()
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--storage-option {pair!r}: expected KEY=VALUE")
+        try:
+            parsed: Any = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            parsed = value
+        *parents, last = key.strip().split(".")
+        target = _options
+        for parent in parents:
+            target = target.setdefault(parent, {})
+            if not isinstance(target, dict):
+                raise UsageError(f"--storage-option {pair!r}: {parent} is set to a value already")
+        target[last] = parsed
+
+
+def storage_options() -> dict[str, Any]:
+    return dict(_options)
+
+
+def set_options(options: dict[str, Any]) -> None:
+    """The storage options of this process, as parsed already (a worker's, from its parent)."""
+    _options.clear()
+    _options.update(options)
+
+
+def _fsspec(url: str):
+    try:
+        import fsspec
+    except ImportError:
+        raise UsageError(f"{url}: reading a URL needs fsspec: {EXTRA}") from None
+    return fsspec
+
+
+def filesystem(url: str, options: dict[str, Any] | None = None):
+    """``(filesystem, path)`` of a URL; the missing driver named in one line."""
+    fsspec = _fsspec(url)
+    protocol = url.split("://", 1)[0].lower()
+    try:
+        return fsspec.core.url_to_fs(url, **(_options if options is None else options))
+    except ImportError:
+        driver = _DRIVERS.get(protocol)
+        hint = f"pip install {driver}" if driver in ("gcsfs", "adlfs") else EXTRA
+        raise UsageError(f"{url}: reading {protocol}:// needs {driver or 'its fsspec driver'}: {hint}") from None
+    except ValueError as exc:  # an unknown protocol
+        raise UsageError(f"{url}: {exc}") from None
+    except TypeError as exc:  # a --storage-option the driver does not take
+        raise UsageError(f"{url}: bad --storage-option for {protocol}:// ({exc})") from None
+
+
+# --- listing ---------------------------------------------------------------------------------------------------
+
+
+def listing(url: str) -> list[tuple[str, bool, int | None, str | None]]:
+    """The files a URL names, in the order ``walk`` gives local ones (a folder's files, then its
+    subfolders), as ``(url, explicit, size, error)``. A prefix (folder) is walked with the
+    walk's rules (hidden entries and plainly-not-recording names passed over); a glob's
+    matches are taken as named; anything else is one file, read later (and reported then if
+    it is missing). A listing that fails is one input with its error."""
+    from llmtrace.walk import is_skipped
+
+    fs, path = filesystem(url)
+    try:
+        if _MAGIC.search(path):
+            found, explicit = fs.glob(path, detail=True), True
+        elif _is_dir(fs, path):
+            found, explicit = fs.find(path, detail=True), False
+        else:
+            return [(url, True, None, None)]
+    except Exception as exc:  # noqa: BLE001 - every driver has its own errors (no credentials, no bucket)
+        return [(url, True, None, f"cannot list ({_reason(exc)})")]
+    base = path.rstrip("/")
+    out = []
+    for name, info in found.items():
+        if info.get("type") == "directory":
+            continue
+        parts = name[len(base):].strip("/").split("/") if name.startswith(base) else [name.rsplit("/", 1)[-1]]
+        if not explicit and (any(p.startswith(".") for p in parts[:-1]) or is_skipped(parts[-1])):
+            continue
+        out.append((_walk_key(parts), fs.unstrip_protocol(name), explicit, info.get("size")))
+    out.sort(key=lambda entry: entry[0])
+    return [(name, explicit, size, None) for _, name, explicit, size in out]
+
+
+def _is_dir(fs, path: str) -> bool:
+    if path.endswith("/"):
+        return True
+    try:
+        return fs.isdir(path)
+    except (OSError, ValueError):
+        return False
+
+
+def _walk_key(parts: list[str]) -> tuple:
+    """Sorts as ``walk`` lists: within a folder its files (0, name) before its subfolders (1, name)."""
+    return (*((1, p) for p in parts[:-1]), (0, parts[-1]))
+
+
+def inputs(url: str) -> Iterator:
+    """``walk.Input`` for each file a URL names (``walk.iter_inputs`` hands URLs here)."""
+    from llmtrace.walk import Input
+
+    for name, explicit, _size, error in listing(url):
+        yield Input(name, explicit, error)
+
+
+# --- reading ---------------------------------------------------------------------------------------------------
+
+
+def read_url(url: str, limit: int | None) -> bytes:
+    """The bytes at a URL, at most ``limit`` (None: no cap); bad or missing ones as UnreadableInput."""
+    from llmtrace import limits
+
+    fs, path = filesystem(url)
+    try:
+        with fs.open(path, "rb") as fh:
+            data = fh.read(limit + 1) if limit is not None else fh.read()
+    except FileNotFoundError:
+        raise UnreadableInput("no such file", path=url) from None
+    except IsADirectoryError:
+        raise UnreadableInput("is a directory", path=url) from None
+    except Exception as exc:  # noqa: BLE001 - every driver has its own errors; all are one line here
+        raise UnreadableInput(f"cannot read ({_reason(exc)})", path=url) from None
+    if limit is not None and len(data) > limit:
+        raise UnreadableInput(limits.beyond_limit("input goes on", limit), path=url)
+    return data
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())[:200]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _fetch(urls: list[str], options: dict[str, Any]) -> dict[str, bytes]:
+    """The bytes of many files of one store, read concurrently where the driver can (``cat`` of a
+    list); a file that failed is left out (it is read again alone, and its error reported then)."""
+    if not urls:
+        return {}
+    fs, _ = filesystem(urls[0], options)
+    paths = [fs._strip_protocol(u) for u in urls]
+    try:
+        got = fs.cat(paths, on_error="return")
+    except Exception:  # noqa: BLE001 - read one by one instead, each with its own error
+        return {}
+    by_path = dict(zip(paths, urls))
+    return {by_path[p]: data for p, data in got.items() if isinstance(data, bytes) and p in by_path}
+
+
+# --- Parquet ---------------------------------------------------------------------------------------------------
+
+
+def _pyarrow(what: str):
+    try:
+        import pyarrow
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        raise UsageError(f"{what}: writing Parquet needs pyarrow: {EXTRA}") from None
+    return pyarrow
+
+
+def arrow_schema():
+    """``sweep.COLUMNS`` as an Arrow schema."""
+    pa = _pyarrow("--parquet")
+    from llmtrace.sweep import COLUMNS
+
+    types = {"string": pa.string(), "int64": pa.int64(), "bool": pa.bool_(), "list<string>": pa.list_(pa.string())}
+    return pa.schema([(name, types[kind]) for name, kind in COLUMNS])
+
+
+def write_parquet(dest: str, rows: list[dict[str, Any]], options: dict[str, Any] | None = None) -> None:
+    """The rows as one Parquet file at a path or URL, whole or not at all (a local file is written
+    next to it and renamed; an object store makes an object visible only when it is complete)."""
+    pa = _pyarrow(dest)
+    import pyarrow.parquet as pq
+
+    schema = arrow_schema()
+    table = pa.Table.from_pylist([{name: row.get(name) for name in schema.names} for row in rows], schema=schema)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    data = sink.getvalue().to_pybytes()
+    if is_url(dest):
+        fs, path = filesystem(dest, options)
+        fs.pipe_file(path, data)
+    else:
+        from llmtrace.output import write_atomically
+
+        write_atomically(dest, data)
+
+
+def _destination(dest: str) -> None:
+    """Where the parts of a distributed scan go: a folder (or prefix) that is made if missing and
+    must not hold Parquet files already (the old parts would mix with the new)."""
+    if is_url(dest):
+        fs, path = filesystem(dest)
+        try:
+            existing = fs.find(path) if _is_dir(fs, path) else ([path] if fs.exists(path) else [])
+        except OSError:
+            existing = []
+    else:
+        if os.path.isfile(dest):
+            existing = [dest]
+        else:
+            os.makedirs(dest, exist_ok=True)
+            existing = os.listdir(dest)
+    if any(str(name).endswith(".parquet") or name == dest for name in existing):
+        raise UsageError(f"{dest}: holds Parquet files already; name a new folder for the parts")
+
+
+def part_name(dest: str, index: int) -> str:
+    return f"{dest.rstrip('/')}/part-{index:05d}.parquet"
+
+
+# --- on a cluster ----------------------------------------------------------------------------------------------
+
+
+def groups(items: list[tuple[str, bool, int | None, str | None]], workers: int,
+           task_bytes: int = TASK_BYTES) -> list[list]:
+    """Files grouped into tasks of about ``task_bytes`` — fewer bytes when that would make fewer
+    than ``TASKS_PER_WORKER`` tasks a worker — in listing order (a task's files are neighbours,
+    so the parts keep the listing's order).
+
+    >>> [len(g) for g in groups([(f"f{i}", False, 10, None) for i in range(10)], workers=1, task_bytes=30)]
+    [3, 3, 3, 1]
+    >>> [len(g) for g in groups([(f"f{i}", False, 10, None) for i in range(10)], workers=2)]
+    [2, 2, 2, 2, 2]
+    """
+    total = sum(size or 0 for _, _, size, _ in items)
+    target = max(1, min(task_bytes, total // max(1, workers * TASKS_PER_WORKER)))
+    out: list[list] = []
+    current: list = []
+    held = 0
+    for item in items:
+        current.append(item)
+        held += item[2] or 0
+        if held >= target:
+            out.append(current)
+            current, held = [], 0
+    if current:
+        out.append(current)
+    return out
+
+
+def scan_group(items: list, fmt: str | None, options: dict[str, Any], max_size: int, part: str | None) -> list[dict]:
+    """One task, on a worker: its files read (a store's concurrently), scanned, and, with
+    ``part``, their rows written there as Parquet. The per-file results go back for the summary."""
+    from llmtrace import limits
+    from llmtrace.sweep import output_rows, scan_file
+
+    limits.set_max_size(max_size)
+    set_options(options)
+    remote = [url for url, _, size, error in items if is_url(url) and not error and (size or 0) <= max_size]
+    by_store: dict[str, list[str]] = {}
+    for url in remote:
+        by_store.setdefault(url.split("://", 1)[0] + "://" + url.split("://", 1)[1].split("/", 1)[0], []).append(url)
+    fetched: dict[str, bytes] = {}
+    for urls in by_store.values():
+        fetched.update(_fetch(urls, options))
+    results = []
+    for url, explicit, _size, error in items:
+        results.append(scan_file(url, explicit, fmt, error, data=fetched.pop(url, None)))
+    if part is not None:
+        write_parquet(part, [row for result in results for row in output_rows(result)], options)
+    return results
+
+
+def _dask():
+    try:
+        import dask
+        import dask.distributed  # noqa: F401
+    except ImportError:
+        raise UsageError(f"--scheduler needs dask.distributed: {EXTRA}") from None
+    return dask
+
+
+def client_for(scheduler: str, workers: int | None):
+    """A Dask client: on the cluster at ``scheduler`` (``tcp://HOST:8786``), or on a
+    ``LocalCluster`` of ``workers`` processes (one thread each) for ``local``. Returns
+    ``(client, cluster or None)``; the caller closes both."""
+    import logging
+
+    _dask()
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler == "local":
+        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
+        return Client(cluster), cluster
+    if workers is not None:
+        raise UsageError("--workers is for --scheduler local; a cluster has the workers it has")
+    try:
+        return Client(scheduler, timeout="10s"), None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--scheduler {scheduler}: cannot connect ({_reason(exc)})") from None
+
+
+def scan_on_cluster(paths: list[str], scheduler: str, workers: int | None, fmt: str | None, parquet: str | None,
+                    progress: bool) -> dict[str, Any]:
+    """``scan`` on a Dask cluster; the same ``{"results", "skipped", "total"}`` as ``scan.scan``.
+    With ``parquet``, each task writes its rows as ``part-NNNNN.parquet`` under it."""
+    skipped: list[str] = []
+    items = list_all(paths, skipped)
+    if parquet:
+        _destination(parquet)
+    client, cluster = client_for(scheduler, workers)
+    try:
+        results = run_tasks(client, items, fmt, parquet, progress)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    skipped.extend(r["file"] for r in results if r["skipped"])
+    return {"results": [r for r in results if not r["skipped"]], "skipped": skipped, "total": len(items)}
+
+
+def list_all(paths: list[str], skipped: list[str]) -> list[tuple[str, bool, int | None, str | None]]:
+    """Every file the paths and URLs name, once, as ``(path, explicit, size, error)``."""
+    from llmtrace.walk import iter_inputs
+
+    items = []
+    for path in paths:
+        if path == "-":
+            raise UsageError("--scheduler: stdin (-) cannot be read on a cluster; name files or URLs")
+        if is_url(path):
+            items.extend(listing(path))
+        else:  # a local path: the workers must see the same file system (a LocalCluster does)
+            for inp in iter_inputs([path], skipped):
+                items.append((inp.path, inp.explicit, _local_size(inp.path), inp.error))
+    return items
+
+
+def run_tasks(client, items: list, fmt: str | None, parquet: str | None, progress: bool = False) -> list[dict]:
+    """The listed files scanned in tasks on the client's cluster; the per-file results in order."""
+    dask = _dask()
+    from llmtrace import limits
+
+    count = len(client.scheduler_info().get("workers", {})) or 1
+    scan = dask.delayed(scan_group, pure=False)
+    options, max_size = storage_options(), limits.max_size()
+    futures = client.compute([scan(group, fmt, options, max_size, part_name(parquet, i) if parquet else None)
+                              for i, group in enumerate(groups(items, count))])
+    if progress:
+        from dask.distributed import progress as bar
+
+        bar(futures)
+    return [result for group in client.gather(futures) for result in group]
+
+
+def _local_size(path: str) -> int | None:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None

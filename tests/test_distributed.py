@@ -1,0 +1,267 @@
+"""`scan` over object storage on a Dask cluster, Parquet out, and ``llmtrace.rows`` underneath.
+
+Real parts only: an S3-compatible server (moto's server mode on 127.0.0.1, a free port, started
+and stopped here) holding the recordings of tests/data, read through s3fs by the CLI in a
+subprocess; Dask clusters of worker processes (one ``LocalCluster`` shared by the module, and
+the CLI's own ``--scheduler local`` once); Parquet read back with pyarrow, pandas and DuckDB.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA, SEED
+
+boto3 = pytest.importorskip("boto3")
+pq = pytest.importorskip("pyarrow.parquet")
+pytest.importorskip("dask.distributed")
+pytest.importorskip("s3fs")
+from moto.server import ThreadedMotoServer  # noqa: E402
+
+import llmtrace  # noqa: E402
+from llmtrace.sweep import COLUMNS  # noqa: E402
+
+BUCKET = "recordings"
+NAMES = [name for name, _ in COLUMNS]
+BASE_ENV = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+BASE_ENV.update(NO_COLOR="1", AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A moto S3 server holding tests/data under s3://recordings/data/ (and a local copy, the
+    same files at the same relative paths): ``(env, endpoint, client, local_root)``."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    env = {**BASE_ENV, "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing",
+                          aws_secret_access_key="testing", region_name="us-east-1")
+    client.create_bucket(Bucket=BUCKET)
+    local = tmp_path_factory.mktemp("store") / "data"
+    shutil.copytree(DATA, local)
+    (local / "zz-broken").mkdir()
+    (local / "zz-broken" / "cut.json").write_bytes(b'{"request": {"url": ')  # a failing file: an error row
+    count = 0
+    for path in sorted(local.rglob("*")):
+        if path.is_file():
+            client.put_object(Bucket=BUCKET, Key=f"data/{path.relative_to(local).as_posix()}", Body=path.read_bytes())
+            count += 1
+    assert count > 300
+    try:
+        yield env, endpoint, client, local
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One Dask cluster of two worker processes for the module (its start-up is the slow part)."""
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) as local:
+        yield local.scheduler_address
+
+
+def llmtrace_cli(*args: str, env: dict, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "llmtrace", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=600)
+
+
+def jsonl(proc: subprocess.CompletedProcess) -> list[dict]:
+    return [json.loads(line) for line in proc.stdout.splitlines()]
+
+
+def same_names(rows: list[dict], prefix: str) -> list[dict]:
+    """Rows with ``prefix`` cut from their file names and errors, every column present."""
+    out = []
+    for row in rows:
+        row = {name: row.get(name) for name in NAMES}
+        assert row["file"].startswith(prefix), row["file"]
+        row["file"] = row["file"][len(prefix):]
+        if row["error"]:
+            row["error"] = row["error"].replace(prefix, "")
+        out.append(row)
+    return out
+
+
+@pytest.fixture(scope="module")
+def local_rows(store):
+    """The rows of ``scan --jsonl`` over the local copy: what every other way must give."""
+    env, _, _, local = store
+    proc = llmtrace_cli("scan", "--jsonl", str(local), env=env)
+    assert proc.returncode == 2  # the broken file
+    rows = jsonl(proc)
+    assert len(rows) > 300 and sum(1 for r in rows if r["error"]) == 1
+    return same_names(rows, str(local) + "/")
+
+
+def parts_in_s3(client, prefix: str) -> list[dict]:
+    listed = client.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]
+    keys = sorted(item["Key"] for item in listed)
+    assert keys and all(key.rsplit("/", 1)[-1].startswith("part-") for key in keys)
+    rows = []
+    for key in keys:
+        body = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        rows.extend(pq.read_table(io.BytesIO(body)).to_pylist())
+    return rows
+
+
+def test_rows_are_the_jsonl_rows_of_scan(store, local_rows):
+    """``llmtrace.rows`` over each file's bytes gives ``scan --jsonl``'s rows, in order."""
+    _, _, _, local = store
+    from llmtrace.walk import iter_inputs
+
+    rows = [row for item in iter_inputs([str(local)]) for row in llmtrace.rows(Path(item.path).read_bytes(), item.path)]
+    assert same_names(rows, str(local) + "/") == local_rows
+
+
+def test_s3_on_a_local_cluster_to_s3_parquet_equals_the_local_scan(store, local_rows):
+    """The issue's 'Done when': ``scan s3://… --scheduler local --workers 2 --parquet s3://…/out/``."""
+    env, _, client, _ = store
+    proc = llmtrace_cli("scan", f"s3://{BUCKET}/data", "--scheduler", "local", "--workers", "2",
+                        "--parquet", f"s3://{BUCKET}/out/", "--jsonl", env=env)
+    assert proc.returncode == 2, proc.stderr  # the broken file, as locally
+    assert "zz-broken/cut.json" in proc.stderr and "Traceback" not in proc.stderr
+    prefix = f"s3://{BUCKET}/data/"
+    assert same_names(jsonl(proc), prefix) == local_rows
+    assert same_names(parts_in_s3(client, "out/"), prefix) == local_rows
+
+
+def test_s3_on_a_running_cluster_with_storage_options_to_a_local_parquet_folder(store, local_rows, cluster,
+                                                                                tmp_path):
+    """``--scheduler tcp://…``; the endpoint and keys as ``--storage-option`` (none in the
+    environment); the parts in a local folder, read by pandas and DuckDB as they are."""
+    _, endpoint, _, _ = store
+    env = {**BASE_ENV, "AWS_DEFAULT_REGION": "us-east-1"}
+    out = tmp_path / "out.parquet"
+    proc = llmtrace_cli("scan", f"s3://{BUCKET}/data", "--scheduler", cluster, "--parquet", str(out), "--json",
+                        "--storage-option", f"endpoint_url={endpoint}", "--storage-option", "key=testing",
+                        "--storage-option", "secret=testing", env=env)
+    assert proc.returncode == 2, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["files"] == len({r["file"] for r in local_rows})
+    parts = sorted(out.glob("part-*.parquet"))
+    assert len(parts) > 1  # partitioned: one file per task
+    rows = [row for part in parts for row in pq.read_table(part).to_pylist()]
+    assert same_names(rows, f"s3://{BUCKET}/data/") == local_rows
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.read_parquet(out)
+    assert len(frame) == len(local_rows)
+    assert frame["output_tokens"].sum() == sum(r["output_tokens"] or 0 for r in local_rows)
+    duckdb = pytest.importorskip("duckdb")
+    [(count, tokens)] = duckdb.sql(f"SELECT count(*), sum(output_tokens) FROM read_parquet('{out}/*.parquet')").fetchall()
+    assert count == len(local_rows) and tokens == sum(r["output_tokens"] or 0 for r in local_rows)
+    # A second run does not mix its parts with the old ones.
+    again = llmtrace_cli("scan", f"s3://{BUCKET}/data", "--scheduler", cluster, "--parquet", str(out), "--json",
+                         "--storage-option", f"endpoint_url={endpoint}", env=env)
+    assert again.returncode == 2 and again.stderr == f"llmtrace: {out}: holds Parquet files already; name a new folder for the parts\n"
+    # No credentials anywhere: the listing fails, in one line.
+    denied = llmtrace_cli("scan", f"s3://{BUCKET}/data", "--scheduler", cluster, "--json",
+                          "--storage-option", f"endpoint_url={endpoint}", env=env)
+    assert denied.returncode == 2
+    assert denied.stderr.startswith(f"llmtrace: s3://{BUCKET}/data: cannot list (NoCredentialsError")
+    assert len(denied.stderr.strip().splitlines()) == 1
+
+
+def test_local_scan_to_one_parquet_file(store, local_rows, tmp_path):
+    """Without a scheduler, ``--parquet FILE`` is one file, with the schema of COLUMNS."""
+    env, _, _, local = store
+    out = tmp_path / "rows.parquet"
+    proc = llmtrace_cli("scan", str(local), "--parquet", str(out), "--json", env=env)
+    assert proc.returncode == 2, proc.stderr
+    table = pq.read_table(out)
+    assert [(f.name, str(f.type)) for f in table.schema] == [
+        (name, "bool" if kind == "bool" else "list<element: string>" if kind.startswith("list") else kind)
+        for name, kind in COLUMNS]
+    assert same_names(table.to_pylist(), str(local) + "/") == local_rows
+
+
+def test_a_glob_on_the_cluster_and_rows_returned(store, cluster):
+    """The workers of a running cluster have their own environment (here: no AWS variables), so
+    the store's options go with the tasks."""
+    env, endpoint, _, local = store
+    proc = llmtrace_cli("scan", f"s3://{BUCKET}/data/corpus/llama-stack/openai-chat/*.json", "--scheduler", cluster,
+                        "--jsonl", "--storage-option", f"endpoint_url={endpoint}", "--storage-option", "key=testing",
+                        "--storage-option", "secret=testing", env=env)
+    assert proc.returncode == 0, proc.stderr
+    expected = sorted(p.name for p in (local / "corpus" / "llama-stack" / "openai-chat").glob("*.json"))
+    assert [r["file"].rsplit("/", 1)[-1] for r in jsonl(proc)] == expected
+
+
+def test_check_and_report_read_urls(store, tmp_path):
+    env, _, _, local = store
+    url = f"s3://{BUCKET}/data/corpus/seed/{SEED.name}"
+    checked = llmtrace_cli("check", "--json", "--fail-on", "error", url, env=env)
+    local_checked = llmtrace_cli("check", "--json", "--fail-on", "error", str(local / "corpus" / "seed" / SEED.name),
+                                 env=env)
+    assert checked.returncode == local_checked.returncode == 0, checked.stderr
+    assert [{**d, "source": None} for d in jsonl(checked)] == [{**d, "source": None} for d in jsonl(local_checked)]
+    assert jsonl(checked)[0]["source"] == url
+    page = tmp_path / "report.html"
+    reported = llmtrace_cli("report", f"s3://{BUCKET}/data/corpus/seed", "-o", str(page), env=env)
+    assert reported.returncode == 0, reported.stderr
+    assert "a2136f253c2c20b7" in page.read_text()
+    missing = llmtrace_cli("check", f"s3://{BUCKET}/data/no-such.json", env=env)
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == f"llmtrace: s3://{BUCKET}/data/no-such.json: no such file"
+
+
+def test_usage_errors_are_one_line(store, tmp_path):
+    env, _, _, local = store
+    for args, says in [
+        (["scan", f"s3://{BUCKET}/data", "--storage-option", "no-equals-sign"], "expected KEY=VALUE"),
+        (["scan", str(local), "--workers", "2"], "--workers goes with --scheduler local"),
+        (["scan", str(local), "--scheduler", "tcp://127.0.0.1:1"], "cannot connect"),
+    ]:
+        proc = llmtrace_cli(*args, env=env)
+        assert proc.returncode == 2 and says in proc.stderr, (args, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.parametrize("blocked, args, says", [
+    ("fsspec", ["scan", "s3://bucket/prefix"], "s3://bucket/prefix: reading a URL needs fsspec"),
+    ("fsspec", ["check", "gs://bucket/a.json"], "gs://bucket/a.json: reading a URL needs fsspec"),
+    ("pyarrow", ["scan", str(SEED), "--parquet", "out.parquet"], "--parquet: writing Parquet needs pyarrow"),
+    ("dask", ["scan", str(SEED), "--scheduler", "local"], "--scheduler needs dask.distributed"),
+])
+def test_without_the_extra_one_line_names_it(blocked, args, says, tmp_path):
+    """The extra not installed (its package made unimportable): one line naming it, exit 2."""
+    code = (f"import sys; sys.modules[{blocked!r}] = None; sys.argv = ['llmtrace', *{args!r}]; "
+            "from llmtrace.cli import main; main()")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=BASE_ENV, cwd=tmp_path,
+                          timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"llmtrace: {says}: pip install 'llmtrace[distributed]'"]
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_plain_paths_import_none_of_the_extra():
+    code = ("import sys; sys.argv = ['llmtrace', 'scan', '--json', sys.argv[1]]\n"
+            "from llmtrace.cli import app\n"
+            "try:\n    app()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('fsspec', 'dask', 'pyarrow', 'llmtrace.distributed') if m in sys.modules),"
+            " file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code, str(SEED)], capture_output=True, text=True, env=BASE_ENV,
+                          timeout=120)
+    assert proc.stderr.strip().splitlines()[-1] == "[]", proc.stderr
