@@ -310,6 +310,7 @@ def llmtrace_server(request: pytest.FixtureRequest):
         bodies.keep_raw(False)
     if not recordings:
         pytest.fail("llmtrace_server: no recording to serve (mark the test with llmtrace_recordings(PATH))")
-    background = Background(llmtrace.serve(recordings, roots=[str(p) for p in _served_paths(request)]))
+    roots = [str(p) for p in _served_paths(request)] + [str(Path(str(request.path)).parent)]  # named as the test names them
+    background = Background(llmtrace.serve(recordings, roots=roots))
     with background as base:
         yield Served(ServerURLs(base, f"{base}/v1", base, base, base), background)
