@@ -231,7 +231,6 @@ def test_the_fixture_exposes_the_journal(pytester):
             [entry] = llmtrace_server.requests
             assert entry["matched"] == {{"file": "chat.yaml", "exchange": 0}} and entry["status"] == 200
             llmtrace_server.reset()
-            httpx.get(llmtrace_server.base + "/llmtrace/health", timeout=30)  # after the reset, on the same loop
             assert llmtrace_server.requests == []
     """)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", timeout=120)
