@@ -38,6 +38,7 @@ import orjson
 
 from llmtrace.sse import event_line
 from llmtrace.dialects import (
+    stream_requested,
     FoldContext,
     as_dict,
     as_int,
@@ -502,3 +503,9 @@ def encode(chunk: Any) -> bytes:
         return data + b"\n"
     kind = chunk.get("type") if isinstance(chunk, dict) else None
     return event_line(kind) + b"data: " + data + b"\n\n"
+
+
+def wants_stream(path: str, body: Any) -> bool:
+    """Streamed only when the body says ``"stream": true`` (v1 ``/v1/chat``: ``stream`` defaults to false;
+    v2 ``/v2/chat``: the SDK's ``chat_stream`` sets it)."""
+    return stream_requested(body)

@@ -534,3 +534,11 @@ def encode(chunk: Any) -> bytes:
     data = orjson.dumps(chunk, option=orjson.OPT_NON_STR_KEYS)
     name = event_name(chunk)
     return event_line(name) + b"data: " + data + b"\n\n"
+
+
+def wants_stream(path: str, body: Any) -> bool | None:
+    """The body's ``stream`` flag when it has one (API reference, Create run: ``stream``); absent,
+    as recorded (unstreamed, a run answers its ``queued`` Run object, which a reassembled run —
+    run, steps and messages — is not)."""
+    flag = body.get("stream") if isinstance(body, dict) else None
+    return flag if isinstance(flag, bool) else None

@@ -15,7 +15,9 @@ import asyncio
 import math
 import random
 import sys
+import threading
 import time
+from collections import deque
 from typing import Any, NamedTuple
 
 import orjson
@@ -27,6 +29,12 @@ from llmtrace.server import match, pace, wire
 from llmtrace.view import request_doc
 
 HEALTH = "/llmtrace/health"
+JOURNAL = "/llmtrace/requests"
+RESET = "/llmtrace/reset"
+# The journal keeps the latest requests only: a long-running server's memory stays bounded.
+JOURNAL_SIZE = 10_000
+# Where a request carries its journal entry while it is answered.
+NOTE = web.RequestKey("llmtrace", dict) if hasattr(web, "RequestKey") else "llmtrace"  # aiohttp < 3.13: a str
 # Paths the providers serve, even when no recording holds them (a miss there is a no_match,
 # elsewhere a plain 404).
 PROVIDER_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/messages", "/api/chat",
@@ -50,7 +58,7 @@ class Replay:
     def __init__(self, recordings: list[Recording], options: Options):
         self.recordings = recordings
         self.options = options
-        self.catalog = match.Catalog(recordings, options.mode)
+        self.catalog = match.Catalog(recordings, options.mode, [str(r) for r in options.roots])
         self.rng = random.Random(options.seed)
         self.matched = 0
         self.log = options.log or _stderr
@@ -58,6 +66,8 @@ class Replay:
         self._cache: dict[tuple, Any] = {}
         self.connections: set = set()  # open gRPC connections (``server.grpc``)
         self.streaming: set[asyncio.Task] = set()  # handlers sending a stream (ended at once on stop)
+        self.journal: deque[dict] = deque(maxlen=JOURNAL_SIZE)
+        self._journal_lock = threading.Lock()  # read from other threads (``Background.requests``)
 
     def find(self, method: str, path: str, body: Any, remember: tuple,
              dialect: str | None = None) -> match.Hit | match.Miss:
@@ -70,7 +80,7 @@ class Replay:
         found = self._remembered.get(key) if self.options.mode != "sequence" else None
         if found is None:
             asked = match.incoming(method, path, body, dialect)
-            found = self.catalog.match(path, request_doc(asked))
+            found = self.catalog.match(path, request_doc(asked), asked.dialect)
             if isinstance(found, match.Hit) and self.options.mode != "sequence" and len(self._remembered) < 10_000:
                 self._remembered[key] = found
         return found
@@ -80,8 +90,45 @@ class Replay:
         closest = found.closest
         if closest is None:
             return "nothing recorded for this endpoint"
-        return f"closest {closest.file} exchange {closest.exchange.index}, differs at " \
-               f"{', '.join(found.differences[:5]) or '—'}"
+        why = found.reason or (match.summary(found.differences) if found.differences else "—")
+        return f"closest {closest.file} exchange {closest.exchange.index}: {why}"
+
+    # --- the journal (``GET /llmtrace/requests``, ``POST /llmtrace/reset``, ``server.requests``) ---
+
+    def note(self, method: str, path: str) -> dict:
+        """A new journal entry, in arrival order; filled in as the answer goes out."""
+        entry = {"method": method, "path": path, "matched": None, "status": None, "frames": 0, "faults": [],
+                 "differences": []}
+        with self._journal_lock:
+            self.journal.append(entry)
+        return entry
+
+    @staticmethod
+    def noted(entry: dict, found: match.Hit | match.Miss) -> None:
+        """What matching found, in the journal entry."""
+        if isinstance(found, match.Hit):
+            entry["matched"] = {"file": found.entry.file, "exchange": found.entry.exchange.index}
+        entry["differences"] = match.shown(found.differences)
+
+    def requests(self) -> list[dict]:
+        """The journal: one entry per request, oldest first (the latest ``JOURNAL_SIZE``)."""
+        with self._journal_lock:
+            return [dict(entry) for entry in self.journal]
+
+    def reset(self) -> None:
+        """The journal emptied, every ``sequence`` position rewound, requests counted from 0 again
+        (``request=K`` faults)."""
+        with self._journal_lock:
+            self.journal.clear()
+        self.catalog.rewind()
+        self.matched = 0
+
+    async def journal_list(self, request: web.Request) -> web.Response:
+        return self._cors(web.json_response(self.requests(), dumps=_dumps))
+
+    async def journal_reset(self, request: web.Request) -> web.Response:
+        self.reset()
+        return self._cors(web.json_response({"status": "ok"}, dumps=_dumps))
 
     def cached(self, key: tuple, make):
         """What every request for the same exchange shares (frames, pace), made once."""
@@ -99,6 +146,8 @@ class Replay:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY, middlewares=[self._guard])
         app.router.add_get(HEALTH, self.health)
+        app.router.add_get(JOURNAL, self.journal_list)
+        app.router.add_post(RESET, self.journal_reset)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         return app
 
@@ -117,7 +166,7 @@ class Replay:
         method = request.method
         if method == "OPTIONS" and self.options.cors:
             return self._cors(web.Response(status=204))
-        if method != "POST" and request.path != HEALTH and not self._recorded_method(request.path, method):
+        if method != "POST" and not request.path.startswith("/llmtrace/") and not self._recorded_method(request.path, method):
             self.log(f"{method} {request.path} → 405 (the endpoint answers POST)")
             return self._cors(web.Response(status=405, headers={"Allow": "POST"}, text="405: POST only"))
         return await handler(request)
@@ -140,7 +189,7 @@ class Replay:
         """A recording's name for a client (health, miss bodies): relative to the path it was
         given under (a folder's name and the path inside it, a file's name), never an absolute
         local path."""
-        return shown_name(source, self.options.roots)
+        return match.relative_name(source, self.options.roots)
 
     async def health(self, request: web.Request) -> web.Response:
         endpoints = sorted(self.catalog.by_endpoint)
@@ -156,6 +205,13 @@ class Replay:
         return response
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        """One request, noted in the journal with how it was answered."""
+        entry = request[NOTE] = self.note(request.method, request.path)
+        response = await self._handle(request)
+        entry["status"] = response.status
+        return response
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         started = time.monotonic()
         path = request.path
         fam = _family_of_path(path)
@@ -180,13 +236,10 @@ class Replay:
             self.log(f"{request.method} {path} → 400 (the body is not JSON: {exc.msg})")
             return self._cors(_json(400, wire.error_body(fam, 400, f"the request body is not JSON ({exc.msg})")))
         found = self.find(request.method, path, body, (path, raw))
+        self.noted(request[NOTE], found)
         if isinstance(found, match.Miss):
             self.log(f"{request.method} {path} → 404 no_match ({self.miss_text(found)})")
-            closest = found.closest
-            extra = {"code": "no_match",
-                     "closest": {"file": self.shown(closest.file), "exchange": closest.exchange.index} if closest else None,
-                     "differences": found.differences}
-            return self._cors(_json(404, wire.error_body(fam, 404, "no recorded exchange matches this request", extra)))
+            return self._cors(_json(404, miss_body(fam, found)))
         entry = found.entry
         number = self.matched
         self.matched += 1
@@ -203,10 +256,13 @@ class Replay:
         resp = ex.response
         fam = wire.family(ex.dialect)
         label = f"{entry.file} exchange {ex.index}"
+        if request[NOTE]["differences"]:  # loose and closest: what differed
+            label += f" (differs: {match.summary(request[NOTE]['differences'])})"
         stream = resp.streaming and not ex.failed and _wants_stream(request, body, ex)
         frames_n = len(resp.chunks) if stream else 0
         plan = faults_mod.plan(list(self.options.faults), number, frames_n, self.rng)
         applied = f", faults {' '.join(plan.applied)}" if plan.applied else ""
+        request[NOTE]["faults"] = list(plan.applied)
         if plan.error is not None:
             status = plan.error.values["status"]
             retry = plan.error.values.get("retry_after", 1.0)
@@ -255,6 +311,7 @@ class Replay:
         out.enable_chunked_encoding()
         self._cors(out)
         await out.prepare(request)
+        request[NOTE]["status"] = out.status  # a cut stream never returns
         clock = pace.Clock(offsets)
         frames = encoded.frames
         last = len(frames) if not plan.drop_done or encoded.final is None else encoded.final
@@ -266,6 +323,7 @@ class Replay:
                 for piece in pieces:
                     await out.write(piece)
             sent += 1
+            request[NOTE]["frames"] = sent
             if i in plan.stall:
                 await asyncio.sleep(plan.stall[i])
             if plan.cut_after is not None and i >= plan.cut_after:
@@ -330,20 +388,6 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
-def shown_name(source: str, roots: tuple) -> str:
-    """``source`` relative to the given path it came from (``recs/a.har`` for ``/home/u/recs``),
-    its file name when none is known: never an absolute path."""
-    import os
-
-    for root in roots:
-        root = str(root).rstrip("/") or "/"
-        if source == root:
-            return os.path.basename(source) or source
-        if source.startswith(root + "/"):
-            return os.path.join(os.path.basename(root), source[len(root) + 1:])
-    return os.path.basename(source) if os.path.isabs(source) else source
-
-
 RECORDED_STATUS = "x-llmtrace-recorded-status"
 
 
@@ -379,16 +423,23 @@ def _digest(parts: tuple) -> bytes:
 
 
 def _wants_stream(request: web.Request, body: Any, ex) -> bool:
-    """Whether to answer with the stream: what the request says (a ``stream`` flag, Gemini's
-    ``:streamGenerateContent`` or ``:generateContent``, Bedrock's ``…-stream`` paths), else as the
-    exchange was recorded (Ollama streams unless told not to, and so do SDK paths such as
-    ``generate_content_stream`` or watsonx's ``text_stream``)."""
-    if ":streamGenerateContent" in request.path or request.path.endswith(("-stream", "Stream")):
-        return True  # Bedrock's converse-stream, invoke-with-response-stream, retrieveAndGenerateStream
-    if ":generateContent" in request.path:
-        return False
-    flag = body.get("stream") if isinstance(body, dict) else None
-    return flag if isinstance(flag, bool) else ex.response.streaming
+    """Whether to answer with the stream: the exchange's dialect's wire rule (``wants_stream`` in
+    its module: OpenAI's and Anthropic's ``stream`` flag, absent meaning no; Ollama's, absent
+    meaning yes; Gemini's and Bedrock's method in the path), else as the exchange was recorded."""
+    from llmtrace.dialects import wants_stream
+
+    return wants_stream(ex.dialect, request.path, body, ex.response.streaming)
+
+
+def miss_body(fam: str, found: match.Miss) -> dict:
+    """A miss's 404 body: the provider's error shape, ``code: "no_match"``, and an ``llmtrace``
+    member saying which recorded exchange came closest and what differs (contracts.md)."""
+    closest = found.closest
+    extra = {"code": "no_match",
+             "llmtrace": {"closest": {"file": closest.file, "exchange": closest.exchange.index} if closest else None,
+                          "differences": match.shown(found.differences),
+                          **({"reason": found.reason} if found.reason else {})}}
+    return wire.error_body(fam, 404, "no recorded exchange matches this request", extra)
 
 
 def _family_of_path(path: str) -> str:
@@ -491,6 +542,15 @@ class Server(Listening):
 
     def log_line(self, line: str) -> None:
         self.replay.log(line)
+
+    @property
+    def requests(self) -> list[dict]:
+        """The journal (``GET /llmtrace/requests``): one entry per request, in arrival order."""
+        return self.replay.requests()
+
+    def reset(self) -> None:
+        """``POST /llmtrace/reset``: the journal emptied, sequence positions rewound."""
+        self.replay.reset()
 
     async def stop(self) -> None:
         for connection in list(self.replay.connections):
@@ -603,6 +663,19 @@ class Background:
         if self.error is not None:
             raise self.error
         return self.server.base_url
+
+    @property
+    def requests(self) -> list[dict]:
+        """The server's journal (``Server.requests``), read from this thread."""
+        return self.server.requests
+
+    def reset(self) -> None:
+        """The journal emptied and sequence positions rewound, on the server's loop (done when
+        this returns)."""
+        async def reset() -> None:
+            self.server.reset()
+
+        asyncio.run_coroutine_threadsafe(reset(), self.loop).result(10)
 
     def __exit__(self, *exc) -> None:
         if self.error is None:
