@@ -174,7 +174,9 @@ def scan(
     as_json: bool = typer.Option(False, "--json", help="The summary as one JSON document."),
     jsonl: bool = typer.Option(False, "--jsonl", help="One flat JSON row per exchange (for DuckDB, pandas)."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Exit 1 when an anomaly reaches this severity."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes (default: one per core)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, metavar="N",
+                                       help="Worker processes (default: from the work: none for a few files, "
+                                            "up to one per free core)."),
     fmt: Optional[str] = typer.Option(None, "--format", metavar="NAME", help=FORMAT_HELP,
                                        autocompletion=_complete_format),
     max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),

@@ -19,6 +19,14 @@ from llmtrace.walk import Input, iter_inputs, skip_unreadable
 
 # Below this many files a pool costs more than it saves.
 _POOL_MIN_FILES = 24
+# Without -j the pool's size follows the work (bench/bench_scan_workers.py, bench_scan.py, on
+# 2 cores): starting and feeding a pool costs about 0.15 s; scan spends about 120 µs a file plus
+# 5 ns a byte (300 µs for a typical 37 KiB recording). A pool of N saves work × (1 − 1/N), so it
+# starts once the estimated work is twice its cost (~1,000 typical files), and only on cores
+# the machine's load leaves free: on a busy machine the workers would only queue.
+_POOL_COST_S = 0.15
+_FILE_COST_S = 120e-6
+_BYTE_COST_S = 5e-9
 EXAMPLES_PER_CODE = 3
 
 
@@ -130,7 +138,9 @@ def scan(paths: list[str], fmt: str | None = None, jobs: int | None = None, prog
     gc.enable()  # a sweep reads thousands of files: see _scan_batch
     skipped: list[str] = []
     inputs = [(inp.path, inp.explicit, fmt, inp.error) for inp in iter_inputs(paths, skipped)]
-    jobs = jobs or os.cpu_count() or 1
+    if not jobs and len(inputs) >= _POOL_MIN_FILES:
+        jobs = default_workers([_size(item[0]) for item in inputs], os.cpu_count() or 1, _load())
+    jobs = jobs or 1
     results: list[dict[str, Any]] = []
     if jobs == 1 or len(inputs) < _POOL_MIN_FILES or "-" in paths:
         for item in inputs:
@@ -143,6 +153,32 @@ def scan(paths: list[str], fmt: str | None = None, jobs: int | None = None, prog
         results = _in_workers(list(_batches(inputs, size)), jobs, progress)
     skipped.extend(r["file"] for r in results if r["skipped"])
     return {"results": [r for r in results if not r["skipped"]], "skipped": skipped, "total": len(inputs)}
+
+
+def default_workers(sizes: list[int], cores: int, load: float) -> int:
+    """How many worker processes a scan of files of these ``sizes`` (bytes) gets when no ``-j``
+    is given: 1 (read in this process) unless the estimated work pays for a pool, then no more
+    workers than cores, than cores the ``load`` (1-minute load average) leaves free, nor than
+    the work keeps busy."""
+    work = len(sizes) * _FILE_COST_S + sum(sizes) * _BYTE_COST_S
+    if work < 2 * _POOL_COST_S:
+        return 1
+    free = max(1, cores - int(load + 0.5))
+    return max(1, min(cores, free, int(work / _POOL_COST_S)))
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except (OSError, ValueError):
+        return 0
+
+
+def _load() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        return 0.0
 
 
 def _in_workers(batches: list[list], jobs: int, progress) -> list[dict[str, Any]]:
