@@ -28,6 +28,7 @@ _POOL_COST_S = 0.15
 _FILE_COST_S = 120e-6
 _BYTE_COST_S = 5e-9
 EXAMPLES_PER_CODE = 3
+USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens")
 
 
 def scan_file(path: str, explicit: bool = True, fmt: str | None = None, error: str | None = None) -> dict[str, Any]:
@@ -279,7 +280,8 @@ def _death(exitcode: int | None) -> str:
 def summarize(scanned: dict[str, Any]) -> dict[str, Any]:
     """The ``scan --json`` summary, folded from the rows."""
     by: dict[str, Counter] = {k: Counter() for k in ("container", "dialect", "host", "model")}
-    usage = Counter()
+    usage: Counter = Counter()
+    reporting: Counter = Counter()  # how many exchanges each total covers
     with_usage = 0
     codes: dict[str, dict[str, Any]] = {}
     failed = []
@@ -294,8 +296,10 @@ def summarize(scanned: dict[str, Any]) -> dict[str, Any]:
                 counter[row[key] or "—"] += 1
             if row["input_tokens"] is not None or row["output_tokens"] is not None:
                 with_usage += 1
-            for key in ("input_tokens", "output_tokens", "total_tokens"):
-                usage[key] += row[key] or 0
+            for key in USAGE_KEYS:
+                if row[key] is not None:
+                    usage[key] += row[key]
+                    reporting[key] += 1
             for code, severity in severities.items():
                 entry = codes.setdefault(code, {"count": 0, "severity": severity, "files": []})
                 entry["count"] += 1
@@ -310,8 +314,8 @@ def summarize(scanned: dict[str, Any]) -> dict[str, Any]:
         "skipped": len(scanned["skipped"]),
         "failed": failed,
         **{f"by_{key}": dict(counter.most_common()) for key, counter in by.items()},
-        "usage": {**{k: usage[k] for k in ("input_tokens", "output_tokens", "total_tokens")},
-                  "exchanges_with_usage": with_usage},
+        "usage": {**{k: usage[k] for k in USAGE_KEYS}, "exchanges_with_usage": with_usage,
+                  "exchanges_reporting": {k: reporting[k] for k in USAGE_KEYS}},
         "anomalies": ordered,
     }
 
