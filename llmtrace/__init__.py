@@ -139,7 +139,7 @@ def diff(a: Recording, b: Recording, strict: bool = False, ignore: Iterable[str]
 
 def serve(recordings: Iterable[Recording | str | os.PathLike], *, speed: float | None = None,
           rate: float | None = None, faults: Iterable[str] = (), seed: int | None = None, match: str = "strict",
-          cors: bool = False, host: str = "127.0.0.1", port: int = 0):
+          cors: bool = False, host: str = "127.0.0.1", port: int = 0, roots: Iterable[str | os.PathLike] = ()):
     """Recordings served as a live provider endpoint, as an async context manager (the server of
     ``llmtrace serve``)::
 
@@ -148,15 +148,22 @@ def serve(recordings: Iterable[Recording | str | os.PathLike], *, speed: float |
 
     ``speed`` divides the recorded pace (None: as fast as the socket takes them); ``rate`` paces
     recordings without times; ``faults`` are ``--fault`` specs; ``match`` is ``strict``,
-    ``loose`` or ``sequence``; port 0 takes a free one. Needs aiohttp (installed with llmtrace)."""
+    ``loose``, ``sequence`` or ``closest``; port 0 takes a free one. ``server.requests`` is the
+    journal (one ``{method, path, matched, status, frames, faults, differences}`` per request),
+    ``server.reset()`` empties it and rewinds sequences. Recordings given as paths are named
+    relative to them (``roots``: the folders they were found in, for recordings given loaded).
+    Needs aiohttp (installed with llmtrace)."""
     from llmtrace.containers import bodies
     from llmtrace.server.app import Options, Server
     from llmtrace.server.faults import parse
 
+    recordings = list(recordings)
     bodies.keep_raw(True)  # recordings read from paths here are served as their recorded bytes
     try:
         loaded = [r if not isinstance(r, (str, os.PathLike)) else load(r) for r in recordings]
     finally:
         bodies.keep_raw(False)
-    options = Options(speed=speed, rate=rate, faults=tuple(parse(f) for f in faults), seed=seed, mode=match, cors=cors)
+    given = [str(r) for r in recordings if isinstance(r, (str, os.PathLike))] + [str(r) for r in roots]
+    options = Options(speed=speed, rate=rate, faults=tuple(parse(f) for f in faults), seed=seed, mode=match, cors=cors,
+                      roots=tuple(given))
     return Server(loaded, host=host, port=port, options=options)

@@ -90,6 +90,8 @@ def reassemble(
     file: str = typer.Argument(..., metavar="FILE", help="Recording to read; - for stdin."),
     index: Optional[int] = typer.Option(None, "--index", "-i", help="Only exchange N (0-based)."),
     normalized: bool = typer.Option(False, "--normalized", "-n", help="llmtrace's provider-neutral JSON."),
+    request: bool = typer.Option(False, "--request", help="The request body as sent over the wire (compact, "
+                                                          "for curl -d @-), not the response."),
     fmt: Optional[str] = typer.Option(None, "--format", metavar="NAME", help=FORMAT_HELP,
                                        autocompletion=_complete_format),
     max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
@@ -98,10 +100,13 @@ def reassemble(
 
     One exchange: one JSON object (indented on a terminal). Several: JSON Lines.
     Exit 1 when the recording holds an error response, 2 when it cannot be read.
+    --request: the recorded request body instead, one compact line per exchange (exit 1 when one
+    kept none).
     """
     from llmtrace.commands import reassemble as cmd
 
-    _finish(_limited(max_size, lambda: cmd.run(file, index=index, normalized=normalized, fmt=fmt)), file)
+    _finish(_limited(max_size, lambda: cmd.run(file, index=index, normalized=normalized, fmt=fmt, request=request)),
+            file)
 
 
 class FailOn(str, Enum):
@@ -255,6 +260,7 @@ class MatchMode(str, Enum):
     strict = "strict"
     loose = "loose"
     sequence = "sequence"
+    closest = "closest"
 
 
 @app.command(epilog=FAULT_GRAMMAR)
@@ -269,7 +275,8 @@ def serve(
     fault: List[str] = typer.Option([], "--fault", metavar="SPEC",
                                     help=FAULT_HELP, autocompletion=_complete_fault),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for after=random."),
-    match_mode: MatchMode = typer.Option(MatchMode.strict, "--match", help="How a request finds its recording."),
+    match_mode: MatchMode = typer.Option(MatchMode.strict, "--match",
+                                         help="How a request finds its recording (each mode: below)."),
     cors: bool = typer.Option(False, "--cors", help="Allow browsers from any origin (chat UIs)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Serve the readable recordings when some are not."),
     fmt: Optional[str] = typer.Option(None, "--format", metavar="NAME", help=FORMAT_HELP,
@@ -278,8 +285,19 @@ def serve(
 ) -> None:
     """Replay recordings as a live provider endpoint, chunk for chunk, at the recorded pace.
 
-    OpenAI, Anthropic, Gemini, Ollama (and every recorded) paths; faults on demand. Prints the
-    base URL first; SIGTERM stops it."""
+    OpenAI, Anthropic, Gemini, Ollama (and every recorded) paths; faults on demand. Streams only
+    when the request asks (each provider's rule). A miss is a 404 in the provider's error shape
+    saying what differs. GET /llmtrace/requests lists the requests, POST /llmtrace/reset empties
+    the list and rewinds sequences. Prints the base URL first; SIGTERM stops it.
+
+    --match strict (default): canonical requests equal (provider defaults count as absent, developer = system, tools by name and schema).
+
+    --match loose: the conversation equal (roles, text, tool calls and results); parameters and tools may differ.
+
+    --match sequence: each endpoint's recorded exchanges in order, one per request, whatever was asked.
+
+    --match closest: the recorded exchange with the fewest differences, whatever they are.
+    """
     from llmtrace.commands import serve as cmd
 
     _finish(_limited(max_size, lambda: cmd.run(paths, host=host, port=port, speed=speed, rate=rate, fault=fault,

@@ -54,7 +54,8 @@ def run(paths: list[str], host: str = "127.0.0.1", port: int = 8000, speed: str 
     from llmtrace.server.app import Options, Server
 
     server = Server(recordings, host=host, port=port,
-                    options=Options(speed=pace, rate=rate, faults=faults, seed=seed, mode=match_mode, cors=cors))
+                    options=Options(speed=pace, rate=rate, faults=faults, seed=seed, mode=match_mode, cors=cors,
+                                    roots=tuple(paths)))
     return asyncio.run(_serve(server))
 
 

@@ -31,6 +31,7 @@ import re
 from typing import Any
 
 from llmtrace.dialects import (
+    ANY,
     FoldContext,
     as_dict,
     as_int,
@@ -56,6 +57,16 @@ from llmtrace.model import (
 )
 
 NAMES = ("gemini",)
+
+
+# Parameters matching counts as absent (https://ai.google.dev/api/generate-content#generationconfig):
+# at their documented default. Gemini's sampling defaults depend on the model, so only these.
+DEFAULTS = {
+    "candidateCount": (1,),  # "If unset, this will default to 1"
+    "candidate_count": (1,),
+    "stopSequences": (None, []),
+    "stop_sequences": (None, []),
+}
 
 STOPS = {
     "STOP": "stop",
@@ -491,3 +502,12 @@ def fold_body(body: Any, ctx: FoldContext) -> Result:
     # The body as recorded (its parts are not merged), without the SDK's HTTP headers.
     response = {k: v for k, v in body.items() if k not in _DROPPED}
     return state.result(0, response=response)
+
+
+def wants_stream(path: str, body: Any) -> bool | None:
+    """Decided by the method in the path, not the body (REST reference: ``models.generateContent``
+    answers one GenerateContentResponse, ``models.streamGenerateContent`` a stream); an SDK-level
+    path (``generate_content_stream``) cannot tell."""
+    if ":streamGenerateContent" in path:
+        return True
+    return False if ":generateContent" in path else None

@@ -14,6 +14,8 @@ from functools import lru_cache
 from typing import Any
 
 from llmtrace.dialects import (
+    ANY,
+    stream_requested,
     FoldContext,
     as_dict,
     as_list,
@@ -38,6 +40,16 @@ from llmtrace.model import (
 )
 
 NAMES = ("ollama-generate", "ollama-chat")
+
+
+# Parameters matching counts as absent (https://github.com/ollama/ollama/blob/main/docs/api.md): at
+# their documented default, or ANY: never a change to the answer.
+DEFAULTS = {
+    "keep_alive": ANY,  # how long the model stays loaded ("defaults to 5m"), not the answer
+    "options": (None, {}),  # no options: the Modelfile's
+    "format": (None, ""),  # no structured output
+    "raw": (False,),
+}
 
 # done_reason as sent is the finish_reason; only these map to a stop (never inferred from the content).
 STOPS = {"stop": "stop", "length": "length", "tool_calls": "tool_calls"}
@@ -281,3 +293,9 @@ def fold_body(body: Any, ctx: FoldContext) -> Result:
         return state.result(0, response=body)
     except ShapeError as exc:
         raise ShapeError(exc.what, "response body") from None
+
+
+def wants_stream(path: str, body: Any) -> bool:
+    """Ollama streams unless the body says ``"stream": false`` (docs/api.md: "stream: if false the
+    response will be returned as a single response object")."""
+    return stream_requested(body, default=True)
