@@ -66,7 +66,7 @@ def complete(words: str, **env: str) -> list[str]:
     ("llmtrace re", ["reassemble", "report", "redact", "record"]),
     ("llmtrace check --fail-on ", ["error", "warning", "info"]),
     ("llmtrace scan --fail-on w", ["warning"]),
-    ("llmtrace serve --match ", ["strict", "loose", "sequence"]),
+    ("llmtrace serve --match ", ["strict", "loose", "sequence", "closest"]),
     ("llmtrace show --format ", list(CONTAINER_NAMES)),
     ("llmtrace check --format n", ["ndjson", "nock"]),
     ("llmtrace serve --fault d", ["duplicate:", "drop-done"]),
