@@ -165,7 +165,14 @@ class Replay:
         if request.method == "OPTIONS" and self.options.cors:
             return self._cors(web.Response(status=204))
         entry = request[NOTE] = self.note(request.method, request.path)
-        response = await self._handle(request)
+        try:
+            response = await self._handle(request)
+        except ConnectionResetError:  # the client left mid-stream (e.g. `curl | head`): no traceback
+            self.log(f"{request.method} {request.path} → the client closed the connection after "
+                     f"{entry.get('frames') or 0} frames")
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError from None
         entry["status"] = response.status
         return response
 
