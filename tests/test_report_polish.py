@@ -112,3 +112,14 @@ def test_chunks_alternate_tints_and_the_finish_row_reads_like_show(browser, tmp_
     assert page.locator("table.chunks tr", has_text="finish stop").count() == 1
     assert problems == []
     page.close()
+
+
+def test_the_readme_shows_every_report_screenshot_light_and_dark():
+    import re
+
+    root = TEXT.parent.parent.parent
+    readme = (root / "README.md").read_text()
+    shots = set(re.findall(r"examples/report/[\w.-]+\.png", readme))
+    assert shots and all((root / shot).is_file() for shot in shots)
+    light = {s for s in shots if not s.endswith("-dark.png")}
+    assert {s.replace(".png", "-dark.png") for s in light} <= shots
