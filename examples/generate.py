@@ -9,7 +9,8 @@ files cannot drift from what llmtrace really prints. Some commands read recordin
 formats from ``tests/data`` (Bedrock, OpenTelemetry, mitmproxy, Cohere), each with its LICENSE.
 
 It also rewrites the HTML reports in ``examples/report/`` (``llmtrace report`` gives the same
-bytes for the same input) and, where Chromium is installed, their screenshots.
+bytes for the same input) and, where Chromium and playwright are installed (as for the test
+suite), their screenshots in the light and the dark theme.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 import sys
 from pathlib import Path
 
@@ -51,17 +51,17 @@ EXAMPLES: dict[str, list[str]] = {
 }
 
 # report page → llmtrace report arguments (written to examples/report/NAME), and whether a
-# screenshot of it is kept beside it (NAME.png).
+# screenshot of it is kept beside it (NAME.png, and NAME-dark.png in the dark theme).
 REPORTS: dict[str, tuple[list[str], bool]] = {
     "tool-call-as-text.html": ([f"{LS}/together-llama-tool-call-as-text.json"], True),
     "ollama-generate-timed.html": ([f"{LS}/ollama-generate-timed.json"], True),
     "diff-parallel-vs-text.html": (["--diff", f"{LS}/openai-parallel-tool-calls.json",
                                     f"{LS}/together-llama-tool-call-as-text.json"], True),
-    "llama-stack-folder.html": ([LS], False),
+    "llama-stack-folder.html": ([LS], True),
 }
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--window-size=1000,1300"]
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCHEMES = {"light": "", "dark": "-dark"}  # prefers-color-scheme → suffix of the screenshot's name
 
 
 def run(args: list[str]) -> str:
@@ -78,14 +78,25 @@ def run(args: list[str]) -> str:
 
 
 def screenshot(page: Path) -> bool:
-    """A PNG of ``page`` beside it, taken by headless Chromium; False when it is not installed."""
+    """PNGs of ``page`` beside it, light (NAME.png) and dark (NAME-dark.png), taken by the
+    headless Chromium the test suite drives (through playwright); False when it is missing."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return False
     if chromium is None:
         return False
-    with tempfile.TemporaryDirectory() as profile:
-        subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-                        f"--screenshot={page.with_suffix('.png')}", page.as_uri()],
-                       capture_output=True, timeout=120, check=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        try:
+            for scheme, suffix in SCHEMES.items():
+                view = browser.new_page(viewport={"width": 1000, "height": 1300}, color_scheme=scheme)
+                view.goto(page.resolve().as_uri())
+                view.screenshot(path=str(page.with_name(page.stem + suffix + ".png")))
+                view.close()
+        finally:
+            browser.close()
     return True
 
 
@@ -101,7 +112,7 @@ def main() -> None:
         print(f"{target}: llmtrace report {' '.join(args)}")
         if shot:
             if screenshot(REPORT / name):
-                print(f"{target[:-5]}.png: a screenshot of it")
+                print(f"{target[:-5]}.png, {target[:-5]}-dark.png: screenshots of it (light and dark)")
             else:
                 print(f"{target[:-5]}.png: not taken (Chromium is not installed: apt-get install -y chromium)")
 

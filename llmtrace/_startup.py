@@ -44,3 +44,47 @@ def disable_pydantic_plugins() -> None:
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     if os.environ["PYDANTIC_DISABLE_PLUGINS"] in DISABLED and LOADER not in sys.modules:
         sys.modules[LOADER] = _LoaderStandIn(LOADER)
+
+
+# aiohttp builds its two default TLS client contexts when ``aiohttp.connector`` is imported, and
+# each loads the system's CA certificates: about 170 ms of ``serve``'s 300 ms start, for a
+# server that, unless it forwards misses upstream, never opens a TLS connection. ``serve``
+# imports aiohttp through ``import_aiohttp_loading_certificates_later``: the contexts are made
+# without the certificates, which a background thread then loads into those same contexts
+# (OpenSSL reads the file without holding the GIL, so this overlaps serving). Until it is done a
+# verified TLS connection fails (no CA is trusted yet) rather than trusting anything; code that
+# opens one calls ``certificates_loaded()`` first.
+_LOADING: list = []
+
+
+def import_aiohttp_loading_certificates_later() -> None:
+    if "aiohttp.connector" in sys.modules:
+        return
+    import ssl
+    import threading
+
+    made: list = []
+    real = ssl.SSLContext.set_default_verify_paths
+
+    def later(context) -> None:
+        made.append(context)
+
+    ssl.SSLContext.set_default_verify_paths = later  # type: ignore[method-assign]
+    try:
+        import aiohttp.connector  # noqa: F401 - imported here for its side effect
+    finally:
+        del ssl.SSLContext.set_default_verify_paths  # the inherited (C) method again
+    if ssl.SSLContext.set_default_verify_paths is not real:  # someone else changed it: load now
+        for context in made:
+            real(context)
+        return
+    thread = threading.Thread(target=lambda: [real(context) for context in made], name="llmtrace-certificates",
+                              daemon=True)
+    thread.start()
+    _LOADING.append(thread)
+
+
+def certificates_loaded() -> None:
+    """Wait until aiohttp's default TLS contexts trust the system's CA certificates."""
+    while _LOADING:
+        _LOADING.pop().join()

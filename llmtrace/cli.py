@@ -17,10 +17,31 @@ app = typer.Typer(
     name="llmtrace",
     help="Read, check, diff, replay and record LLM streaming traffic: reassemble, show, check, diff, scan, report, redact, serve, record.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _no_type_after_flags() -> None:
+    """Help without ``<bool>`` after a flag (``--json``, not ``--json <bool>``) nor a type after
+    an argument named by its metavar: newer typer versions print the Python type of every
+    parameter in the rich help. Where typer has no such hook, nothing changes."""
+    from typer import core
+
+    for cls, hides in ((getattr(core, "TyperOption", None), lambda p: p.is_flag),
+                       (getattr(core, "TyperArgument", None), lambda p: p.metavar is not None)):
+        shown = getattr(cls, "display_type_rich", None)
+        if shown is None or getattr(shown, "_llmtrace", False):
+            continue
+
+        def display_type_rich(self, ctx, shown=shown, hides=hides):
+            return None if hides(self) else shown(self, ctx)
+
+        display_type_rich._llmtrace = True
+        cls.display_type_rich = display_type_rich
+
+
+_no_type_after_flags()
 
 
 def _version(value: bool) -> None:
@@ -31,13 +52,36 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """Read, check, diff, replay and record LLM streaming traffic: reassemble, show, check, diff, scan, report, redact, serve, record."""
 
 
-FORMAT_HELP = ("Container format, overriding detection (llama-stack, vcr, har, sse, ndjson, json-chunks, websocket, "
-               "aws-eventstream, mitmproxy, otlp, nock).")
+def _complete_format(incomplete: str) -> list[str]:
+    """``--format`` values for shell completion (the container names, without importing them)."""
+    return [name for name in CONTAINER_NAMES if name.startswith(incomplete)]
+
+
+def _complete_fault(incomplete: str) -> list[str]:
+    """``--fault`` specs for shell completion: the fault names, then their keys (and
+    ``tool-call-as-text``'s families)."""
+    from llmtrace.server.faults import FAMILIES, KEYS
+
+    name, colon, _ = incomplete.partition(":")
+    if not colon:
+        return [f + (":" if KEYS[f] and f != "tool-call-as-text" else "") for f in KEYS if f.startswith(incomplete)]
+    if name == "tool-call-as-text":
+        options = [f"{name}:family={family}" for family in FAMILIES]
+    elif name in KEYS:
+        options = [f"{name}:{key}=" for key in KEYS[name]] + [f"{name}:request="]
+    else:
+        options = []
+    return [option for option in options if option.startswith(incomplete)]
+
+
+CONTAINER_NAMES = ("llama-stack", "vcr", "har", "sse", "ndjson", "json-chunks", "websocket", "aws-eventstream",
+                   "mitmproxy", "otlp", "nock")
+FORMAT_HELP = f"Container format, overriding detection ({', '.join(CONTAINER_NAMES)})."
 MAX_SIZE_HELP = "Largest file or decoded (gunzipped) body to read, e.g. 200M or 2G (default 1G)."
 STORAGE_HELP = ("For URLs (s3://, gs://, az://, http(s)://): an option of the store's fsspec driver, e.g. "
                 "endpoint_url=http://127.0.0.1:9000 or anon=true (repeatable; needs llmtrace[distributed]).")
@@ -50,7 +94,8 @@ def reassemble(
     normalized: bool = typer.Option(False, "--normalized", "-n", help="llmtrace's provider-neutral JSON."),
     request: bool = typer.Option(False, "--request", help="The request body as sent over the wire (compact, "
                                                           "for curl -d @-), not the response."),
-    fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    fmt: Optional[str] = typer.Option(None, "--format", metavar="NAME", help=FORMAT_HELP,
+                                       autocompletion=_complete_format),
     max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
 ) -> None:
     """Print the response the request would have returned unstreamed, as JSON.
@@ -78,7 +123,8 @@ def check(
     fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when a finding reaches this severity."),
     as_json: bool = typer.Option(False, "--json", help="JSON Lines, one line per input file."),
     ignore: List[str] = typer.Option([], "--ignore", metavar="CODE", help="Silence an anomaly code (repeatable)."),
-    fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    fmt: Optional[str] = typer.Option(None, "--format", metavar="NAME", help=FORMAT_HELP,
+                                       autocompletion=_complete_format),
     max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
     storage_option: List[str] = typer.Option([], "--storage-option", metavar="KEY=VALUE", help=STORAGE_HELP),
 ) -> None:
@@ -99,7 +145,8 @@ def show(
                                     "tail, and long texts (content, arguments, errors) whole, not cut."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document per file (JSON Lines for several)."),
     index: Optional[int] = typer.Option(None, "--index", "-i", help="Only exchange N (0-based)."),
-    fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    fmt: Optional[str] = typer.Option(None, "--format", metavar="NAME", help=FORMAT_HELP,
+                                       autocompletion=_complete_format),
     max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
 ) -> None:
     """Show a recording at a glance: request, response, token timeline, usage, anomalies."""
@@ -118,7 +165,8 @@ def diff(
     as_json: bool = typer.Option(False, "--json", help="The differences as a JSON list of {path, change, a, b}."),
     stat: bool = typer.Option(False, "--stat", help="One summary line."),
     by_request: bool = typer.Option(False, "--by-request", help="Pair exchanges by request instead of by position."),
-    fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    fmt: Optional[str] = typer.Option(None, "--format", metavar="NAME", help=FORMAT_HELP,
+                                       autocompletion=_complete_format),
     max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
 ) -> None:
     """Compare two recordings after reassembly. Exit 0 when equivalent, 1 when they differ, 2 on unreadable input."""
@@ -134,13 +182,17 @@ def scan(
     as_json: bool = typer.Option(False, "--json", help="The summary as one JSON document."),
     jsonl: bool = typer.Option(False, "--jsonl", help="One flat JSON row per exchange (for DuckDB, pandas)."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Exit 1 when an anomaly reaches this severity."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes (default: one per core)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, metavar="N",
+                                       help="Worker processes (default: from the work: none for a few files, "
+                                            "up to one per free core)."),
     parquet: Optional[str] = typer.Option(None, "--parquet", metavar="PATH_OR_URL",
                                           help="Also write the rows as Parquet (with --scheduler: a folder of parts)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", metavar="tcp://HOST:8786|local",
                                             help="Scan on a Dask cluster, or on a local one of --workers processes."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Workers of --scheduler local (default: cores)."),
-    fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, metavar="N",
+                                          help="Workers of --scheduler local (default: cores)."),
+    fmt: Optional[str] = typer.Option(None, "--format", metavar="NAME", help=FORMAT_HELP,
+                                       autocompletion=_complete_format),
     max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
     storage_option: List[str] = typer.Option([], "--storage-option", metavar="KEY=VALUE", help=STORAGE_HELP),
 ) -> None:
@@ -165,7 +217,8 @@ def report(
     diff: Optional[Tuple[str, str]] = typer.Option(None, "--diff", metavar="A B", help="Compare two recordings."),
     svg: bool = typer.Option(False, "--svg", help="Only the timeline chart, as a standalone SVG."),
     open_browser: bool = typer.Option(False, "--open", help="Open the page in a browser when written."),
-    fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    fmt: Optional[str] = typer.Option(None, "--format", metavar="NAME", help=FORMAT_HELP,
+                                       autocompletion=_complete_format),
     max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
     storage_option: List[str] = typer.Option([], "--storage-option", metavar="KEY=VALUE", help=STORAGE_HELP),
 ) -> None:
@@ -202,6 +255,20 @@ def redact(
     _finish(_limited(max_size, lambda: cmd.run(paths, in_place=in_place, backup=backup, output=output)), "redact")
 
 
+FAULT_HELP = "A fault on demand, e.g. cut:after=3 (repeatable; the faults are listed below)."
+FAULT_GRAMMAR = "\n".join([
+    "Faults (--fault SPEC; frames count from 0; ,request=K faults only the K-th request, 0-based):",
+    "stall:after=N,seconds=S     pause S seconds after frame N (after=random: drawn from --seed)",
+    "cut:after=N                 close the connection after frame N, no end of stream",
+    "duplicate:chunk=N           send frame N twice",
+    "split-utf8                  write each frame in two pieces, cut inside a multi-byte character",
+    "drop-done                   drop the stream's end ([DONE], message_stop, Ollama's done line)",
+    "error:status=CODE           the provider's error instead of the stream (,retry_after=S)",
+    "error-in-stream:after=N     the provider's error event after frame N, then the end",
+    "tool-call-as-text:family=F  tool calls as text; F: hermes (default), mistral, llama-json",
+])
+
+
 class MatchMode(str, Enum):
     strict = "strict"
     loose = "loose"
@@ -209,7 +276,7 @@ class MatchMode(str, Enum):
     closest = "closest"
 
 
-@app.command()
+@app.command(epilog=FAULT_GRAMMAR)
 def serve(
     paths: List[str] = typer.Argument(..., metavar="PATH", help="Recordings or folders (recursive) to serve."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
@@ -219,15 +286,14 @@ def serve(
     rate: Optional[float] = typer.Option(None, "--rate", metavar="CHUNKS_PER_S",
                                          help="A synthetic pace for recordings without times."),
     fault: List[str] = typer.Option([], "--fault", metavar="SPEC",
-                                    help="A fault: stall:after=N,seconds=S, cut:after=N, duplicate:chunk=N, split-utf8, "
-                                         "drop-done, error:status=CODE, error-in-stream:after=N, tool-call-as-text "
-                                         "(request=K for the K-th request only; repeatable)."),
+                                    help=FAULT_HELP, autocompletion=_complete_fault),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for after=random."),
     match_mode: MatchMode = typer.Option(MatchMode.strict, "--match",
                                          help="How a request finds its recording (each mode: below)."),
     cors: bool = typer.Option(False, "--cors", help="Allow browsers from any origin (chat UIs)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Serve the readable recordings when some are not."),
-    fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    fmt: Optional[str] = typer.Option(None, "--format", metavar="NAME", help=FORMAT_HELP,
+                                       autocompletion=_complete_format),
     max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
 ) -> None:
     """Replay recordings as a live provider endpoint, chunk for chunk, at the recorded pace.
@@ -346,6 +412,6 @@ def main() -> None:
 
     disable_pydantic_plugins()
     try:
-        app()
+        app(prog_name="llmtrace")
     except KeyboardInterrupt:
         sys.exit(130)

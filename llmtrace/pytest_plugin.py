@@ -86,7 +86,9 @@ class _Settings:
             return False
         resolved = path.resolve()
         if self.paths:
-            return any(resolved == p or p in resolved.parents for p in self.paths)
+            return any((resolved == p or p in resolved.parents) and not self._left_out(p, resolved) for p in self.paths)
+        if self._left_out(self.root, resolved):
+            return False
         try:
             parts = resolved.relative_to(self.root).parts[:-1]
         except ValueError:
@@ -94,6 +96,13 @@ class _Settings:
         if DEFAULT_FOLDERS.intersection(parts):
             return True
         return "recordings" in parts and any(p in ("tests", "test") for p in parts[:parts.index("recordings")])
+
+    @staticmethod
+    def _left_out(top: Path, path: Path) -> bool:
+        """Whether a ``.llmtraceignore`` between ``top`` and ``path`` leaves the recording out."""
+        from llmtrace.walk import ignored_below
+
+        return path != top and ignored_below(str(top), str(path))
 
 
 def _through_linked_folder(path: Path, root: Path) -> bool:

@@ -233,3 +233,20 @@ def summary_json(summary: Summary) -> dict[str, Any]:
 
 def observed_json(seen: Observed) -> dict[str, int]:
     return {"chunks": seen.chunks, "content_chunks": seen.content_chunks, "characters": seen.characters}
+
+
+def chunk_notes(result: Result) -> dict[int, list[tuple[str, str]]]:
+    """What else happened at a chunk, for the reader, as (what, name) pairs: a tool call
+    starting ("tool call", its name) and a choice finishing ("finish", its reason). ``show``'s
+    timeline and the report's chunk table both print them ("finish stop")."""
+    notes: dict[int, list[tuple[str, str]]] = {}
+    seen = set()
+    for event in result.observations.tool_events:
+        key = (event.choice, event.index, event.id or event.name)
+        if event.name and key not in seen:
+            seen.add(key)
+            notes.setdefault(event.chunk, []).append(("tool call", event.name))
+    reasons = {m.index: m.finish_reason for m in result.choices}
+    for choice, chunk in result.observations.finish_chunks.items():
+        notes.setdefault(chunk, []).append(("finish", str(reasons.get(choice))))
+    return notes

@@ -10,6 +10,17 @@ device holds no recording, a broken link or a link loop leads nowhere. Links to 
 not followed (so a link to a parent folder cannot make the walk go round). A folder that cannot
 be listed (permission denied, removed while walking) is not skipped in silence: it is yielded
 as an input with ``error`` set, which the commands report as unreadable.
+
+A ``.llmtraceignore`` file in a walked folder lists what the walk leaves out, in ``.gitignore``
+syntax: one pattern a line, ``#`` comments, ``!`` to take a path back, a trailing ``/`` for
+folders only, a ``/`` at the start or in the middle anchoring the pattern to the file's folder
+(otherwise it matches a name at any depth), ``*``, ``?``, ``[a-z]`` and ``**`` as git reads them,
+and the last matching line wins. It applies to its folder and everything below it, like a
+``.gitignore``; a deeper file's lines come after (and so win over) a higher one's. As in git, a
+file in a left-out folder cannot be taken back (the walk does not go in). Only the files of the
+folders walked count (not those of the folders above the one named), a file named on the command
+line is always read, and what is left out is not counted as skipped: for the walk it is not
+there. The pytest plugin honours the same files between its root folder and a recording.
 """
 
 from __future__ import annotations
@@ -17,6 +28,8 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import re
+from functools import lru_cache
 from typing import Iterator, NamedTuple
 
 SKIP_STEMS = {"license", "licence", "copying", "notice", "readme", "source", "sources", "changelog",
@@ -28,6 +41,8 @@ SKIP_SUFFIXES = {".md", ".rst", ".py", ".pyc", ".toml", ".cfg", ".ini", ".lock",
 # Extensions recordings are saved under: found while walking, a file with one of them that does
 # not read is reported as unreadable; any other file that holds no recording is skipped.
 RECORDING_SUFFIXES = {".json", ".jsonl", ".ndjson", ".yaml", ".yml", ".har", ".sse", ".gz"}
+
+IGNORE_FILE = ".llmtraceignore"
 
 
 class Input(NamedTuple):
@@ -81,25 +96,30 @@ def iter_inputs(paths: list[str], skipped: list[str] | None = None) -> Iterator[
 
 
 def _walk(top: str, skipped: list[str] | None) -> Iterator[Input]:
-    folders = [top]
+    folders: list[tuple[str, tuple[Rules, ...]]] = [(top, ())]
     while folders:
-        folder = folders.pop()
+        folder, rules = folders.pop()
         try:
             with os.scandir(folder) as listing:
                 entries = sorted(listing, key=lambda entry: entry.name)
         except OSError as exc:
             yield Input(folder, False, f"cannot list the folder ({exc.strerror or exc})")
             continue
+        own = read_ignore_file(folder) if any(entry.name == IGNORE_FILE for entry in entries) else None
+        if own is not None:
+            rules = (*rules, own)
         subfolders = []
         for entry in entries:
             name = entry.name
             if _is_dir(entry):
-                if name.startswith("."):
+                if name.startswith(".") or (rules and is_ignored(rules, entry.path, True)):
                     continue
                 if entry.is_symlink():
                     _skip(entry.path, "link to a folder, not followed", skipped)
                 else:
-                    subfolders.append(entry.path)
+                    subfolders.append((entry.path, rules))
+            elif rules and is_ignored(rules, entry.path, False):
+                continue
             elif is_skipped(name):
                 if skipped is not None:
                     skipped.append(entry.path)
@@ -144,3 +164,120 @@ def _skip(path: str, why: str, skipped: list[str] | None) -> None:
 
     skipped.append(path)
     warn(f"{path}: skipped: {why}")
+
+
+class Rules(NamedTuple):
+    """The patterns of one ``.llmtraceignore``: the folder it is in, and (regex, negated,
+    folders only) for each pattern line, in file order."""
+    folder: str
+    patterns: tuple[tuple[re.Pattern, bool, bool], ...]
+
+
+def read_ignore_file(folder: str) -> Rules | None:
+    """The rules of ``folder``'s ``.llmtraceignore`` (None when it has none or it cannot be read:
+    a walk never fails for it)."""
+    try:
+        with open(os.path.join(folder, IGNORE_FILE), encoding="utf-8", errors="replace") as file:
+            text = file.read(1 << 20)
+    except OSError:
+        return None
+    patterns = tuple(rule for rule in map(_parse_line, text.splitlines()) if rule is not None)
+    return Rules(folder, patterns) if patterns else None
+
+
+def is_ignored(rules: tuple[Rules, ...], path: str, is_dir: bool) -> bool:
+    """Whether ``path`` (a file, or a folder when ``is_dir``) is left out by ``rules`` (outermost
+    file first): the last pattern that matches decides."""
+    ignored = False
+    for rule in rules:
+        relative = os.path.relpath(path, rule.folder).replace(os.sep, "/")
+        for regex, negated, folders_only in rule.patterns:
+            if (is_dir or not folders_only) and regex.fullmatch(relative):
+                ignored = not negated
+    return ignored
+
+
+def ignored_below(root: str, path: str) -> bool:
+    """Whether the ``.llmtraceignore`` files in ``root`` and the folders between it and ``path``
+    leave ``path`` (a file under ``root``) out, or one of the folders on the way."""
+    relative = os.path.relpath(path, root)
+    if relative.startswith(os.pardir) or os.path.isabs(relative):
+        return False
+    parts = relative.split(os.sep)
+    folder, rules = root, ()
+    for depth, part in enumerate(parts):
+        own = _cached_rules(folder)
+        if own is not None:
+            rules = (*rules, own)
+        folder = os.path.join(folder, part)
+        if rules and is_ignored(rules, folder, depth < len(parts) - 1):
+            return True
+    return False
+
+
+@lru_cache(maxsize=256)
+def _cached_rules(folder: str) -> Rules | None:
+    return read_ignore_file(folder) if os.path.isfile(os.path.join(folder, IGNORE_FILE)) else None
+
+
+def _parse_line(line: str) -> tuple[re.Pattern, bool, bool] | None:
+    """One ``.gitignore`` line as (regex over the path relative to the file's folder, negated,
+    folders only); None for a blank line or a comment."""
+    stripped = line.rstrip(" \t")
+    if line[len(stripped):].startswith(" ") and stripped.endswith("\\"):
+        stripped += " "  # "\ " keeps one trailing space
+    line = stripped
+    if not line or line.startswith("#"):
+        return None
+    negated = line.startswith("!")
+    if negated:
+        line = line[1:]
+    folders_only = line.endswith("/")
+    line = line.rstrip("/")
+    if not line:
+        return None
+    anchored = "/" in line
+    line = line.lstrip("/")
+    body = _translate(line)
+    return re.compile(body if anchored else f"(?:.*/)?{body}", re.DOTALL), negated, folders_only
+
+
+def _translate(pattern: str) -> str:
+    """A gitignore glob as a regex: ``*`` and ``?`` stop at ``/``, ``**`` spans folders where it
+    is a whole path segment, ``[...]`` is a character class, ``\\`` escapes."""
+    out, i, n = [], 0, len(pattern)
+    while i < n:
+        char = pattern[i]
+        if char == "*" and pattern.startswith("**", i) and (i == 0 or pattern[i - 1] == "/") \
+                and (i + 2 == n or pattern[i + 2] == "/"):
+            if i + 2 == n:
+                out.append(".*")  # "a/**": everything inside
+            else:
+                out.append("(?:.*/)?")  # "**/" : any number of folders, none included
+                i += 1
+            i += 2
+            continue
+        if char == "*":
+            while i < n and pattern[i] == "*":
+                i += 1
+            out.append("[^/]*")
+            continue
+        if char == "?":
+            out.append("[^/]")
+        elif char == "[":
+            end = pattern.find("]", i + 2 if pattern[i + 1:i + 2] in ("!", "^", "]") else i + 1)
+            if end < 0:
+                out.append(re.escape(char))
+            else:
+                inner = pattern[i + 1:end]
+                if inner[:1] in ("!", "^"):
+                    inner = "^" + inner[1:]
+                out.append("[" + inner.replace("\\", "\\\\") + "]")
+                i = end
+        elif char == "\\" and i + 1 < n:
+            i += 1
+            out.append(re.escape(pattern[i]))
+        else:
+            out.append(re.escape(char))
+        i += 1
+    return "".join(out)

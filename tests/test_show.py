@@ -240,10 +240,45 @@ def test_several_files_with_unreadable_ones(tmp_path):
     assert len(err) == 2
     assert err[0].startswith(f"llmtrace: {bad}: ") and err[1].startswith(f"llmtrace: {missing}: no such file")
     out = proc.stdout.decode()
-    assert str(SEED) in out and str(CORPUS_TOOLS) in out and "bad.json" not in out
+    assert [names(line, path) for line, path in zip(file_lines(out), [SEED, CORPUS_TOOLS])] == [True, True]
+    assert "bad.json" not in out
     proc = cli("--json", str(bad), str(SEED), str(CORPUS_TOOLS))
     assert proc.returncode == 2
     assert [json.loads(line)["source"] for line in proc.stdout.splitlines()] == [str(SEED), str(CORPUS_TOOLS)]
+
+
+def file_lines(out: str) -> list[str]:
+    """The value of each ``file`` line ``show`` printed."""
+    return [line[len("file"):].strip() for line in out.splitlines() if line.startswith("file ")]
+
+
+def names(shown: str, path) -> bool:
+    """Whether a ``file`` line names ``path``: whole, or its start and end around "…"."""
+    path = str(path)
+    if shown == path:
+        return True
+    head, cut, tail = shown.partition("…")
+    return bool(cut) and path.startswith(head) and path.endswith(tail) and len(tail) >= len(head)
+
+
+@pytest.mark.parametrize("columns", ["40", "60", "100", "300"])
+def test_a_long_path_is_one_line_cut_in_the_middle(tmp_path, columns):
+    folder = tmp_path.joinpath(*(["a-folder-with-a-long-name"] * 6))
+    folder.mkdir(parents=True)
+    path = folder / "the-recording-itself.json"
+    path.write_bytes(SEED.read_bytes())
+    proc = cli(str(path), str(path), env={**ENV, "COLUMNS": columns})
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.decode().splitlines()
+    shown = file_lines(proc.stdout.decode())
+    assert len(shown) == 2 and all(names(line, path) for line in shown)
+    after = lines[lines.index(next(line for line in lines if line.startswith("file "))) + 1]
+    assert after.startswith("format "), "the path went on to the next line"
+    if len(str(path)) + 10 > int(columns):
+        assert "…" in shown[0] and shown[0].endswith("the-recording-itself.json"[-(int(columns) // 3):])
+    else:
+        assert shown[0] == str(path)
+    assert json.loads(cli("--json", str(path), env={**ENV, "COLUMNS": columns}).stdout)["source"] == str(path)
 
 
 def test_only_unreadable_input_prints_nothing(tmp_path):

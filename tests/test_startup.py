@@ -71,3 +71,22 @@ def test_plugins_turned_back_on_later_reach_the_real_loader():
             "print(real is not stand_in, 'importlib.metadata' in sys.modules, "
             "stand_in.PYDANTIC_ENTRY_POINT_GROUP, plugins == list(real.get_plugins()))")
     assert _python(code) == "True True pydantic True"
+
+
+AIOHTTP_LATER = """
+import ssl
+real = ssl.SSLContext.set_default_verify_paths
+from llmtrace._startup import certificates_loaded, import_aiohttp_loading_certificates_later
+import_aiohttp_loading_certificates_later()
+assert ssl.SSLContext.set_default_verify_paths is real and "set_default_verify_paths" not in ssl.SSLContext.__dict__
+import aiohttp.connector as connector
+certificates_loaded()
+print(connector._SSL_CONTEXT_VERIFIED.cert_store_stats() == ssl.create_default_context().cert_store_stats(),
+      connector._SSL_CONTEXT_VERIFIED.verify_mode == ssl.CERT_REQUIRED)
+"""
+
+
+def test_serve_imports_aiohttp_and_its_contexts_trust_the_system_certificates_once_loaded():
+    """serve's import of aiohttp loads the CA certificates in the background: once loaded, the
+    default verified context trusts exactly what a default context trusts, and ssl is as it was."""
+    assert _python(AIOHTTP_LATER) == "True True"

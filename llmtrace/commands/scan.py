@@ -20,7 +20,16 @@ from llmtrace.walk import iter_inputs
 
 # Below this many files a pool costs more than it saves.
 _POOL_MIN_FILES = 24
+# Without -j the pool's size follows the work (bench/bench_scan_workers.py, bench_scan.py, on
+# 2 cores): starting and feeding a pool costs about 0.15 s; scan spends about 120 µs a file plus
+# 5 ns a byte (300 µs for a typical 37 KiB recording). A pool of N saves work × (1 − 1/N), so it
+# starts once the estimated work is twice its cost (~1,000 typical files), and only on cores
+# the machine's load leaves free: on a busy machine the workers would only queue.
+_POOL_COST_S = 0.15
+_FILE_COST_S = 120e-6
+_BYTE_COST_S = 5e-9
 EXAMPLES_PER_CODE = 3
+USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens")
 
 
 def _scan_batch(batch: list[tuple[str, bool, str | None, str | None]]) -> list[dict[str, Any]]:
@@ -78,7 +87,9 @@ def scan(paths: list[str], fmt: str | None = None, jobs: int | None = None, prog
     gc.enable()  # a sweep reads thousands of files: see _scan_batch
     skipped: list[str] = []
     inputs = [(inp.path, inp.explicit, fmt, inp.error) for inp in iter_inputs(paths, skipped)]
-    jobs = jobs or os.cpu_count() or 1
+    if not jobs and len(inputs) >= _POOL_MIN_FILES:
+        jobs = default_workers([_size(item[0]) for item in inputs], os.cpu_count() or 1, _load())
+    jobs = jobs or 1
     results: list[dict[str, Any]] = []
     if jobs == 1 or len(inputs) < _POOL_MIN_FILES or "-" in paths:
         for item in inputs:
@@ -91,6 +102,32 @@ def scan(paths: list[str], fmt: str | None = None, jobs: int | None = None, prog
         results = _in_workers(list(_batches(inputs, size)), jobs, progress)
     skipped.extend(r["file"] for r in results if r["skipped"])
     return {"results": [r for r in results if not r["skipped"]], "skipped": skipped, "total": len(inputs)}
+
+
+def default_workers(sizes: list[int], cores: int, load: float) -> int:
+    """How many worker processes a scan of files of these ``sizes`` (bytes) gets when no ``-j``
+    is given: 1 (read in this process) unless the estimated work pays for a pool, then no more
+    workers than cores, than cores the ``load`` (1-minute load average) leaves free, nor than
+    the work keeps busy."""
+    work = len(sizes) * _FILE_COST_S + sum(sizes) * _BYTE_COST_S
+    if work < 2 * _POOL_COST_S:
+        return 1
+    free = max(1, cores - int(load + 0.5))
+    return max(1, min(cores, free, int(work / _POOL_COST_S)))
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except (OSError, ValueError):
+        return 0
+
+
+def _load() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        return 0.0
 
 
 def _in_workers(batches: list[list], jobs: int, progress) -> list[dict[str, Any]]:
@@ -189,7 +226,8 @@ def _death(exitcode: int | None) -> str:
 def summarize(scanned: dict[str, Any]) -> dict[str, Any]:
     """The ``scan --json`` summary, folded from the rows."""
     by: dict[str, Counter] = {k: Counter() for k in ("container", "dialect", "host", "model")}
-    usage = Counter()
+    usage: Counter = Counter()
+    reporting: Counter = Counter()  # how many exchanges each total covers
     with_usage = 0
     codes: dict[str, dict[str, Any]] = {}
     failed = []
@@ -204,8 +242,10 @@ def summarize(scanned: dict[str, Any]) -> dict[str, Any]:
                 counter[row[key] or "—"] += 1
             if row["input_tokens"] is not None or row["output_tokens"] is not None:
                 with_usage += 1
-            for key in ("input_tokens", "output_tokens", "total_tokens"):
-                usage[key] += row[key] or 0
+            for key in USAGE_KEYS:
+                if row[key] is not None:
+                    usage[key] += row[key]
+                    reporting[key] += 1
             for code, severity in severities.items():
                 entry = codes.setdefault(code, {"count": 0, "severity": severity, "files": []})
                 entry["count"] += 1
@@ -220,8 +260,8 @@ def summarize(scanned: dict[str, Any]) -> dict[str, Any]:
         "skipped": len(scanned["skipped"]),
         "failed": failed,
         **{f"by_{key}": dict(counter.most_common()) for key, counter in by.items()},
-        "usage": {**{k: usage[k] for k in ("input_tokens", "output_tokens", "total_tokens")},
-                  "exchanges_with_usage": with_usage},
+        "usage": {**{k: usage[k] for k in USAGE_KEYS}, "exchanges_with_usage": with_usage,
+                  "exchanges_reporting": {k: reporting[k] for k in USAGE_KEYS}},
         "anomalies": ordered,
     }
 

@@ -39,7 +39,10 @@ def run(paths: list[str], host: str = "127.0.0.1", port: int = 8000, speed: str 
         faults = tuple(parse(spec) for spec in fault)
     except FaultError as exc:
         raise UsageError(str(exc)) from None
+    from llmtrace._startup import import_aiohttp_loading_certificates_later
     from llmtrace.containers.bodies import keep_raw
+
+    import_aiohttp_loading_certificates_later()  # aiohttp without waiting for the CA certificates
 
     keep_raw(True)  # serve the recorded bytes where the recording has them
     recordings, failed = load_all(paths, fmt)

@@ -47,3 +47,42 @@ class Wrapped:
                 yield new_line
         if text.end:
             yield Segment(text.end)
+
+
+class OneLine:
+    """A ``Text`` that is never broken across lines (a path to copy): when it is wider than the
+    room, its middle gives way to "…", keeping its start and, longer, its end (the file name);
+    ``suffix`` follows it whole when there is room for both."""
+
+    def __init__(self, text: Text, suffix: Text | None = None):
+        self.text = text
+        self.suffix = suffix or Text()
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(1, self.text.cell_len + self.suffix.cell_len)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        text, suffix = self.text, self.suffix
+        if text.cell_len + suffix.cell_len > width and width - suffix.cell_len < 20:
+            suffix = Text()
+        if text.cell_len + suffix.cell_len > width:
+            text = middle_ellipsis(text, width - suffix.cell_len)
+        line = Text.assemble(text, suffix, no_wrap=True, overflow="ellipsis", end="")
+        yield from line.render(console)
+        yield Segment.line()
+
+
+def middle_ellipsis(text: Text, width: int) -> Text:
+    """``text`` in ``width`` cells: its first third and its last two thirds around "…"."""
+    if width <= 1:
+        return Text("…")
+    keep = width - 1
+    head = keep // 3
+    tail = keep - head
+    n = len(text)
+    cut = Text.assemble(text[:head], "…", text[n - tail:] if tail else Text())
+    while cut.cell_len > width and tail > 0:  # wide characters take two cells
+        tail -= 1
+        cut = Text.assemble(text[:head], "…", text[n - tail:] if tail else Text())
+    return cut

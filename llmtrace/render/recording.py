@@ -22,7 +22,7 @@ from llmtrace.anomalies import runs
 from llmtrace.dialects import OPAQUE
 from llmtrace.model import Anomaly, Exchange, Message, Usage
 from llmtrace.output import dumps, masked, readable_json
-from llmtrace.render.layout import Wrapped, grid
+from llmtrace.render.layout import OneLine, Wrapped, grid
 from llmtrace.render.safe import more, safe_text
 from llmtrace.render.timeline import TimelineView, chunk_notes
 
@@ -146,10 +146,8 @@ class ExchangeView:
     def _header(self, ex: Exchange) -> Table:
         req, resp, result = ex.request, ex.response, ex.result
         table = grid()
-        file = safe_text(self.source)
-        if self.total > 1:
-            file.append(f"  (exchange {ex.index} of {self.total})", style="dim")
-        table.add_row("file", file)
+        suffix = Text(f"  (exchange {ex.index} of {self.total})", style="dim") if self.total > 1 else None
+        table.add_row("file", OneLine(safe_text(self.source), suffix))
         table.add_row("format", Text(f"{ex.container} · {ex.dialect}{_inner_provider(ex)}"))
         table.add_row("host", safe_text(req.host, limit=VALUE_CHARS) if req.host else Text(NOT_REPORTED))
         endpoint = Text()

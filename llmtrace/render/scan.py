@@ -29,7 +29,7 @@ class ScanSummary:
         counts = [self._counts(title, s[f"by_{key}"]) for key, title in
                   (("container", "container"), ("dialect", "dialect"), ("host", "host"), ("model", "model"))]
         yield Group(*counts)
-        yield self._usage(s["usage"])
+        yield self._usage(s["usage"], s["exchanges"])
         if s["anomalies"]:
             yield self._anomalies(s["anomalies"])
         else:
@@ -54,12 +54,19 @@ class ScanSummary:
         return table
 
     @staticmethod
-    def _usage(usage: dict[str, int]) -> Table:
+    def _usage(usage: dict[str, Any], exchanges: int) -> Table:
+        """One row per total, with how many exchanges it covers ("over 3 of 7 exchanges") where
+        some did not report it."""
         table = Table(title="usage (reported tokens)", title_justify="left", show_edge=False, pad_edge=False)
-        for column in ("input", "output", "total", "exchanges reporting usage"):
-            table.add_column(column, justify="right")
-        table.add_row(f"{usage['input_tokens']:,}", f"{usage['output_tokens']:,}", f"{usage['total_tokens']:,}",
-                      str(usage["exchanges_with_usage"]))
+        table.add_column("")
+        table.add_column("tokens", justify="right")
+        table.add_column("over")
+        reporting = usage.get("exchanges_reporting", {})
+        for key in ("input", "output", "total"):
+            covered = reporting.get(f"{key}_tokens", exchanges)
+            over = (f"all {exchanges} exchange{'s' if exchanges != 1 else ''}" if covered == exchanges
+                    else f"{covered} of {exchanges} exchange{'s' if exchanges != 1 else ''}")
+            table.add_row(key, f"{usage[f'{key}_tokens']:,}", Text(over, style=None if covered == exchanges else "yellow"))
         return table
 
     @staticmethod

@@ -54,23 +54,11 @@ class Sparkline:
 
 
 def chunk_notes(result: Result) -> dict[int, Text]:
-    """What else happened at a chunk, for the reader: a tool call starting (its name) and a
-    choice finishing (its reason)."""
-    notes: dict[int, list[Text]] = {}
-    seen = set()
-    for event in result.observations.tool_events:
-        key = (event.choice, event.index, event.id or event.name)
-        if event.name and key not in seen:
-            seen.add(key)
-            name = safe_text(event.name, limit=CELL_CHARS)
-            notes.setdefault(event.chunk, []).append(Text("tool call ").append_text(name))
-    reasons = {m.index: m.finish_reason for m in result.choices}
-    for choice, chunk in result.observations.finish_chunks.items():
-        reason = safe_text(str(reasons.get(choice)), limit=CELL_CHARS)
-        notes.setdefault(chunk, []).append(Text("finish ").append_text(reason))
+    """What else happened at a chunk (``timeline.chunk_notes``), as dim text."""
     joined = {}
-    for chunk, parts in notes.items():
-        joined[chunk] = Text(" · ").join(parts)
+    for chunk, parts in timeline.chunk_notes(result).items():
+        joined[chunk] = Text(" · ").join(Text(f"{what} ").append_text(safe_text(name, limit=CELL_CHARS))
+                                         for what, name in parts)
         joined[chunk].stylize("dim italic")
     return joined
 

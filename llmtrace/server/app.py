@@ -207,7 +207,14 @@ class Replay:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """One request, noted in the journal with how it was answered."""
         entry = request[NOTE] = self.note(request.method, request.path)
-        response = await self._handle(request)
+        try:
+            response = await self._handle(request)
+        except ConnectionResetError:  # the client left mid-stream (e.g. `curl | head`): no traceback
+            self.log(f"{request.method} {request.path} → the client closed the connection after "
+                     f"{entry.get('frames') or 0} frames")
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError from None
         entry["status"] = response.status
         return response
 

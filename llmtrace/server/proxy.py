@@ -112,6 +112,8 @@ class Recorder:
         version = f"HTTP/{request.version.major}.{request.version.minor}"
         capture = Capture(request.method, upstream_url(self.upstream, request.raw_path), request.raw_path, version,
                           _forwarded(request.raw_headers), body, started)
+        if request.path.startswith(OWN_PATHS):  # llmtrace's own endpoints (serve's, the proxy's): passed, not kept
+            return await self._relay(request, capture, t0)
         try:
             return await self._relay(request, capture, t0)
         except asyncio.CancelledError:  # the proxy is stopping: kept as far as it went
@@ -186,15 +188,48 @@ class Recorder:
         def done(fut: asyncio.Future) -> None:
             self.pending.discard(fut)
             status = capture.status if capture.status is not None else "no response"
-            chunks = len(capture.reads)
             first = f", first byte {capture.first_byte_ms:.0f} ms" if capture.first_byte_ms is not None else ""
             broke = f", {capture.error}" if capture.error else ""
             exc = fut.exception()
             where = f"→ {fut.result()}" if exc is None else f"NOT SAVED ({exc})"
-            self.log(f"{capture.method} {capture.path} → {status}, {chunks} chunk{'s' if chunks != 1 else ''}"
+            self.log(f"{capture.method} {capture.path} → {status}, {received(capture)}"
                      f"{first}, {capture.end_ms:.0f} ms{broke} {where}")
 
         future.add_done_callback(done)
+
+
+def received(capture: Capture) -> str:
+    """What came back, for the log line: the stream's events (SSE events, NDJSON lines) where the
+    body is one and readable as sent, and the network reads they came in, counted apart."""
+    reads = len(capture.reads)
+    text = f"{reads} network read{'s' if reads != 1 else ''}"
+    kind = (capture.header("content-type") or "").split(";")[0].strip().lower()
+    if capture.header("content-encoding") not in (None, "", "identity"):
+        return text
+    if kind == "text/event-stream":
+        events = sum(1 for block in _blocks(capture.body) if _is_event(block))
+        unit = "SSE event"
+    elif kind in NDJSON_TYPES:
+        events = sum(1 for line in capture.body.splitlines() if line.strip())
+        unit = "NDJSON line"
+    else:
+        return text
+    return f"{events} {unit}{'s' if events != 1 else ''} in {text}"
+
+
+def _blocks(body: bytes) -> list[bytes]:
+    """An SSE body's events, as the blank lines between them cut it (any line ending)."""
+    return body.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n\n")
+
+
+def _is_event(block: bytes) -> bool:
+    """Whether an SSE block carries a field (not only comments or nothing)."""
+    return any(line and not line.startswith(b":") for line in block.split(b"\n"))
+
+
+NDJSON_TYPES = frozenset(("application/x-ndjson", "application/ndjson", "application/jsonl", "application/json-seq",
+                          "application/x-jsonlines", "application/jsonlines"))
+OWN_PATHS = ("/llmtrace/",)
 
 
 def _reason(exc: BaseException) -> str:

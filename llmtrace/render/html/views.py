@@ -63,6 +63,7 @@ def exchange_section(prefix: str, item: Shown) -> dict[str, Any]:
                                         else clean(c.arguments)} for c in m.tool_calls]})
     summary = item.summary
     rows = summary.entries
+    notes = timeline.chunk_notes(result) if result else {}
     started = first_chunk_after_start(ex)
     series, timed = chart.series_of(f"exchange {ex.index}", rows,
                                     started_offset=started, ttft_s=summary.ttft_s)
@@ -98,16 +99,20 @@ def exchange_section(prefix: str, item: Shown) -> dict[str, Any]:
                    "p50": summary.gap_p50_s, "p95": summary.gap_p95_s, "tps": summary.tokens_per_second,
                    "stall": summary.longest_stall},
         "chart": chart_svg([series], axis, f"timeline of exchange {ex.index}") if rows else None,
-        "chunks_head": _rows(anchor, rows[:TABLE_HEAD]),
-        "chunks_rest": _rows(anchor, rows[TABLE_HEAD:]),
+        "cuts": _cuts(anchor, rows[:TABLE_HEAD]),
+        "head": min(len(rows), TABLE_HEAD),
+        "chunks_head": _rows(anchor, rows[:TABLE_HEAD], notes),
+        "chunks_rest": _rows(anchor, rows[TABLE_HEAD:], notes),
         "chunks_rest_count": max(0, len(rows) - TABLE_HEAD),
         "findings": findings,
     }
 
 
-def _rows(anchor: str, entries: list[timeline.Entry]) -> Any:
+def _rows(anchor: str, entries: list[timeline.Entry], notes: dict[int, list[tuple[str, str]]]) -> Any:
     """The chunk table's rows as HTML (written here rather than in the template: a stream can
-    have 100,000 of them, and this is the page's hot loop)."""
+    have 100,000 of them, and this is the page's hot loop). Each chunk's text is tinted by its
+    position, two tints taking turns (as tokenizer playgrounds show tokens); what else happened
+    at a chunk follows its text as ``show`` says it ("finish stop", "tool call NAME")."""
     from html import escape
 
     from markupsafe import Markup
@@ -116,11 +121,28 @@ def _rows(anchor: str, entries: list[timeline.Entry]) -> Any:
     for e in entries:
         text, more = _cut(e.text)
         tail = f'<span class="muted"> … {more:,} more</span>' if more else ""
+        note = notes.get(e.index)
+        if note:
+            tail += '<span class="note">' + " · ".join(f"{what} {escape(clean(name[:TEXT_LIMIT]))}"
+                                                       for what, name in note) + "</span>"
+        shown = f'<span class="text k{e.index % 2}">{escape(clean(text))}</span>' if text else ""
         out.append(f'<tr id="{anchor}-k{e.index}"><td class="num">{e.index}</td><td class="num">{seconds(e.offset_s)}</td>'
                    f'<td class="num">{seconds(e.gap_s)}</td><td>{e.kind or ""}</td>'
-                   f'<td><span class="text">{escape(clean(text))}</span>{tail}</td>'
+                   f'<td>{shown}{tail}</td>'
                    f'<td class="num">{"" if e.token_id is None else e.token_id}</td></tr>')
     return Markup("".join(out))
+
+
+def _cuts(anchor: str, entries: list[timeline.Entry]) -> Any:
+    """The stream's text as it came, each chunk's piece in the tint of its row in the chunk table
+    (the two tints taking turns) and linked to it: how the stream was cut, at a glance."""
+    from html import escape
+
+    from markupsafe import Markup
+
+    pieces = [f'<a class="k{e.index % 2}" href="#{anchor}-k{e.index}" title="chunk {e.index}">'
+              f'{escape(clean(_cut(e.text)[0]))}</a>' for e in entries if e.text]
+    return Markup("".join(pieces)) if pieces else None
 
 
 def recording_body(recording: Recording, prefix: str = "r0") -> dict[str, Any]:
@@ -171,8 +193,8 @@ def folder(recordings: list[Recording], unreadable: list[Unreadable]) -> dict[st
         "codes": _bars(sorted(codes.items(), key=lambda kv: (-kv[1], kv[0])), "anomalies by code"),
         "tokens": _bars(sorted(((clean(k), v) for k, v in tokens.items()), key=lambda kv: (-kv[1], kv[0])),
                         "output tokens by model"),
-        "ttft": _strip(sorted(ttfts), "time to first token (s)"),
-        "tps": _strip(sorted(rates), "tokens per second"),
+        "ttft": _strip(sorted(ttfts), "time to first token", " s"),
+        "tps": _strip(sorted(rates), "tokens per second", " tokens/s"),
     }
     return {"kind": "folder", "rows": rows, "sections": sections, "charts": charts,
             "files": len(recordings), "unreadable": [u._replace(source=clean(u.source), reason=clean(u.reason))
@@ -201,8 +223,9 @@ def _bars(items: list[tuple[str, int]], title: str) -> Any:
     return Markup("".join(out))
 
 
-def _strip(values: list[float], title: str) -> Any:
-    """A distribution as a strip of dots on one axis, with its median marked."""
+def _strip(values: list[float], title: str, unit: str) -> Any:
+    """A distribution as a strip of dots on one axis, with its median marked; every figure with
+    its ``unit``."""
     from markupsafe import Markup
 
     if not values:
@@ -221,11 +244,14 @@ def _strip(values: list[float], title: str) -> Any:
            f'aria-label="{escape(title)}"><title>{escape(title)}</title>',
            f'<line class="grid" x1="{left}" y1="24" x2="{width - right}" y2="24"/>']
     for v in values:
-        out.append(f'<circle class="dot" cx="{x(v)}" cy="24" r="3"><title>{v:g}</title></circle>')
-    out.append(f'<line class="median" x1="{x(median)}" y1="12" x2="{x(median)}" y2="36"><title>median {median:g}</title></line>')
-    out.append(f'<text class="tick" x="{left}" y="50">{lo:g}</text>'
-               f'<text class="tick" x="{width - right}" y="50" text-anchor="end">{hi:g}</text>'
-               f'<text class="tick" x="{width / 2}" y="50" text-anchor="middle">median {median:g}, {len(values)} exchanges</text>')
+        out.append(f'<circle class="dot" cx="{x(v)}" cy="24" r="3"><title>{v:g}{unit}</title></circle>')
+    out.append(f'<line class="median" x1="{x(median)}" y1="12" x2="{x(median)}" y2="36"><title>median {median:g}{unit}'
+               f'</title></line>')
+    n = len(values)
+    out.append(f'<text class="tick" x="{left}" y="50">{lo:g}{unit}</text>'
+               f'<text class="tick" x="{width - right}" y="50" text-anchor="end">{hi:g}{unit}</text>'
+               f'<text class="tick" x="{width / 2}" y="50" text-anchor="middle">median {median:g}{unit}, {n} '
+               f'exchange{"" if n == 1 else "s"}</text>')
     out.append("</svg>")
     return Markup("".join(out))
 
