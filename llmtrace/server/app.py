@@ -115,6 +115,10 @@ class Replay:
         if request.method == "OPTIONS" and self.options.cors:
             return self._cors(web.Response(status=204))
         path = request.path
+        if request.headers.get("upgrade", "").lower() == "websocket":  # realtime sessions: server.realtime
+            from llmtrace.server import realtime
+
+            return await realtime.handle(self, request)
         fam = _family_of_path(path)
         if request.content_type.startswith("application/grpc"):
             self.log(f"{request.method} {path} → 505 (gRPC over HTTP/1.1: a gRPC client speaks HTTP/2)")
@@ -329,6 +333,10 @@ class Server(Listening):
     async def stop(self) -> None:
         for connection in list(self.replay.connections):
             connection.transport.close()  # its calls in flight are cancelled
+        if ("websocket-open",) in self.replay._cache:  # websocket sessions still open: 1001
+            from llmtrace.server import realtime
+
+            await realtime.close_all(self.replay)
         await super().stop()
 
     def site(self, runner: web.AppRunner) -> web.TCPSite:

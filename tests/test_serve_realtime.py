@@ -1,0 +1,413 @@
+"""``serve`` answers websocket sessions: every realtime recording in tests/data and examples is
+replayed to a real client (the ``websockets`` library in lock-step with the recording, the
+openai SDK's ``realtime.connect`` GA and beta, google-genai's ``aio.live.connect``), the client
+captures what it received as a websocket session file, and ``llmtrace diff`` finds it equal to
+the original. Out-of-order client events get the provider's error event; ``--match loose``
+skips them; a miss on the path or the first event is explained. Everything runs on 127.0.0.1
+with bounded timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+import websockets
+import yaml
+
+from llmtrace import reassemble
+from llmtrace.loader import load
+from llmtrace.server.app import Options, Server
+
+ROOT = Path(__file__).parent
+SESSIONS = sorted(p for p in [*ROOT.glob("data/**/*.yaml"), *(ROOT.parent / "examples").glob("**/*.yaml")]
+                  if b"direction: sent" in p.read_bytes() and b"kind: message" in p.read_bytes())
+OPENAI_GA = ROOT / "data/newformats/E-pydantic-ai/tests__realtime__cassettes__test_openai_ws__test_text_in_audio_out_turn.yaml"
+AZURE_BETA = ROOT / "data/newformats/E-pydantic-ai/tests__realtime__cassettes__test_azure_voice_live_ws__test_tool_call_round.yaml"
+GEMINI = ROOT / "data/newformats/E-pydantic-ai/tests__realtime__cassettes__test_google_ws__test_text_in_audio_out_turn.yaml"
+GEMINI_TOOLS = ROOT / "data/newformats/E-pydantic-ai/tests__realtime__cassettes__test_google_ws__test_tool_call_round.yaml"
+ELEVENLABS = ROOT / "data/newformats/E-pydantic-ai/live/tests__realtime__cassettes__test_elevenlabs_ws_frames__test_tool_round_and_followup_turn.yaml"
+XAI_DROP = ROOT / "data/newformats/E-pydantic-ai/tests__realtime__cassettes__test_xai_ws__test_session_resumption_after_drop.yaml"
+GEMINI_PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+TIMEOUT = 10
+
+
+def frames_of(path: Path) -> list[dict]:
+    return yaml.safe_load(path.read_text())["interactions"]
+
+
+def ws_path(path: Path) -> str:
+    """Where a client of the recording's provider connects."""
+    text = path.read_text()
+    if "setup:" in text and ("client_content" in text or "clientContent" in text):
+        return GEMINI_PATH + "?key=test-key"
+    if "conversation_initiation_client_data" in text:
+        return "/v1/convai/conversation?agent_id=agent_test"
+    return "/v1/realtime"
+
+
+def connections(frames: list[dict]) -> list[list[dict]]:
+    """The recording's connections (split after each close), as the client lives them."""
+    out, current = [], []
+    for frame in frames:
+        current.append(frame)
+        if frame.get("kind") == "close":
+            out.append(current)
+            current = []
+    if current:
+        out.append(current)
+    return out
+
+
+async def replay_client(base: str, path: str, frames: list[dict], limit: float = TIMEOUT) -> list[dict]:
+    """A client that speaks as the recording did: it sends each recorded client frame once it
+    has received the server frames recorded before it, and keeps what it receives (with its
+    time) and how each connection closed — a websocket session file's interactions."""
+    out: list[dict] = []
+    t0 = time.monotonic()
+    for conn in connections(frames):
+        async with websockets.connect(base.replace("http", "ws") + path, open_timeout=5, max_size=None) as ws:
+            for frame in conn:
+                if frame.get("kind") == "close":
+                    try:
+                        await asyncio.wait_for(ws.recv(), limit)
+                        raise AssertionError("a frame after the recorded end")
+                    except websockets.ConnectionClosed as exc:
+                        code = exc.rcvd.code if exc.rcvd else 1006
+                        out.append({"kind": "close", "code": code, "reason": exc.rcvd.reason if exc.rcvd else ""})
+                    continue
+                if frame["direction"] == "sent":
+                    await ws.send(orjson.dumps(frame["data"]).decode())
+                    out.append({"kind": "message", "direction": "sent", "data": frame["data"],
+                                "at": round(time.monotonic() - t0, 6)})
+                else:
+                    got = await asyncio.wait_for(ws.recv(), limit)
+                    out.append({"kind": "message", "direction": "received", "data": orjson.loads(got),
+                                "at": round(time.monotonic() - t0, 6)})
+    return out
+
+
+def serve(paths, **options) -> Server:
+    return Server([load(str(p)) for p in paths], options=Options(**{"speed": None, **options}))
+
+
+def diff(a: Path, b: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "llmtrace", "diff", str(a), str(b)], capture_output=True,
+                          text=True, timeout=60)
+
+
+@pytest.mark.parametrize("path", SESSIONS, ids=[p.name.split("__")[-1] for p in SESSIONS])
+def test_every_realtime_recording_replays_to_a_client_and_reads_back_equal(path, tmp_path):
+    frames = frames_of(path)
+
+    async def run():
+        async with serve([path]) as server:
+            return await asyncio.wait_for(replay_client(server.base_url, ws_path(path), frames), 60)
+
+    captured = asyncio.run(run())
+    received = [f["data"] for f in captured if f.get("direction") == "received"]
+    assert received == [f["data"] for f in frames if f.get("direction") == "received"]
+    out = tmp_path / "captured.json"
+    out.write_bytes(orjson.dumps({"interactions": captured}))
+    result = diff(path, out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    timed = load(str(out))
+    assert all(ex.result.timeline.timing == "chunk-times" for ex in timed.exchanges if ex.result is not None
+               and ex.response.chunks)
+
+
+def test_the_session_dropped_in_the_recording_is_dropped_again_and_the_reconnect_served_next():
+    frames = frames_of(XAI_DROP)
+
+    async def run():
+        async with serve([XAI_DROP]) as server:
+            return await replay_client(server.base_url, "/v1/realtime?model=grok-voice-latest", frames)
+
+    captured = asyncio.run(run())
+    closes = [f for f in captured if f.get("kind") == "close"]
+    assert [(c["code"], c["reason"]) for c in closes] == [(1011, "test reconnect")]
+
+
+def _openai_events(path: Path) -> tuple[list[dict], list[str]]:
+    frames = frames_of(path)
+    return [f["data"] for f in frames if f.get("direction") == "sent"], \
+        [f["data"]["type"] for f in frames if f.get("direction") == "received"]
+
+
+def test_openai_sdk_ga_realtime_connect_gets_the_recorded_events_and_transcript():
+    from openai import AsyncOpenAI
+
+    sent, expected = _openai_events(OPENAI_GA)
+    text = reassemble(load(str(OPENAI_GA)).exchanges[0])
+
+    async def run():
+        async with serve([OPENAI_GA], speed=1.0) as server:
+            client = AsyncOpenAI(api_key="sk-test", base_url=server.base_url + "/v1", max_retries=0)
+            types, transcript = [], ""
+            async with client.realtime.connect(model="gpt-realtime") as conn:
+                first = await asyncio.wait_for(conn.recv(), TIMEOUT)
+                types.append(first.type)
+                await conn.session.update(session=sent[0]["session"])
+                types.append((await asyncio.wait_for(conn.recv(), TIMEOUT)).type)
+                await conn.conversation.item.create(item=sent[1]["item"])
+                await conn.response.create()
+                while types[-1] != "response.done":
+                    event = await asyncio.wait_for(conn.recv(), TIMEOUT)
+                    types.append(event.type)
+                    if event.type == "response.output_audio_transcript.delta":
+                        transcript += event.delta
+            return types, transcript
+
+    types, transcript = asyncio.run(run())
+    assert types == expected
+    done = text["output"][0]["content"][0]
+    assert transcript == done["transcript"] != ""
+
+
+def test_openai_sdk_beta_realtime_connect_against_an_azure_voice_live_session():
+    from openai import AsyncOpenAI
+
+    sent, expected = _openai_events(AZURE_BETA)
+    model = next(f["data"]["session"]["model"] for f in frames_of(AZURE_BETA) if f["data"].get("type") == "session.created")
+
+    async def run():
+        async with serve([AZURE_BETA]) as server:
+            client = AsyncOpenAI(api_key="sk-test", base_url=server.base_url + "/v1", max_retries=0,
+                                 websocket_base_url=server.base_url.replace("http", "ws") + "/v1")  # beta: wss unless told
+            types, text = [], ""
+            async with client.beta.realtime.connect(model=model) as conn:
+                types.append((await asyncio.wait_for(conn.recv(), TIMEOUT)).type)
+                for event in sent:
+                    await conn.send(event)
+                while len(types) < len(expected):
+                    event = await asyncio.wait_for(conn.recv(), TIMEOUT)
+                    types.append(event.type)
+                    if event.type == "response.text.delta":
+                        text += event.delta
+            return types, text
+
+    types, text = asyncio.run(run())
+    assert types == expected
+    recorded = "".join(f["data"]["delta"] for f in frames_of(AZURE_BETA)
+                       if f["direction"] == "received" and f["data"].get("type") == "response.text.delta")
+    assert text == recorded != ""
+
+
+def test_azure_path_with_a_deployment_and_the_websockets_library():
+    frames = frames_of(AZURE_BETA)
+    model = next(f["data"]["session"]["model"] for f in frames if f["data"].get("type") == "session.created")
+
+    async def run():
+        async with serve([AZURE_BETA]) as server:
+            path = f"/openai/realtime?api-version=2025-04-01-preview&deployment={model}"
+            got = await replay_client(server.base_url, path, frames)
+            wrong = f"/openai/realtime?api-version=2025-04-01-preview&deployment=other-deployment"
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                await replay_client(server.base_url, wrong, frames)
+            return got, refused.value
+
+    got, refused = asyncio.run(run())
+    assert len(got) == len(frames)
+    assert refused.response.status_code == 404
+    body = orjson.loads(refused.response.body)
+    assert body["error"]["code"] == "no_match" and "request.model" in body["error"]["differences"][0]
+
+
+class _TlsServer(Server):
+    """``serve`` behind TLS: google-genai's Live client with an API key always speaks ``wss://``."""
+
+    context = None
+
+    @property
+    def base_url(self) -> str:
+        return super().base_url.replace("http://", "https://")
+
+    def site(self, runner):
+        from aiohttp import web
+
+        return web.TCPSite(runner, self.host, self.port, ssl_context=self.context)
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1: the server's context and a client's that trusts it."""
+    import ssl
+
+    folder = tmp_path_factory.mktemp("tls")
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    return server, ssl.create_default_context(cafile=str(cert))
+
+
+def _tls_serve(paths, tls) -> Server:
+    server = _TlsServer([load(str(p)) for p in paths], options=Options(speed=None))
+    server.context = tls[0]
+    return server
+
+
+def _genai_client(base: str, tls):
+    from google import genai
+    from google.genai import types
+
+    return genai.Client(api_key="test-key", http_options=types.HttpOptions(base_url=base, api_version="v1beta",
+                                                                           async_client_args={"ssl": tls[1]}))
+
+
+def test_google_genai_live_connect_gets_the_recorded_turn(tls):
+    from google.genai import types
+
+    setup = frames_of(GEMINI)[0]["data"]["setup"]
+    recorded = reassemble(load(str(GEMINI)).exchanges[0])
+
+    async def run():
+        async with _tls_serve([GEMINI], tls) as server:
+            client = _genai_client(server.base_url, tls)
+            config = types.LiveConnectConfig(
+                response_modalities=["AUDIO"], system_instruction=setup["systemInstruction"]["parts"][0]["text"],
+                input_audio_transcription={}, output_audio_transcription={})
+            transcript, audio, done = "", b"", False
+            async with client.aio.live.connect(model=setup["model"].removeprefix("models/"), config=config) as session:
+                await session.send_client_content(turns=types.Content(role="user", parts=[types.Part(text="Say a short greeting.")]),
+                                                  turn_complete=True)
+                async for message in session.receive():
+                    content = message.server_content
+                    if content and content.output_transcription:
+                        transcript += content.output_transcription.text
+                    if content and content.model_turn:
+                        audio += b"".join(p.inline_data.data for p in content.model_turn.parts if p.inline_data)
+                    if content and content.turn_complete:
+                        done = True
+                        break
+            return transcript, audio, done
+
+    transcript, audio, done = asyncio.run(asyncio.wait_for(run(), 60))
+    assert done
+    assert transcript == recorded["serverContent"]["outputTranscription"]["text"] == "Hello there."
+    assert len(audio) == recorded["serverContent"]["modelTurn"]["parts"][-1]["inlineData"]["size"] > 0
+
+
+def test_google_genai_with_other_instructions_is_a_miss_naming_the_difference(tls):
+    from google.genai import types
+
+    setup = frames_of(GEMINI)[0]["data"]["setup"]
+
+    async def run():
+        async with _tls_serve([GEMINI], tls) as server:
+            client = _genai_client(server.base_url, tls)
+            config = types.LiveConnectConfig(response_modalities=["AUDIO"], system_instruction="Something else entirely.")
+            async with client.aio.live.connect(model=setup["model"].removeprefix("models/"), config=config) as session:
+                async for message in session.receive():
+                    return message
+
+    with pytest.raises(Exception) as failed:
+        asyncio.run(asyncio.wait_for(run(), 30))
+    assert "1008" in str(failed.value) or "no recorded session" in str(failed.value)
+
+
+def _lockstep_frames(path: Path) -> tuple[list[dict], list[int]]:
+    """The client frames and how many server frames come after each (and before the first)."""
+    sent, counts = [], [0]
+    for f in frames_of(path):
+        if f.get("direction") == "sent":
+            sent.append(f["data"])
+            counts.append(0)
+        elif f.get("kind", "message") == "message":
+            counts[-1] += 1
+    return sent, counts
+
+
+def test_elevenlabs_agent_session_with_a_tool_round_over_websockets():
+    sent, counts = _lockstep_frames(ELEVENLABS)
+
+    async def run():
+        async with serve([ELEVENLABS]) as server:
+            url = server.base_url.replace("http", "ws") + "/v1/convai/conversation?agent_id=agent_test"
+            calls, answers = [], []
+            async with websockets.connect(url, open_timeout=5) as ws:
+                for event, count in zip(sent, counts[1:]):
+                    await ws.send(orjson.dumps(event).decode())
+                    for _ in range(count):
+                        data = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+                        if data["type"] == "client_tool_call":
+                            calls.append(data["client_tool_call"]["tool_name"])
+                        if data["type"] == "agent_response":
+                            answers.append(data["agent_response_event"]["agent_response"])
+            return calls, answers
+
+    calls, answers = asyncio.run(run())
+    recorded = [f["data"] for f in frames_of(ELEVENLABS) if f.get("direction") == "received"]
+    assert calls == [d["client_tool_call"]["tool_name"] for d in recorded if d["type"] == "client_tool_call"] != []
+    assert answers == [d["agent_response_event"]["agent_response"] for d in recorded if d["type"] == "agent_response"]
+
+
+async def _out_of_order(mode: str):
+    sent, counts = _lockstep_frames(OPENAI_GA)
+    async with serve([OPENAI_GA], mode=mode) as server:
+        async with websockets.connect(server.base_url.replace("http", "ws") + "/v1/realtime?model=gpt-realtime",
+                                      open_timeout=5) as ws:
+            assert orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["type"] == "session.created"
+            await ws.send(orjson.dumps(sent[0]).decode())
+            assert orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["type"] == "session.updated"
+            await ws.send(orjson.dumps({"type": "response.create"}).decode())  # the item was not created yet
+            try:
+                first = orjson.loads(await asyncio.wait_for(ws.recv(), 0.5))
+            except asyncio.TimeoutError:
+                first = None
+            await ws.send(orjson.dumps(sent[1]).decode())
+            await ws.send(orjson.dumps(sent[2]).decode())
+            after = [orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT)) for _ in range(counts[2] + counts[3])]
+            return first, after
+
+
+def test_an_out_of_order_client_event_gets_the_providers_error_naming_the_expected_type():
+    error, after = asyncio.run(_out_of_order("strict"))
+    assert error["type"] == "error"
+    assert error["error"]["type"] == "invalid_request_error" and error["error"]["code"] == "no_match"
+    assert "conversation.item.create" in error["error"]["message"] and error["error"]["expected"] == "conversation.item.create"
+    assert [a["type"] for a in after] == [f["data"]["type"] for f in frames_of(OPENAI_GA)
+                                          if f.get("direction") == "received"][2:]
+
+
+def test_loose_matching_skips_the_out_of_order_event():
+    nothing, after = asyncio.run(_out_of_order("loose"))
+    assert nothing is None
+    assert after and all(a["type"] != "error" for a in after)
+
+
+def test_a_first_event_unlike_any_recorded_one_is_a_miss_explained_and_closed_1008():
+    async def run():
+        async with serve([OPENAI_GA]) as server:
+            async with websockets.connect(server.base_url.replace("http", "ws") + "/v1/realtime", open_timeout=5) as ws:
+                await asyncio.wait_for(ws.recv(), TIMEOUT)  # session.created
+                await ws.send(orjson.dumps({"type": "session.update", "session": {"instructions": "Be verbose."}}).decode())
+                error = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await asyncio.wait_for(ws.recv(), TIMEOUT)
+                return error, closed.value.rcvd.code
+
+    error, code = asyncio.run(run())
+    assert code == 1008
+    assert error["error"]["code"] == "no_match"
+    assert error["error"]["llmtrace"]["closest"]["file"].endswith(OPENAI_GA.name)
+    assert any("messages" in d for d in error["error"]["llmtrace"]["differences"])
+
+
+def test_a_path_no_recording_serves_is_refused_with_404():
+    async def run():
+        async with serve([GEMINI]) as server:
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                async with websockets.connect(server.base_url.replace("http", "ws") + "/v1/realtime", open_timeout=5):
+                    pass
+            return refused.value.response
+
+    response = asyncio.run(run())
+    assert response.status_code == 404
+    assert orjson.loads(response.body)["error"]["code"] == "no_match"
