@@ -411,3 +411,151 @@ def test_a_path_no_recording_serves_is_refused_with_404():
     response = asyncio.run(run())
     assert response.status_code == 404
     assert orjson.loads(response.body)["error"]["code"] == "no_match"
+
+
+# --- faults -----------------------------------------------------------------------------------------
+
+
+async def capture_client(base: str, path: str, frames: list[dict], quiet: float = 0.4) -> list[dict]:
+    """A client that sends the recorded client frames in order and, after each, takes what comes
+    until the server is quiet for ``quiet`` seconds or closes: what it lived, as a session file's
+    interactions (whatever a fault did to the stream)."""
+    out: list[dict] = []
+    t0 = time.monotonic()
+
+    async def take() -> bool:
+        while True:
+            try:
+                got = await asyncio.wait_for(ws.recv(), quiet)
+            except asyncio.TimeoutError:
+                return True
+            except websockets.ConnectionClosed as exc:
+                out.append({"kind": "close", "code": exc.rcvd.code if exc.rcvd else 1006,
+                            "reason": exc.rcvd.reason if exc.rcvd else ""})
+                return False
+            out.append({"kind": "message", "direction": "received", "data": orjson.loads(got),
+                        "at": round(time.monotonic() - t0, 6)})
+
+    async with websockets.connect(base.replace("http", "ws") + path, open_timeout=5) as ws:
+        if not await take():
+            return out
+        for frame in frames:
+            if frame.get("direction") == "sent":
+                await ws.send(orjson.dumps(frame["data"]).decode())
+                out.append({"kind": "message", "direction": "sent", "data": frame["data"],
+                            "at": round(time.monotonic() - t0, 6)})
+                if not await take():
+                    break
+    return out
+
+
+def _faulted(spec: str, tmp_path: Path, path: Path = OPENAI_GA, url: str = "/v1/realtime",
+             quiet: float = 0.4) -> tuple[list[dict], list]:
+    from llmtrace import check
+    from llmtrace.server.faults import parse
+
+    async def run():
+        async with serve([path], faults=(parse(spec),)) as server:
+            return await asyncio.wait_for(capture_client(server.base_url, url, frames_of(path), quiet), 60)
+
+    captured = asyncio.run(run())
+    out = tmp_path / "captured.json"
+    out.write_bytes(orjson.dumps({"interactions": captured}))
+    return captured, check(load(str(out)))
+
+
+def _types(captured: list[dict]) -> list:
+    return [f["data"].get("type") if f.get("kind") == "message" else ("close", f["code"])
+            for f in captured if f.get("direction") != "sent"]
+
+
+def test_fault_cut_drops_the_socket_without_a_close_frame_and_check_sees_no_finish(tmp_path):
+    captured, found = _faulted("cut:after=8", tmp_path)
+    types = _types(captured)
+    assert types[-1] == ("close", 1006) and len(types) == 9 + 1
+    assert "no-finish" in {a.code for a in found}
+
+
+def test_fault_error_in_stream_sends_the_providers_error_event_and_check_flags_it(tmp_path):
+    captured, found = _faulted("error-in-stream:after=9", tmp_path)
+    types = _types(captured)
+    assert types[10] == "error" and types[-1] == ("close", 1011)
+    assert {"error-in-stream", "no-finish"} <= {a.code for a in found}
+
+
+def test_fault_duplicate_sends_a_frame_twice_and_check_flags_the_duplicate(tmp_path):
+    captured, found = _faulted("duplicate:chunk=8", tmp_path)
+    received = [f["data"] for f in captured if f.get("direction") == "received"]
+    assert received[8] == received[9] and received[8]["type"] == "response.output_audio_transcript.delta"
+    assert "duplicate-chunk" in {a.code for a in found}
+
+
+def test_fault_drop_done_leaves_out_response_done_and_check_sees_no_finish(tmp_path):
+    captured, found = _faulted("drop-done", tmp_path)
+    assert "response.done" not in _types(captured)
+    assert "no-finish" in {a.code for a in found}
+
+
+def test_fault_drop_done_on_gemini_leaves_out_turn_complete(tmp_path):
+    captured, found = _faulted("drop-done", tmp_path, GEMINI, GEMINI_PATH)
+    received = [f["data"] for f in captured if f.get("direction") == "received"]
+    assert not any((d.get("serverContent") or {}).get("turnComplete") for d in received)
+    assert "no-finish" in {a.code for a in found}
+
+
+def test_fault_stall_is_seen_by_the_client_and_by_show(tmp_path):
+    from llmtrace import timeline
+
+    captured, _ = _faulted("stall:after=9,seconds=0.5", tmp_path, quiet=2.0)
+    received = [f for f in captured if f.get("direction") == "received"]
+    assert received[10]["at"] - received[9]["at"] >= 0.5
+    ex = load(str(tmp_path / "captured.json")).exchanges[0]
+    stall = timeline.summarize(ex.result, ex.response.timings).longest_stall
+    assert stall is not None and stall.seconds >= 0.5
+
+
+def test_fault_error_refuses_the_upgrade_with_the_status():
+    from llmtrace.server.faults import parse
+
+    async def run():
+        async with serve([OPENAI_GA], faults=(parse("error:status=429"),)) as server:
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                await capture_client(server.base_url, "/v1/realtime", frames_of(OPENAI_GA))
+            return refused.value.response
+
+    response = asyncio.run(run())
+    assert response.status_code == 429 and response.headers["retry-after"] == "1"
+
+
+# --- the Responses API's websocket mode -------------------------------------------------------------
+
+RESPONSES = ROOT / "data/cassettes/pydantic-ai/test_openai_responses--test_openai_responses_phase_streamed_on_part_start.yaml"
+
+
+def test_responses_websocket_mode_with_the_openai_sdk():
+    from openai import AsyncOpenAI
+
+    ex = load(str(RESPONSES)).exchanges[0]
+    body = {k: v for k, v in ex.request.body.items() if k != "stream"}
+    expected = [c["type"] for c in ex.response.chunks]
+
+    async def run():
+        async with serve([RESPONSES]) as server:
+            client = AsyncOpenAI(api_key="sk-test", base_url=server.base_url + "/v1", max_retries=0)
+            async with client.beta.responses.connect(max_retries=0) as conn:
+                await conn.send({"type": "response.create", **body})
+                types, text = [], ""
+                while not types or types[-1] != "response.completed":
+                    event = await asyncio.wait_for(conn.recv(), TIMEOUT)
+                    types.append(event.type)
+                    if event.type == "response.output_text.delta":
+                        text += event.delta
+                await conn.send({"type": "response.create", **body, "input": "something never recorded"})
+                miss = await asyncio.wait_for(conn.recv(), TIMEOUT)
+            return types, text, miss
+
+    types, text, miss = asyncio.run(run())
+    assert types == expected
+    assert text == (reassemble(ex, normalized=True)["choices"][0]["content"] or "")
+    assert miss.type == "error"
+    assert miss.error.code == "no_match"
