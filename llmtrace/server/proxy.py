@@ -106,6 +106,10 @@ class Recorder:
         self.writer.shutdown(wait=True)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.headers.get("upgrade", "").lower() == "websocket":  # websocket sessions: server.ws_record
+            from llmtrace.server import ws_record
+
+            return await ws_record.relay(self, request)
         t0 = time.monotonic()
         started = time.time()
         body = await request.read()
