@@ -351,15 +351,15 @@ class _SniffingSite(web.TCPSite):
     """A TCP site whose connections start with ``grpc.Sniffing``: HTTP/2 prefaces go to the gRPC
     server, everything else to aiohttp as usual (what ``TCPSite.start`` does, but for the factory)."""
 
-    __slots__ = ("replay",)
+    __slots__ = ("replay", "http2")
 
     async def start(self) -> None:
         from llmtrace.server import grpc
 
         await web.BaseSite.start(self)
         loop = asyncio.get_running_loop()
-        http1, replay = self._runner.server, self.replay
-        self._server = await loop.create_server(lambda: grpc.Sniffing(http1, replay), self._host, self._port,
+        http1, replay, http2 = self._runner.server, self.replay, getattr(self, "http2", None)
+        self._server = await loop.create_server(lambda: grpc.Sniffing(http1, replay, http2), self._host, self._port,
                                                 backlog=self._backlog, reuse_address=self._reuse_address)
         self._bound_port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self._port
 
