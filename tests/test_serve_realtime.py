@@ -559,3 +559,66 @@ def test_responses_websocket_mode_with_the_openai_sdk():
     assert text == (reassemble(ex, normalized=True)["choices"][0]["content"] or "")
     assert miss.type == "error"
     assert miss.error.code == "no_match"
+
+
+# --- property: whatever a session says, served and captured it reads back equal ----------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12)
+
+
+def _openai_session(turns: list[list[str]], instructions: str) -> list[dict]:
+    frames = [{"kind": "message", "direction": "received",
+               "data": {"type": "session.created", "event_id": "e0", "session": {"model": "gpt-realtime"}}},
+              {"kind": "message", "direction": "sent", "data": {"type": "session.update",
+                                                                  "session": {"instructions": instructions}}}]
+    n = 0
+    for t, deltas in enumerate(turns):
+        frames.append({"kind": "message", "direction": "sent", "data": {"type": "response.create"}})
+        events = [{"type": "response.created", "response": {"id": f"r{t}"}}]
+        events += [{"type": "response.output_text.delta", "response_id": f"r{t}", "delta": d} for d in deltas]
+        events.append({"type": "response.done", "response": {"id": f"r{t}", "status": "completed", "output": [
+            {"type": "message", "content": [{"type": "output_text", "text": "".join(deltas)}]}]}})
+        for event in events:
+            n += 1
+            frames.append({"kind": "message", "direction": "received", "data": {**event, "event_id": f"e{n}"}})
+    return frames
+
+
+def _gemini_session(turns: list[list[str]], instructions: str) -> list[dict]:
+    frames = [{"kind": "message", "direction": "sent", "data": {"setup": {
+        "model": "models/gemini-live", "systemInstruction": {"parts": [{"text": instructions}]}}}},
+              {"kind": "message", "direction": "received", "data": {"setupComplete": {}}}]
+    for deltas in turns:
+        frames.append({"kind": "message", "direction": "sent", "data": {"clientContent": {
+            "turns": [{"role": "user", "parts": [{"text": "go"}]}], "turnComplete": True}}})
+        frames += [{"kind": "message", "direction": "received",
+                    "data": {"serverContent": {"modelTurn": {"parts": [{"text": d}]}}}} for d in deltas]
+        frames.append({"kind": "message", "direction": "received", "data": {"serverContent": {"turnComplete": True}}})
+    return frames
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(family=st.sampled_from(["openai", "gemini"]), instructions=_TEXT,
+       turns=st.lists(st.lists(_TEXT, min_size=1, max_size=5), min_size=1, max_size=3))
+def test_any_session_served_and_captured_reads_back_equal(tmp_path, family, instructions, turns):
+    import llmtrace
+
+    frames = (_openai_session if family == "openai" else _gemini_session)(turns, instructions)
+    original = tmp_path / f"{family}-original.json"
+    original.write_bytes(orjson.dumps({"interactions": frames}))
+    path = "/v1/realtime" if family == "openai" else GEMINI_PATH
+
+    async def run():
+        async with serve([original]) as server:
+            return await asyncio.wait_for(replay_client(server.base_url, path, frames), 30)
+
+    captured = tmp_path / f"{family}-captured.json"
+    captured.write_bytes(orjson.dumps({"interactions": asyncio.run(run())}))
+    a, b = load(str(original)), load(str(captured))
+    assert len(a.exchanges) == len(turns)
+    assert llmtrace.diff(a, b) == []
+    assert [llmtrace.reassemble(ex, normalized=True)["choices"][0]["content"] for ex in b.exchanges] == \
+        ["".join(t) for t in turns]
