@@ -491,7 +491,7 @@ async def handle(replay, request: web.Request) -> web.StreamResponse:
                            content_type="application/json")
         out.headers["retry-after"] = f"{plan.error.values.get('retry_after', 1.0):g}"
         return out
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, autoping=True, heartbeat=None)
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, autoping=True, heartbeat=None, compress=False)
     await ws.prepare(request)
     open_sockets = replay.cached(("websocket-open",), set)
     open_sockets.add(ws)

@@ -19,7 +19,7 @@ from llmtrace.server.realtime import MAX_FRAME, error_event, note
 
 
 async def handle(replay, request: web.Request) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, autoping=True, heartbeat=None)
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, autoping=True, heartbeat=None, compress=False)
     await ws.prepare(request)
     open_sockets = replay.cached(("websocket-open",), set)
     open_sockets.add(ws)
