@@ -214,7 +214,9 @@ def test_azure_path_with_a_deployment_and_the_websockets_library():
     assert len(got) == len(frames)
     assert refused.response.status_code == 404
     body = orjson.loads(refused.response.body)
-    assert body["error"]["code"] == "no_match" and "request.model" in body["error"]["differences"][0]
+    assert body["error"]["code"] == "no_match"
+    assert body["error"]["llmtrace"]["differences"][0] == {"path": "request.model", "recorded": model,
+                                                           "received": "other-deployment"}
 
 
 class _TlsServer(Server):
@@ -397,7 +399,7 @@ def test_a_first_event_unlike_any_recorded_one_is_a_miss_explained_and_closed_10
     assert code == 1008
     assert error["error"]["code"] == "no_match"
     assert error["error"]["llmtrace"]["closest"]["file"].endswith(OPENAI_GA.name)
-    assert any("messages" in d for d in error["error"]["llmtrace"]["differences"])
+    assert any("messages" in d["path"] for d in error["error"]["llmtrace"]["differences"])
 
 
 def test_a_path_no_recording_serves_is_refused_with_404():
@@ -622,3 +624,35 @@ def test_any_session_served_and_captured_reads_back_equal(tmp_path, family, inst
     assert llmtrace.diff(a, b) == []
     assert [llmtrace.reassemble(ex, normalized=True)["choices"][0]["content"] for ex in b.exchanges] == \
         ["".join(t) for t in turns]
+
+
+def test_connections_and_refused_events_go_to_the_servers_journal():
+    """Through ``Replay.note(method, path) -> dict`` (the journal of ``GET /llmtrace/requests``)."""
+    journal: list[dict] = []
+
+    def note(method, path):
+        journal.append({"method": method, "path": path})
+        return journal[-1]
+
+    async def run():
+        server = serve([OPENAI_GA])
+        server.replay.note = note
+        async with server:
+            await _out_of_order_on(server)
+
+    async def _out_of_order_on(server):
+        sent, _ = _lockstep_frames(OPENAI_GA)
+        async with websockets.connect(server.base_url.replace("http", "ws") + "/v1/realtime", open_timeout=5) as ws:
+            await asyncio.wait_for(ws.recv(), TIMEOUT)
+            await ws.send(orjson.dumps(sent[0]).decode())
+            await asyncio.wait_for(ws.recv(), TIMEOUT)
+            await ws.send(orjson.dumps({"type": "response.create"}).decode())
+            assert orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["type"] == "error"
+
+    asyncio.run(run())
+    refused = [e for e in journal if e.get("code") == "no_match"]
+    assert refused and refused[0]["method"] == "WEBSOCKET" and refused[0]["path"] == "/v1/realtime"
+    assert refused[0]["differences"] == [{"path": "client event", "recorded": "conversation.item.create",
+                                          "received": "response.create"}]
+    [connection] = [e for e in journal if e.get("status") == 101]
+    assert connection["matched"]["file"].endswith(OPENAI_GA.name) and connection["frames"] == 2

@@ -206,11 +206,31 @@ def _connection(source: str, number: int, family: str, endpoint: str | None, que
 
 
 def _normalized(path: str, body: dict, family: str) -> dict:
+    """The opening request as ``match`` compares requests (its canonical form)."""
     from llmtrace.containers.websocket import FAMILIES
     from llmtrace.view import request_doc
 
     body = {k: v for k, v in body.items() if k not in ("input", "contents", "messages")}
-    return match.comparable(request_doc(match.incoming("GET", path, body, FAMILIES.get(family))))
+    dialect = FAMILIES.get(family)
+    doc = request_doc(match.incoming("GET", path, body, dialect))
+    canonical = getattr(match, "canonical", None)  # issue 21's canonical matching, where merged
+    return canonical(doc, dialect) if canonical is not None else match.comparable(doc)
+
+
+def differences(recorded: dict, received: dict) -> list[dict]:
+    """What differs, as a miss reports it: ``{"path", "recorded", "received"}`` (the values
+    where ``match`` gives them)."""
+    return [d if isinstance(d, dict) else {"path": d} for d in match.differences(recorded, received)]
+
+
+def shown(found: list[dict]) -> list[dict]:
+    """Differences for a miss's body: cut and masked where ``match`` does it (``match.shown``)."""
+    cut = getattr(match, "shown", None)
+    return cut(found) if cut is not None and all("recorded" in d for d in found) else found[:20]
+
+
+def _paths(found: list[dict]) -> str:
+    return ", ".join(d["path"] for d in found[:5]) or "—"
 
 
 class Sessions:
@@ -237,7 +257,7 @@ class Sessions:
     def knows(self, path: str) -> bool:
         return match.endpoint_key(path) in self.endpoints()
 
-    def candidates(self, path: str, family: str | None, model: str | None) -> tuple[list[Connection], list[str]]:
+    def candidates(self, path: str, family: str | None, model: str | None) -> tuple[list[Connection], list[dict]]:
         """The connections a path and its model may serve, and why none, if none."""
         endpoint = match.endpoint_key(path)
         found = [c for c in self.connections if c.endpoint == endpoint]
@@ -248,19 +268,20 @@ class Sessions:
         if model is not None:
             same = [c for c in found if c.model is None or c.model == model]
             if not same:
-                return [], [f"request.model: recorded {found[0].model!r}, received {model!r}"]
+                return [], [{"path": "request.model", "recorded": found[0].model, "received": model}]
             found = same
         return found, []
 
     def choose(self, candidates: list[Connection], first: Any, path: str, model: str | None,
-               mode: str) -> tuple[Connection | None, Connection | None, list[str]]:
+               mode: str) -> tuple[Connection | None, Connection | None, list[dict]]:
         """The connection that answers a client whose first frame is ``first``: (chosen,
         closest, differences)."""
         from llmtrace.containers import websocket
 
         if mode == "sequence":
             fresh = [c for c in candidates if not self.served.get((c.file, c.number))]
-            return (fresh[0], fresh[0], []) if fresh else (None, candidates[-1], ["sequence: every recorded session was served"])
+            return (fresh[0], fresh[0], []) if fresh else \
+                (None, candidates[-1], [{"path": "sequence: every recorded session was served"}])
         family = candidates[0].family
         opening = websocket.opening_request(family, first) if isinstance(first, dict) else None
         scored = []
@@ -269,12 +290,10 @@ class Sessions:
             if opening is not None:  # the model the client asked for (none in the URL: the recorded one)
                 said = model if model is not None else c.model
                 asked = _normalized(path, {**opening, "model": said} if said and family == "openai" else opening, family)
-            if asked is None or c.opening is None:
-                diff = [] if key_of(family, first) == (c.keys[0] if c.keys else None) else ["first client event"]
-            else:
-                diff = match.differences(c.opening, asked)
-            if c.keys and key_of(family, first) != c.keys[0]:
-                diff = [f"first client event: recorded {c.keys[0]!r}, received {key_of(family, first)!r}", *diff]
+            diff = differences(c.opening, asked) if asked is not None and c.opening is not None else []
+            recorded_key = c.keys[0] if c.keys else None
+            if key_of(family, first) != recorded_key:
+                diff = [{"path": "first client event", "recorded": recorded_key, "received": key_of(family, first)}, *diff]
             scored.append((len(diff), self.served.get((c.file, c.number), 0), c, diff))
         best = min(scored, key=lambda s: (s[0], s[1]))
         if best[0] == 0 or mode in ("loose", "closest"):
@@ -286,11 +305,25 @@ def sessions(replay) -> Sessions:
     return replay.cached(("websocket-sessions",), lambda: Sessions(replay.recordings))
 
 
-def note(replay, entry: dict) -> None:
-    """A journal entry for the server's request log, when it keeps one (``Replay.note``)."""
-    record = getattr(replay, "note", None)
-    if callable(record):
-        record(entry)
+def note(replay, request: web.Request, fields: dict, own: bool = False) -> dict | None:
+    """The connection's entry in the server's journal, filled in (the journal is issue 21's:
+    ``Replay.note(method, path) -> dict``, the entry of the request being answered kept on it
+    under ``app.NOTE``); ``own``: a new entry of its own (a client event refused). Nothing when
+    the server keeps no journal."""
+    from llmtrace.server import app
+
+    key = getattr(app, "NOTE", None)
+    entry = None if own or key is None else request.get(key)
+    if entry is None:
+        make = getattr(replay, "note", None)
+        if not callable(make):
+            return None
+        entry = make(fields.get("method", request.method), request.path)
+        if not own and key is not None:
+            request[key] = entry
+    if isinstance(entry, dict):
+        entry.update(fields)
+    return entry
 
 
 # --- provider error events ------------------------------------------------------------------------
@@ -434,8 +467,11 @@ class Live:
             message = f"llmtrace serve: expected a client event of type {expected!r} " \
                       f"(recorded client event {self.next_client}), received {got!r}"
         self.refused += 1
-        note(self.replay, {"method": "WEBSOCKET", "path": self.request.path, "matched": True, "status": None,
-                           "event": got, "expected": expected, "code": "no_match"})
+        note(self.replay, self.request, {"method": "WEBSOCKET", "matched": {"file": self.conn.file,
+                                                                            "session": self.conn.number},
+                                         "status": None, "frames": 0, "faults": [], "code": "no_match",
+                                         "differences": [{"path": "client event", "recorded": expected,
+                                                          "received": got}]}, own=True)
         self.replay.log(f"websocket {self.request.path} → {self.label}: {message.removeprefix('llmtrace serve: ')}")
         await self.ws.send_str(orjson.dumps(error_event(family, "invalid_request_error", "no_match", message,
                                                         {"expected": expected, "received": got})).decode())
@@ -475,12 +511,11 @@ async def handle(replay, request: web.Request) -> web.StreamResponse:
     found, why = sessions(replay).candidates(path, family, model)
     fam = "gemini" if family == "gemini" else "openai"
     if not found:
-        reason = why[0] if why else "no recorded session serves this path"
+        reason = f"differs at {_paths(why)}" if why else "no recorded session serves this path"
         replay.log(f"websocket {path} → 404 no_match ({reason})")
-        note(replay, {"method": "GET", "path": path, "matched": False, "status": 404, "frames": 0, "faults": [],
-                      "differences": why, "websocket": True})
+        note(replay, request, {"matched": None, "status": 404, "differences": shown(why), "websocket": True})
         body = wire.error_body(fam, 404, "no recorded session matches this connection",
-                               {"code": "no_match", "differences": why})
+                               {"code": "no_match", "llmtrace": {"closest": None, "differences": shown(why)}})
         return web.Response(status=404, body=orjson.dumps(body), content_type="application/json")
     number = replay.matched
     plan = faults_mod.plan(list(replay.options.faults), number, found[0].served_frames, replay.rng)
@@ -535,19 +570,17 @@ async def handle(replay, request: web.Request) -> web.StreamResponse:
             replay.log(f"websocket {path} → {live.label}: {live.sent} frames"
                        f"{', ' + live.ended if live.ended else ''}"
                        f"{f', {live.refused} client events refused' if live.refused else ''}{applied}")
-            note(replay, {"method": "GET", "path": path, "matched": True, "status": 101, "frames": live.sent,
-                          "faults": list(live.plan.applied), "differences": [], "websocket": True,
-                          "file": live.conn.file, "session": live.conn.number})
+            note(replay, request, {"matched": {"file": live.conn.file, "session": live.conn.number}, "status": 101,
+                                   "frames": live.sent, "faults": list(live.plan.applied), "websocket": True})
     return ws
 
 
-async def _miss(replay, live: Live, closest: Connection | None, diff: list[str], path: str) -> None:
+async def _miss(replay, live: Live, closest: Connection | None, diff: list[dict], path: str) -> None:
     where = f"closest {closest.file} session {closest.number}" if closest else "nothing recorded"
-    replay.log(f"websocket {path} → no_match ({where}, differs at {', '.join(diff[:5]) or '—'})")
-    note(replay, {"method": "GET", "path": path, "matched": False, "status": 101, "frames": 0, "faults": [],
-                  "differences": diff, "websocket": True})
+    replay.log(f"websocket {path} → no_match ({where}, differs at {_paths(diff)})")
+    note(replay, live.request, {"matched": None, "status": 101, "differences": shown(diff), "websocket": True})
     extra = {"llmtrace": {"closest": {"file": closest.file, "session": closest.number} if closest else None,
-                          "differences": diff}}
+                          "differences": shown(diff)}}
     event = error_event(closest.family if closest else "openai", "invalid_request_error", "no_match",
                         "llmtrace serve: no recorded session matches this session's first event", extra)
     live.queue.put_nowait(None)

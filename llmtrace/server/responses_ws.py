@@ -15,7 +15,7 @@ from aiohttp import WSMsgType, web
 
 from llmtrace.server import faults as faults_mod
 from llmtrace.server import match, pace
-from llmtrace.server.realtime import MAX_FRAME, error_event, note
+from llmtrace.server.realtime import MAX_FRAME, error_event, note, shown
 
 
 async def handle(replay, request: web.Request) -> web.WebSocketResponse:
@@ -56,12 +56,13 @@ async def _respond(replay, request: web.Request, ws, event: dict, raw: str) -> b
     if isinstance(found, match.Miss):
         closest = found.closest
         replay.log(f"websocket {path} response.create → no_match ({replay.miss_text(found)})")
-        note(replay, {"method": "WEBSOCKET", "path": path, "matched": False, "status": None, "frames": 0,
-                      "faults": [], "differences": found.differences})
+        found_differences = shown([d if isinstance(d, dict) else {"path": d} for d in found.differences])
+        note(replay, request, {"method": "WEBSOCKET", "matched": None, "status": None,
+                               "differences": found_differences}, own=True)
         await _send(ws, error_event("openai", "invalid_request_error", "no_match",
                                     "llmtrace serve: no recorded response matches this response.create",
                                     {"llmtrace": {"closest": {"file": closest.file, "exchange": closest.exchange.index}
-                                                  if closest else None, "differences": found.differences}}))
+                                                  if closest else None, "differences": found_differences}}))
         return True
     ex = found.entry.exchange
     number = replay.matched
@@ -95,6 +96,6 @@ async def _respond(replay, request: web.Request, ws, event: dict, raw: str) -> b
             replay.log(f"websocket {path} response.create → {label}: error in stream after frame {i}")
             return True
     replay.log(f"websocket {path} response.create → {label}: {last} frames")
-    note(replay, {"method": "WEBSOCKET", "path": path, "matched": True, "status": 200, "frames": last,
-                  "faults": list(plan.applied), "differences": []})
+    note(replay, request, {"method": "WEBSOCKET", "matched": {"file": found.entry.file, "exchange": ex.index},
+                           "status": 200, "frames": last, "faults": list(plan.applied)}, own=True)
     return True
