@@ -18,7 +18,7 @@ import yaml
 grpc = pytest.importorskip("grpc")
 xai_sdk = pytest.importorskip("xai_sdk")
 
-from test_serve_grpc import CODE, REASONING, STREAM, UNARY, _cassette, _client, _raw_stream, _recorded_question, _serve  # noqa: E402
+from test_serve_grpc import CODE, REASONING, _cassette, _raw_stream, _recorded_question, _serve  # noqa: E402
 
 from llmtrace import reassemble  # noqa: E402
 from llmtrace.loader import load  # noqa: E402

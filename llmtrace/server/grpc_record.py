@@ -350,21 +350,14 @@ def save(saver, call: Call) -> Any:
 
 
 def _save(recorder, call: Call) -> None:
-    recorder.count += 1
-    loop = asyncio.get_running_loop()
-    future = loop.run_in_executor(recorder.writer, save, recorder.saver, call)
-    recorder.pending.add(future)
+    from llmtrace.server.saving import save_later
 
-    def done(fut: asyncio.Future) -> None:
-        recorder.pending.discard(fut)
-        exc = fut.exception()
-        where = f"→ {fut.result()}" if exc is None else f"NOT SAVED ({exc})"
+    def line(where: str) -> str:
         n = len(messages(call.reads))
-        recorder.log(f"gRPC {call.path} → status {call.status if call.status is not None else 'none'}, {n} "
-                     f"message{'s' if n != 1 else ''}, {call.offset():.0f} ms"
-                     f"{', ' + call.error if call.error else ''} {where}")
+        return (f"gRPC {call.path} → status {call.status if call.status is not None else 'none'}, {n} "
+                f"message{'s' if n != 1 else ''}, {call.offset():.0f} ms{', ' + call.error if call.error else ''} {where}")
 
-    future.add_done_callback(done)
+    save_later(recorder, lambda: save(recorder.saver, call), line)
 
 
 def site(record_server, runner):

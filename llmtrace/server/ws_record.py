@@ -214,19 +214,13 @@ def save(saver, session: Session) -> Any:
 
 
 def _save(recorder, session: Session) -> None:
-    recorder.count += 1
-    loop = asyncio.get_running_loop()
-    future = loop.run_in_executor(recorder.writer, save, recorder.saver, session)
-    recorder.pending.add(future)
+    from llmtrace.server.saving import save_later
 
-    def done(fut: asyncio.Future) -> None:
-        recorder.pending.discard(fut)
-        exc = fut.exception()
-        where = f"→ {fut.result()}" if exc is None else f"NOT SAVED ({exc})"
+    def line(where: str) -> str:
         frames = sum(1 for kind, *_ in session.frames if kind != "close")
         closes = [f"{d} closed {c}" for kind, d, c, *_ in session.frames if kind == "close"]
         status = session.status if session.status is not None else "no response"
-        recorder.log(f"GET {session.path} (websocket) → {status}, {frames} frame{'s' if frames != 1 else ''}"
-                     f"{', ' + closes[0] if closes else ''}{', ' + session.error if session.error else ''} {where}")
+        return (f"GET {session.path} (websocket) → {status}, {frames} frame{'s' if frames != 1 else ''}"
+                f"{', ' + closes[0] if closes else ''}{', ' + session.error if session.error else ''} {where}")
 
-    future.add_done_callback(done)
+    save_later(recorder, lambda: save(recorder.saver, session), line)
