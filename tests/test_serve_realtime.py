@@ -656,3 +656,107 @@ def test_connections_and_refused_events_go_to_the_servers_journal():
                                           "received": "response.create"}]
     [connection] = [e for e in journal if e.get("status") == 101]
     assert connection["matched"]["file"].endswith(OPENAI_GA.name) and connection["frames"] == 2
+
+
+def _family(path: Path) -> str:
+    from llmtrace.containers.websocket import family_of
+
+    return family_of(frames_of(path))
+
+
+OPENAI_FAMILY = [p for p in SESSIONS if _family(p) == "openai" and b"session.start" not in p.read_bytes()]
+
+
+@pytest.mark.parametrize("path", OPENAI_FAMILY, ids=[p.name.split("__")[-1] for p in OPENAI_FAMILY])
+def test_every_openai_style_recording_replays_to_the_openai_sdk(path):
+    """GA event names through ``client.realtime.connect``, beta (Azure, xAI) through
+    ``client.beta.realtime.connect``; the client sends the recorded events as it receives."""
+    from openai import AsyncOpenAI
+
+    frames = connections(frames_of(path))[0]
+    sent, counts = [], [0]
+    for f in frames:
+        if f.get("direction") == "sent":
+            sent.append(f["data"])
+            counts.append(0)
+        elif f.get("kind", "message") == "message":
+            counts[-1] += 1
+    beta = not any(f.get("data", {}).get("type", "").startswith(("response.output_text", "response.output_audio"))
+                   for f in frames if isinstance(f.get("data"), dict))
+    expected = [f["data"].get("type") for f in frames if f.get("direction") == "received"]
+    model = next((f["data"]["session"].get("model") for f in frames if f.get("direction") == "received"
+                  and isinstance(f["data"].get("session"), dict)), None) or "gpt-realtime"
+
+    async def run():
+        async with serve([path]) as server:
+            client = AsyncOpenAI(api_key="sk-test", base_url=server.base_url + "/v1", max_retries=0,
+                                 websocket_base_url=server.base_url.replace("http", "ws") + "/v1")
+            connect = client.beta.realtime.connect if beta else client.realtime.connect
+            types = []
+            async with connect(model=model) as conn:
+                for event, count in zip([None, *sent], counts):
+                    if event is not None:
+                        await conn.send(event)
+                    for _ in range(count):
+                        types.append(getattr(await asyncio.wait_for(conn.recv(), TIMEOUT), "type", None))
+            return types
+
+    assert asyncio.run(run()) == expected
+
+
+GEMINI_FAMILY = [p for p in SESSIONS if _family(p) == "gemini"]
+
+
+@pytest.mark.filterwarnings("ignore:Setting `LiveConnectConfig.generation_config` is deprecated")
+@pytest.mark.parametrize("path", GEMINI_FAMILY, ids=[str(i) + "-" + p.name.split("__")[-1] for i, p in enumerate(GEMINI_FAMILY)])
+def test_every_gemini_live_recording_replays_to_google_genai(path, tls):
+    """The recorded ``setup`` as the SDK's ``LiveConnectConfig``, each recorded turn and tool
+    response through ``send_client_content`` / ``send_tool_response``, every server message
+    read by the SDK."""
+    from google.genai import types
+
+    frames = frames_of(path)
+    setup = frames[0]["data"]["setup"]
+    sent, counts = [], [0]
+    for f in frames[1:]:
+        if f.get("direction") == "sent":
+            sent.append(f["data"])
+            counts.append(0)
+        else:
+            counts[-1] += 1
+    counts[0] -= 1  # setupComplete: read by connect
+    config = types.LiveConnectConfig.model_validate({k: v for k, v in setup.items() if k != "model"})
+    model = setup["model"].rsplit("/models/", 1)[-1].removeprefix("models/")
+
+    async def run():
+        async with _tls_serve([path], tls) as server:
+            client = _genai_client(server.base_url, tls)
+            got = []
+            async with client.aio.live.connect(model=model, config=config) as session:
+                for event, count in zip([None, *sent], counts):
+                    content = event and (event.get("client_content") or event.get("clientContent"))
+                    answer = event and (event.get("tool_response") or event.get("toolResponse"))
+                    if content:
+                        await session.send_client_content(
+                            turns=[types.Content.model_validate(t) for t in content.get("turns", [])],
+                            turn_complete=content.get("turnComplete", content.get("turn_complete", True)))
+                    elif answer:
+                        await session.send_tool_response(function_responses=[
+                            types.FunctionResponse.model_validate(r) for r in answer["functionResponses"]])
+                    for _ in range(count):
+                        got.append(await asyncio.wait_for(session._receive(), TIMEOUT))
+            return got
+
+    got = asyncio.run(asyncio.wait_for(run(), 60))
+    received = [f["data"] for f in frames if f.get("direction") == "received"][1:]  # setupComplete: read by connect
+    assert len(got) == len(received)
+    text = "".join(p.text or "" for m in got if m.server_content and m.server_content.model_turn
+                   for p in m.server_content.model_turn.parts if not p.thought)
+    text += "".join(m.server_content.output_transcription.text or "" for m in got
+                    if m.server_content and m.server_content.output_transcription)
+    recorded = "".join(p.get("text", "") for d in received for p in
+                       ((d.get("serverContent") or {}).get("modelTurn") or {}).get("parts", []) if not p.get("thought"))
+    recorded += "".join(((d.get("serverContent") or {}).get("outputTranscription") or {}).get("text", "") for d in received)
+    assert text == recorded
+    calls = [c.name for m in got if m.tool_call for c in m.tool_call.function_calls]
+    assert calls == [c["name"] for d in received for c in (d.get("toolCall") or {}).get("functionCalls", [])]

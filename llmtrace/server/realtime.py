@@ -121,7 +121,7 @@ def key_of(family: str, data: Any) -> str:
     if not keys:
         return "{}"
     # Gemini's SDKs spell the keys in camelCase (clientContent), its recordings often in snake_case
-    return _SNAKE.sub(lambda m: "_" + m.group(0).lower(), keys[0]) if family == "gemini" else keys[0]
+    return next(iter(_snake({keys[0]: None}))) if family == "gemini" else keys[0]
 
 
 def _payload(frame: dict) -> tuple[Any, str | bytes] | None:
@@ -211,10 +211,24 @@ def _normalized(path: str, body: dict, family: str) -> dict:
     from llmtrace.view import request_doc
 
     body = {k: v for k, v in body.items() if k not in ("input", "contents", "messages")}
+    if family == "gemini":  # the same request, however spelled: keys in either case, the model however addressed
+        body = _snake(body)
+        if isinstance(body.get("model"), str):
+            body["model"] = body["model"].rsplit("models/", 1)[-1]
     dialect = FAMILIES.get(family)
     doc = request_doc(match.incoming("GET", path, body, dialect))
     canonical = getattr(match, "canonical", None)  # issue 21's canonical matching, where merged
     return canonical(doc, dialect) if canonical is not None else match.comparable(doc)
+
+
+def _snake(value: Any) -> Any:
+    """Every key of a Gemini message in snake_case (its API reads both spellings)."""
+    if isinstance(value, dict):
+        return {_SNAKE.sub(lambda m: "_" + m.group(0).lower(), k) if isinstance(k, str) else k: _snake(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_snake(v) for v in value]
+    return value
 
 
 def differences(recorded: dict, received: dict) -> list[dict]:
