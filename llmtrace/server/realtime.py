@@ -64,6 +64,11 @@ _SNAKE = re.compile(r"[A-Z]")
 _DONE = {"openai": ("response.done",), "elevenlabs": ("agent_response",)}
 
 
+def close_reason(reason: str) -> bytes:
+    """A close frame's reason: at most 123 bytes of UTF-8, never cut inside a character."""
+    return reason.encode()[:123].decode("utf-8", "ignore").encode()
+
+
 def family_of_path(path: str) -> str | None:
     """The realtime protocol a websocket path speaks (None: not a realtime path)."""
     low = path.lower().rstrip("/")
@@ -470,7 +475,7 @@ class Live:
         if code == 1006 or not (1000 <= code <= 4999) or code in (1004, 1005, 1015):
             self.abort()
             return
-        await self.ws.close(code=code, message=reason.encode()[:120])
+        await self.ws.close(code=code, message=close_reason(reason))
 
     async def refuse(self, data: Any, expected: str | None) -> None:
         family = self.conn.family

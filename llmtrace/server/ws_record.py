@@ -32,6 +32,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from llmtrace import secrets
+from llmtrace.server.realtime import close_reason
 
 MAX_FRAME = 64 * 2**20
 # The handshake's own headers: the proxy makes its own upgrade to the upstream.
@@ -126,7 +127,7 @@ async def _pump(src, dst, direction: str, session: Session, request: web.Request
             if code in _UNSENDABLE or not isinstance(code, int):
                 _drop(dst, request)
             else:
-                await dst.close(code=code, message=reason.encode()[:123])
+                await dst.close(code=code, message=close_reason(reason))
             return
         elif msg.type in (WSMsgType.CLOSED, WSMsgType.CLOSING, WSMsgType.ERROR):
             code = src.close_code if src.close_code not in (None, 1000) else 1006
