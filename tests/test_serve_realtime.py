@@ -47,6 +47,8 @@ def ws_path(path: Path) -> str:
         return GEMINI_PATH + "?key=test-key"
     if "conversation_initiation_client_data" in text:
         return "/v1/convai/conversation?agent_id=agent_test"
+    if "type: session.start" in text:
+        return "/v1/live/sessions"
     return "/v1/realtime"
 
 
@@ -760,3 +762,36 @@ def test_every_gemini_live_recording_replays_to_google_genai(path, tls):
     assert text == recorded
     calls = [c.name for m in got if m.tool_call for c in m.tool_call.function_calls]
     assert calls == [c["name"] for d in received for c in (d.get("toolCall") or {}).get("functionCalls", [])]
+
+
+LIVE = ROOT / "data/newformats/E-pydantic-ai/live/tests__realtime__cassettes__test_openai_live_ws__test_text_reaches_the_model_as_context.excerpt.yaml"
+
+
+def test_openai_sdk_live_connect_gets_the_recorded_voice_turn():
+    from openai import AsyncOpenAI
+
+    sent, counts = _lockstep_frames(LIVE)
+    expected = [f["data"]["type"] for f in frames_of(LIVE) if f.get("direction") == "received"]
+    words = "".join(f["data"]["delta"] for f in frames_of(LIVE) if f.get("direction") == "received"
+                    and f["data"]["type"] == "session.output_transcript.delta")
+
+    async def run():
+        async with serve([LIVE]) as server:
+            client = AsyncOpenAI(api_key="sk-test", base_url=server.base_url + "/v1", max_retries=0)
+            types, transcript = [], ""
+            async with client.live.connect(max_retries=0) as conn:
+                for event, count in zip([None, *sent], counts):
+                    if event is not None:
+                        await conn.send(event)
+                    for _ in range(count):
+                        got = await asyncio.wait_for(conn.recv(), TIMEOUT)
+                        types.append(got.type)
+                        if got.type == "session.output_transcript.delta":
+                            transcript += got.delta
+            with pytest.raises(websockets.InvalidStatus):  # a Live session is not served as Realtime
+                await replay_client(server.base_url, "/v1/realtime", frames_of(LIVE))
+            return types, transcript
+
+    types, transcript = asyncio.run(run())
+    assert types == expected
+    assert transcript == words != ""

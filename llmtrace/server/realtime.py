@@ -5,7 +5,7 @@ replayed to a live client, and the Responses API's websocket mode answered from 
 Paths: OpenAI Realtime (``/v1/realtime?model=…``, GA and beta; Azure ``/openai/realtime?deployment=…``
 and ``/openai/v1/realtime``; Azure Voice Live ``/voice-live/realtime``; xAI ``/v1/realtime``), Gemini
 Live (``/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent`` and every
-``…BidiGenerateContent…``), ElevenLabs Agents (``/v1/convai/conversation``), any path a recording
+``…BidiGenerateContent…``), OpenAI Live (``/v1/live/sessions``), ElevenLabs Agents (``/v1/convai/conversation``), any path a recording
 made by ``record`` holds (its ``url``), and ``/v1/responses`` (websocket mode).
 
 A recording is split into *connections* at its ``close`` frames (a session that dropped and
@@ -78,13 +78,11 @@ def family_of_path(path: str) -> str | None:
         return "elevenlabs"
     if low.endswith("/realtime") or "/realtime/" in low:
         return "openai"
+    if low.endswith("/live/sessions"):
+        return "openai-live"  # OpenAI Live (``client.live.connect``): its sessions, not Realtime's
     if low.endswith("/responses"):
         return "responses"
     return None
-
-
-def is_upgrade(request: web.Request) -> bool:
-    return request.method == "GET" and request.headers.get("upgrade", "").lower() == "websocket"
 
 
 class Frame(NamedTuple):
@@ -107,6 +105,7 @@ class Connection(NamedTuple):
     keys: list[str]  # each client frame's matching key
     close: tuple[int | None, str] | None  # how the recording's connection closed, if it did
     origin: float  # ``at`` of the connection's start
+    live: bool  # an OpenAI Live session (``session.start``), served on ``/live/sessions``
 
     @property
     def served_frames(self) -> int:
@@ -206,8 +205,9 @@ def _connection(source: str, number: int, family: str, endpoint: str | None, que
         if model is not None and family == "openai":
             body = {**body, "model": model}
         opening = _normalized(endpoint or "/realtime", body, family)
-    return Connection(source, number, family, endpoint, model, opening, steps, client,
-                      [key_of(family, f.data) for f in client], close, origin)
+    keys = [key_of(family, f.data) for f in client]
+    return Connection(source, number, family, endpoint, model, opening, steps, client, keys, close, origin,
+                      family == "openai" and bool(keys) and keys[0] == "session.start")
 
 
 def _normalized(path: str, body: dict, family: str) -> dict:
@@ -281,7 +281,9 @@ class Sessions:
         endpoint = match.endpoint_key(path)
         found = [c for c in self.connections if c.endpoint == endpoint]
         if not found:
-            found = [c for c in self.connections if c.endpoint is None and c.family == family]
+            live = family == "openai-live"
+            family = "openai" if live else family
+            found = [c for c in self.connections if c.endpoint is None and c.family == family and c.live == live]
         if not found:
             return [], []
         if model is not None:
