@@ -795,3 +795,41 @@ def test_openai_sdk_live_connect_gets_the_recorded_voice_turn():
     types, transcript = asyncio.run(run())
     assert types == expected
     assert transcript == words != ""
+
+
+def test_odd_frames_in_a_recording_are_served_as_they_are(tmp_path):
+    """Untrusted input: frames without data, unknown kinds, times that are no numbers, a
+    non-JSON text frame — served without a failure, in order."""
+    doc = {"interactions": [
+        {"kind": "message", "direction": "sent", "data": {"type": "session.update", "session": {}}, "at": "soon"},
+        {"kind": "message", "direction": "received", "data": "plain text, no JSON", "at": None},
+        {"kind": "ping", "direction": "received"},
+        {"kind": "message", "direction": "received"},
+        {"kind": "message", "direction": "received", "data": {"type": "response.created", "event_id": "e1"}},
+    ]}
+    path = tmp_path / "odd.json"
+    path.write_bytes(orjson.dumps(doc))
+
+    async def run():
+        async with serve([path], speed=1.0) as server:
+            async with websockets.connect(server.base_url.replace("http", "ws") + "/v1/realtime", open_timeout=5) as ws:
+                await ws.send(orjson.dumps({"type": "session.update", "session": {}}).decode())
+                return [await asyncio.wait_for(ws.recv(), TIMEOUT) for _ in range(3)]
+
+    assert asyncio.run(run()) == ["plain text, no JSON", "null", '{"type":"response.created","event_id":"e1"}']
+
+
+def test_sequence_matching_serves_the_recorded_sessions_in_order_then_misses():
+    async def run():
+        async with serve([XAI_DROP], mode="sequence") as server:
+            frames = frames_of(XAI_DROP)
+            await replay_client(server.base_url, "/v1/realtime", frames)
+            async with websockets.connect(server.base_url.replace("http", "ws") + "/v1/realtime", open_timeout=5) as ws:
+                await asyncio.wait_for(ws.recv(), TIMEOUT)
+                await ws.send(orjson.dumps(next(f["data"] for f in frames if f["direction"] == "sent")).decode())
+                error = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+            return error
+
+    error = asyncio.run(run())
+    assert error["error"]["code"] == "no_match"
+    assert error["error"]["llmtrace"]["differences"][0]["path"].startswith("sequence")
