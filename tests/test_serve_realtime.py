@@ -819,17 +819,17 @@ def test_odd_frames_in_a_recording_are_served_as_they_are(tmp_path):
     assert asyncio.run(run()) == ["plain text, no JSON", "null", '{"type":"response.created","event_id":"e1"}']
 
 
-def test_sequence_matching_serves_the_recorded_sessions_in_order_then_misses():
+def test_sequence_matching_serves_the_recorded_sessions_in_order_then_refuses():
     async def run():
         async with serve([XAI_DROP], mode="sequence") as server:
             frames = frames_of(XAI_DROP)
-            await replay_client(server.base_url, "/v1/realtime", frames)
-            async with websockets.connect(server.base_url.replace("http", "ws") + "/v1/realtime", open_timeout=5) as ws:
-                await asyncio.wait_for(ws.recv(), TIMEOUT)
-                await ws.send(orjson.dumps(next(f["data"] for f in frames if f["direction"] == "sent")).decode())
-                error = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
-            return error
+            captured = await replay_client(server.base_url, "/v1/realtime", frames)
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                await replay_client(server.base_url, "/v1/realtime", frames)
+            return captured, refused.value.response
 
-    error = asyncio.run(run())
-    assert error["error"]["code"] == "no_match"
-    assert error["error"]["llmtrace"]["differences"][0]["path"].startswith("sequence")
+    captured, response = asyncio.run(run())
+    assert [f["data"] for f in captured if f.get("direction") == "received"] == \
+        [f["data"] for f in frames_of(XAI_DROP) if f.get("direction") == "received"]
+    assert response.status_code == 404
+    assert orjson.loads(response.body)["error"]["llmtrace"]["differences"][0]["path"].startswith("sequence")

@@ -530,6 +530,10 @@ async def handle(replay, request: web.Request) -> web.StreamResponse:
     query = request.query
     model = query.get("model") or query.get("deployment")
     found, why = sessions(replay).candidates(path, family, model)
+    if found and replay.options.mode == "sequence":  # chosen now: the next recorded session not served yet
+        served = sessions(replay).served
+        found = [c for c in found if not served.get((c.file, c.number))][:1]
+        why = [] if found else [{"path": "sequence: every recorded session was served"}]
     fam = "gemini" if family == "gemini" else "openai"
     if not found:
         reason = f"differs at {_paths(why)}" if why else "no recorded session serves this path"
