@@ -96,6 +96,12 @@ def serve(path: Path, speed: str) -> tuple[subprocess.Popen, str]:
     return proc, base
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system) a process has used: what serving cost, whatever else runs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def clients(base: str, n: int) -> dict:
     out = subprocess.run([sys.executable, "-c", CLIENT, base.replace("http", "ws") + "/v1/realtime", str(n)],
                          capture_output=True, text=True, timeout=900)
@@ -116,12 +122,15 @@ def main() -> None:
         for speed in ("1", "max"):
             proc, base = serve(path, speed)
             try:
+                before = cpu_seconds(proc.pid)
                 result = clients(base, args.sessions)
+                used = cpu_seconds(proc.pid) - before
             finally:
                 proc.terminate()
                 proc.wait(10)
             arrivals = result["arrivals"]
             total = sum(len(a) for a in arrivals)
+            print(f"speed {speed}: the server used {used:.2f} s of CPU: {used / total * 1e6:.0f} µs per frame")
             assert all(len(a) == len(offsets) for a in arrivals), "a session lost frames"
             if speed == "1":
                 late = sorted(max(0.0, got - want) * 1000 for a in arrivals for got, want in zip(a, offsets))
