@@ -339,7 +339,8 @@ def record(
 ) -> None:
     """Record a provider's traffic through a proxy, keeping every chunk and when it arrived.
 
-    Point the client's base URL at the proxy; prints the proxy's URL first."""
+    HTTP, websocket sessions (realtime APIs) and gRPC (xAI). Point the client's base URL at the
+    proxy; prints the proxy's URL first."""
     from llmtrace.commands import record as cmd
 
     _finish(_limited(max_size, lambda: cmd.run(upstream, listen=listen, out=out, save_as=save_as.value,

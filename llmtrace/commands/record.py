@@ -1,5 +1,6 @@
 """``llmtrace record``: a reverse proxy in front of a provider that records every exchange with
-each chunk's arrival time. Checks the upstream URL and the listen address, binds (a port in
+each chunk's arrival time (HTTP: ``server.proxy``; websocket sessions: ``server.ws_record``;
+gRPC: ``server.grpc_record``). Checks the upstream URL and the listen address, binds (a port in
 use: one line, exit 2), prints the proxy's base URL and the variables that point the SDKs at
 it on stdout, logs one line per exchange on stderr, and runs until SIGTERM (exit 0) or Ctrl-C
 (exit 130), saving the exchanges in flight before it exits."""

@@ -71,7 +71,13 @@ async def _serve(server) -> int:
     announce(base)
     replay = server.replay
     n = len(replay.catalog)
-    warn(f"serving {n} exchange{'s' if n != 1 else ''} from {len(replay.recordings)} recording"
+    sessions = ""
+    if any(r.container == "websocket" for r in replay.recordings):  # realtime recordings: server.realtime
+        from llmtrace.server import realtime
+
+        k = len(realtime.sessions(replay).connections)
+        sessions = f" and {k} websocket session{'s' if k != 1 else ''}"
+    warn(f"serving {n} exchange{'s' if n != 1 else ''}{sessions} from {len(replay.recordings)} recording"
          f"{'s' if len(replay.recordings) != 1 else ''} ({replay.options.mode} matching); SIGTERM or Ctrl-C stops")
     if server.grpc:  # the xAI SDK reads no variable for its host: it is an argument
         warn(f"gRPC on the same port: xai_sdk.Client(api_host=\"{base.removeprefix('http://')}\", "

@@ -132,6 +132,27 @@ def _session_for(frames: list) -> _Session:
     return _OpenAISession()
 
 
+FAMILIES = {"openai": "openai-realtime", "gemini": "gemini-live", "elevenlabs": "elevenlabs-agents"}
+
+
+def family_of(frames: list) -> str:
+    """The protocol a session speaks: ``openai`` (OpenAI, Azure, xAI realtime and Live),
+    ``gemini`` (Gemini Live) or ``elevenlabs`` (ElevenLabs Agents); its dialect is
+    ``FAMILIES[family]``."""
+    session = _session_for(frames)
+    return "gemini" if isinstance(session, _GeminiSession) else \
+        "elevenlabs" if isinstance(session, _ElevenLabsSession) else "openai"
+
+
+def opening_request(family: str, sent: dict) -> dict:
+    """The request a session's first client frame makes (its ``session.update``, ``setup`` or
+    ``conversation_initiation_client_data``), as an exchange of the session would carry it:
+    what ``serve`` compares to choose the session that answers a connection."""
+    session = {"gemini": _GeminiSession, "elevenlabs": _ElevenLabsSession}.get(family, _OpenAISession)()
+    session.sent(sent)
+    return session.request_body()
+
+
 class _Turn:
     """One response as it was received: its request body, its frames and their times."""
 

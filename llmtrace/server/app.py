@@ -166,7 +166,8 @@ class Replay:
         method = request.method
         if method == "OPTIONS" and self.options.cors:
             return self._cors(web.Response(status=204))
-        if method != "POST" and not request.path.startswith("/llmtrace/") and not self._recorded_method(request.path, method):
+        upgrade = request.headers.get("upgrade", "").lower() == "websocket"  # a realtime session
+        if method != "POST" and not upgrade and not request.path.startswith("/llmtrace/") and not self._recorded_method(request.path, method):
             self.log(f"{method} {request.path} → 405 (the endpoint answers POST)")
             return self._cors(web.Response(status=405, headers={"Allow": "POST"}, text="405: POST only"))
         return await handler(request)
@@ -221,6 +222,10 @@ class Replay:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         started = time.monotonic()
         path = request.path
+        if request.headers.get("upgrade", "").lower() == "websocket":  # realtime sessions: server.realtime
+            from llmtrace.server import realtime
+
+            return await realtime.handle(self, request)
         fam = _family_of_path(path)
         if request.content_type.startswith("application/grpc"):
             self.log(f"{request.method} {path} → 505 (gRPC over HTTP/1.1: a gRPC client speaks HTTP/2)")
@@ -562,6 +567,10 @@ class Server(Listening):
     async def stop(self) -> None:
         for connection in list(self.replay.connections):
             connection.transport.close()  # its calls in flight are cancelled
+        if ("websocket-open",) in self.replay._cache:  # websocket sessions still open: 1001
+            from llmtrace.server import realtime
+
+            await realtime.close_all(self.replay)
         streams = [task for task in self.replay.streaming if not task.done()]
         for task in streams:  # streams in flight end now, not after aiohttp's grace time
             task.cancel()
@@ -581,15 +590,15 @@ class _SniffingSite(web.TCPSite):
     """A TCP site whose connections start with ``grpc.Sniffing``: HTTP/2 prefaces go to the gRPC
     server, everything else to aiohttp as usual (what ``TCPSite.start`` does, but for the factory)."""
 
-    __slots__ = ("replay",)
+    __slots__ = ("replay", "http2")
 
     async def start(self) -> None:
         from llmtrace.server import grpc
 
         await web.BaseSite.start(self)
         loop = asyncio.get_running_loop()
-        http1, replay = self._runner.server, self.replay
-        self._server = await loop.create_server(lambda: grpc.Sniffing(http1, replay), self._host, self._port,
+        http1, replay, http2 = self._runner.server, self.replay, getattr(self, "http2", None)
+        self._server = await loop.create_server(lambda: grpc.Sniffing(http1, replay, http2), self._host, self._port,
                                                 backlog=self._backlog, reuse_address=self._reuse_address)
         self._bound_port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self._port
 

@@ -121,9 +121,10 @@ class Sniffing(asyncio.Protocol):
     """The first bytes of a connection decide who serves it: the HTTP/2 preface → gRPC
     (``Connection``), anything else → the HTTP/1.1 protocol ``http1()`` makes (aiohttp's)."""
 
-    def __init__(self, http1, replay):
+    def __init__(self, http1, replay, http2=None):
         self.http1 = http1
         self.replay = replay
+        self.http2 = http2 or Connection  # ``record`` proxies instead (``server.grpc_record``)
         self.transport: Any = None
         self.buffer = b""
 
@@ -139,7 +140,7 @@ class Sniffing(asyncio.Protocol):
         if PREFACE.startswith(head) and len(head) < len(PREFACE):
             self.silent = asyncio.get_running_loop().call_later(30, self.transport.close)
             return  # not enough bytes to tell yet
-        protocol = Connection(self.replay) if head == PREFACE else self.http1()
+        protocol = self.http2(self.replay) if head == PREFACE else self.http1()
         self.transport.set_protocol(protocol)
         protocol.connection_made(self.transport)
         protocol.data_received(self.buffer)

@@ -106,6 +106,10 @@ class Recorder:
         self.writer.shutdown(wait=True)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.headers.get("upgrade", "").lower() == "websocket":  # websocket sessions: server.ws_record
+            from llmtrace.server import ws_record
+
+            return await ws_record.relay(self, request)
         t0 = time.monotonic()
         started = time.time()
         body = await request.read()
@@ -251,11 +255,22 @@ class RecordServer(Listening):
     def application(self) -> web.Application:
         return self.recorder.app()
 
+    def site(self, runner: web.AppRunner) -> web.TCPSite:  # gRPC (HTTP/2 prefaces): server.grpc_record
+        from llmtrace.server import grpc_record
+
+        self.grpc_site = grpc_record.site(self, runner)
+        return self.grpc_site
+
     async def start(self) -> "RecordServer":
         await super().start()
         await self.recorder.open()
         return self
 
     async def stop(self) -> None:
+        site = getattr(self, "grpc_site", None)
+        if site is not None:  # gRPC connections still open: closed (their calls are cut)
+            from llmtrace.server import grpc_record
+
+            grpc_record.close_all(site.replay)
         await super().stop()
         await self.recorder.close()

@@ -453,6 +453,24 @@ def cassette(interactions: list[dict[str, Any]]) -> bytes:
                      sort_keys=False, width=1 << 30).encode("utf-8")
 
 
+def save_later(recorder, write, line) -> None:
+    """Run ``write()`` on the recorder's writer thread (recordings are written one at a time, in
+    the order they end; ``recorder.close`` waits for them) and log ``line(where)`` once it is done:
+    where it went, or why it was not saved."""
+    import asyncio
+
+    recorder.count += 1
+    future = asyncio.get_running_loop().run_in_executor(recorder.writer, write)
+    recorder.pending.add(future)
+
+    def done(fut) -> None:
+        recorder.pending.discard(fut)
+        exc = fut.exception()
+        recorder.log(line(f"→ {fut.result()}" if exc is None else f"NOT SAVED ({exc})"))
+
+    future.add_done_callback(done)
+
+
 class Saver:
     """Where a run's recordings go: ``folder``, as ``har`` files or one ``vcr`` cassette."""
 

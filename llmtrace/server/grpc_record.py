@@ -1,0 +1,376 @@
+"""gRPC through ``llmtrace record``: a client connection that opens with the HTTP/2 preface (a
+plain-text gRPC channel, as the xAI SDK's ``use_insecure_channel=True``) is proxied call by call
+to the upstream over HTTP/2 (``h2`` on both sides; TLS with ALPN ``h2`` when the upstream is
+``https``), and each call is recorded.
+
+The client side is ``server.grpc``'s ``Connection`` (its framing, flow control and writes);
+instead of answering from recordings, each call — read whole, as unary-request calls are — goes
+to the upstream on a stream of one HTTP/2 connection per client connection: the request headers
+(``:authority`` the upstream's, the hop-by-hop ones dropped; ``te: trailers`` kept) and the
+message, then the response headers, every DATA frame as it arrives (relayed at once, kept with
+its offset) and the trailers (``grpc-status``, ``grpc-message``) are passed back. A stream the
+upstream resets is reset for the client; an upstream that drops the connection cuts the client's.
+
+Written as pydantic-ai records the xAI SDK (``containers.grpc_cassette``): one cassette per call,
+``DIR/NNNN-GRPC-method-slug.xai.yaml`` (numbered with the run's other files), ``{request_stream |
+request: {json, raw}, response_stream: {chunks_json, chunks_raw} | response: {json, raw} |
+{error}}`` with ``json`` the message decoded by xAI's schema (``dialects.xai_grpc``; other
+services keep ``raw`` only) and ``raw`` the message bytes as sent; the reads' offsets (ms from the
+call's start), the status and the masked request metadata go in fields the readers ignore
+(``_chunk_offsets_ms``, ``_status``, ``_metadata``). ``--save-as vcr`` appends the call to the
+run's cassette instead (the same interaction shape). ``serve`` replays the file as gRPC again,
+the recorded message bytes on the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from llmtrace import secrets
+from llmtrace.server import grpc
+
+HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host"))
+
+
+class _Server:
+    """What ``grpc.Connection`` needs of its server: the open connections and a log."""
+
+    def __init__(self, recorder):
+        self.recorder = recorder
+        self.connections: set = set()
+        self.log = recorder.log
+
+
+class Upstream:
+    """One HTTP/2 client connection to the upstream; each stream's events go to its queue."""
+
+    def __init__(self, url: str):
+        parts = urlsplit(url)
+        self.tls = parts.scheme == "https"
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or (443 if self.tls else 80)
+        self.authority = parts.netloc.rsplit("@", 1)[-1]
+        self.h2: Any = None
+        self.writer: Any = None
+        self.streams: dict[int, asyncio.Queue] = {}
+        self.window = asyncio.Event()
+        self.reader_task: asyncio.Task | None = None
+        self.closed = False
+
+    async def open(self, timeout: float) -> None:
+        from h2.config import H2Configuration
+        from h2.connection import H2Connection
+
+        context = None
+        if self.tls:
+            context = ssl.create_default_context()
+            context.set_alpn_protocols(["h2"])
+        reader, self.writer = await asyncio.wait_for(
+            asyncio.open_connection(self.host, self.port, ssl=context, server_hostname=self.host if self.tls else None),
+            timeout)
+        self.h2 = H2Connection(H2Configuration(client_side=True, header_encoding="utf-8"))
+        self.h2.initiate_connection()
+        self.flush()
+        self.reader_task = asyncio.ensure_future(self.read(reader))
+
+    def flush(self) -> None:
+        out = self.h2.data_to_send()
+        if out and not self.closed:
+            self.writer.write(out)
+
+    async def read(self, reader) -> None:
+        from h2 import events
+        from h2.exceptions import H2Error
+
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                for event in self.h2.receive_data(data):
+                    if isinstance(event, events.DataReceived):
+                        self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                    if isinstance(event, (events.WindowUpdated, events.RemoteSettingsChanged)):
+                        self.window.set()
+                    queue = self.streams.get(getattr(event, "stream_id", 0) or 0)
+                    if queue is not None:
+                        queue.put_nowait(event)
+                    if isinstance(event, events.ConnectionTerminated):
+                        break
+                self.flush()
+        except (ConnectionError, H2Error, OSError):
+            pass
+        finally:
+            self.closed = True
+            for queue in self.streams.values():
+                queue.put_nowait(None)  # the upstream went away
+
+    async def request(self, headers: list[tuple[str, str]], body: bytes) -> tuple[int, asyncio.Queue]:
+        stream_id = self.h2.get_next_available_stream_id()
+        queue: asyncio.Queue = asyncio.Queue()
+        self.streams[stream_id] = queue
+        self.h2.send_headers(stream_id, headers)
+        view = memoryview(body)
+        while view:
+            if self.closed:
+                raise ConnectionResetError("the upstream went away")
+            room = min(self.h2.local_flow_control_window(stream_id), self.h2.max_outbound_frame_size, len(view))
+            if room <= 0:
+                self.flush()
+                self.window.clear()
+                await asyncio.wait_for(self.window.wait(), 60)
+                continue
+            self.h2.send_data(stream_id, bytes(view[:room]))
+            view = view[room:]
+        self.h2.end_stream(stream_id)
+        self.flush()
+        return stream_id, queue
+
+    def close(self) -> None:
+        self.closed = True
+        if self.reader_task is not None:
+            self.reader_task.cancel()
+        if self.writer is not None:
+            self.writer.close()
+
+
+class ProxyConnection(grpc.Connection):
+    """A client's HTTP/2 connection whose calls go to the upstream."""
+
+    def __init__(self, server: _Server):
+        super().__init__(server)
+        self.recorder = server.recorder
+        self.upstream: Upstream | None = None
+        self.opening: asyncio.Lock = asyncio.Lock()
+
+    async def call(self, stream_id: int, headers: dict, body: bytearray) -> None:
+        from h2.exceptions import H2Error
+
+        try:
+            await relay(self, stream_id, headers, bytes(body))
+        except (ConnectionResetError, H2Error):
+            pass
+
+    async def connect(self) -> Upstream:
+        async with self.opening:
+            if self.upstream is None or self.upstream.closed:
+                upstream = Upstream(self.recorder.upstream)
+                await upstream.open(self.recorder.options.connect_timeout)
+                self.upstream = upstream
+            return self.upstream
+
+    def connection_lost(self, exc) -> None:
+        super().connection_lost(exc)
+        if self.upstream is not None:
+            self.upstream.close()
+
+
+class Call:
+    """One gRPC call as it crossed the proxy."""
+
+    def __init__(self, path: str, headers: dict, body: bytes):
+        self.path = path
+        self.headers = headers
+        self.body = body
+        self.started = time.time()
+        self.t0 = time.monotonic()
+        self.reads: list[tuple[float, bytes]] = []
+        self.status: int | None = None
+        self.message = ""
+        self.error: str | None = None
+
+    def offset(self) -> float:
+        return (time.monotonic() - self.t0) * 1000
+
+    def trailers(self, pairs) -> None:
+        found = dict(pairs)
+        if "grpc-status" in found:
+            try:
+                self.status = int(found["grpc-status"])
+            except ValueError:
+                self.status = grpc.NAMES["UNKNOWN"]
+            self.message = _unpercent(found.get("grpc-message", ""))
+
+
+def _unpercent(text: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(text)
+
+
+def _outgoing(headers: dict, upstream: Upstream) -> list[tuple[str, str]]:
+    pseudo = [(":method", headers.get(":method", "POST")), (":scheme", "https" if upstream.tls else "http"),
+              (":path", headers.get(":path", "/")), (":authority", upstream.authority)]
+    rest = [(k, v) for k, v in headers.items() if not k.startswith(":") and k.lower() not in HOP_BY_HOP]
+    return pseudo + rest
+
+
+async def relay(conn: ProxyConnection, stream_id: int, headers: dict, body: bytes) -> None:
+    from h2 import events
+
+    recorder = conn.recorder
+    call = Call(headers.get(":path", ""), headers, body)
+    try:
+        try:
+            upstream = await conn.connect()
+        except (OSError, asyncio.TimeoutError) as exc:
+            call.error = f"cannot reach the upstream ({exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__})"
+            call.status = grpc.UNAVAILABLE
+            conn.trailers_only(stream_id, grpc.UNAVAILABLE, f"llmtrace record: {call.error}")
+            return
+        upstream_id, queue = await upstream.request(_outgoing(headers, upstream), body)
+        ended = False
+        while not ended:
+            try:
+                event = await asyncio.wait_for(queue.get(), recorder.options.read_timeout)
+            except asyncio.TimeoutError:
+                call.error = f"the upstream sent nothing for {recorder.options.read_timeout:g} s: connection dropped"
+                conn.cut()
+                return
+            if event is None:
+                call.error = "the upstream dropped the connection mid-call"
+                conn.cut()
+                return
+            if isinstance(event, events.ResponseReceived):
+                pairs = [(k, v) for k, v in event.headers if k.lower() not in HOP_BY_HOP]
+                call.trailers(pairs)  # trailers only: the status is in the headers
+                conn.h2.send_headers(stream_id, pairs, end_stream=event.stream_ended is not None)
+                conn.flush()
+                ended = event.stream_ended is not None
+            elif isinstance(event, events.DataReceived):
+                call.reads.append((call.offset(), event.data))
+                await conn.send(stream_id, event.data)
+                if event.stream_ended is not None:
+                    conn.h2.end_stream(stream_id)
+                    conn.flush()
+                    ended = True
+            elif isinstance(event, events.TrailersReceived):
+                call.trailers(event.headers)
+                conn.h2.send_headers(stream_id, list(event.headers), end_stream=True)
+                conn.flush()
+                ended = True
+            elif isinstance(event, events.StreamEnded):
+                ended = True
+            elif isinstance(event, events.StreamReset):
+                call.error = f"the upstream reset the stream (error code {event.error_code})"
+                conn.h2.reset_stream(stream_id, event.error_code)
+                conn.flush()
+                ended = True
+        upstream.streams.pop(upstream_id, None)
+    except asyncio.CancelledError:
+        call.error = call.error or "the client cancelled the call"
+        raise
+    finally:
+        _save(recorder, call)
+
+
+# --- what is written ------------------------------------------------------------------------------
+
+
+def messages(reads: list[tuple[float, bytes]]) -> list[tuple[float, bytes]]:
+    """The length-prefixed messages in the DATA received, each with the offset of the read that
+    completed it (a trailing partial message, from a cut call, is left out)."""
+    out: list[tuple[float, bytes]] = []
+    buffer = bytearray()
+    for offset, data in reads:
+        buffer.extend(data)
+        while len(buffer) >= 5:
+            length = int.from_bytes(buffer[1:5], "big")
+            if len(buffer) < 5 + length:
+                break
+            out.append((offset, bytes(buffer[5:5 + length])))
+            del buffer[:5 + length]
+    return out
+
+
+def interaction(call: Call, mask: bool) -> dict:
+    """The call in the shape of pydantic-ai's xAI cassettes."""
+    from llmtrace.dialects import xai_grpc
+
+    streaming = call.path == grpc.STREAM_METHOD
+    xai = call.path in grpc.METHODS
+    try:
+        request = grpc.unframed(call.body, call.headers.get("grpc-encoding"))
+    except grpc.GrpcError:
+        request = call.body
+    request_json = None
+    if xai:
+        try:
+            request_json = xai_grpc.decode_request(request)
+        except ValueError:
+            request_json = None
+    item: dict[str, Any] = {("request_stream" if streaming else "request"): {"json": request_json, "raw": request}}
+    received = messages(call.reads)
+    if call.status not in (None, grpc.OK) or (call.error and not received):
+        item["response"] = {"error": {"code": call.status if call.status is not None else grpc.UNAVAILABLE,
+                                      "details": call.message or call.error or ""}}
+    elif streaming:
+        chunks = []
+        for _, raw in received:
+            try:
+                chunks.append({"chunk": xai_grpc.decode_chunk(raw)})
+            except ValueError:
+                chunks.append({"chunk": None})
+        item["response_stream"] = {"chunks_json": chunks, "chunks_raw": [raw for _, raw in received],
+                                   "_chunk_offsets_ms": [round(at, 3) for at, _ in received]}
+    else:
+        raw = received[0][1] if received else b""
+        try:
+            decoded = xai_grpc.decode_response(raw) if xai else None
+        except ValueError:
+            decoded = None
+        item["response"] = {"json": decoded, "raw": raw}
+    metadata = {k: v for k, v in call.headers.items() if not k.startswith(":")}
+    item["_method"] = call.path
+    item["_status"] = call.status
+    item["_metadata"] = secrets.mask_headers(metadata) if mask else metadata
+    if call.error:
+        item["_error"] = call.error
+    return item
+
+
+def save(saver, call: Call) -> Any:
+    """Write the call (from the writer thread): its own cassette, or the run's VCR cassette."""
+    from llmtrace.output import write_atomically
+    from llmtrace.server.saving import cassette, slug, write_new
+
+    item = interaction(call, saver.mask)
+    if saver.save_as == "vcr":
+        saver.interactions.append(item)
+        write_atomically(str(saver.cassette), cassette(saver.interactions))
+        return saver.cassette
+    method = slug(call.path.replace(".", "-"))
+    path, taken = write_new(saver.folder, lambda n: f"{n:04d}-GRPC-{method}.xai.yaml", saver.number, cassette([item]))
+    saver.number = taken + 1
+    return path
+
+
+def _save(recorder, call: Call) -> None:
+    from llmtrace.server.saving import save_later
+
+    def line(where: str) -> str:
+        n = len(messages(call.reads))
+        return (f"gRPC {call.path} → status {call.status if call.status is not None else 'none'}, {n} "
+                f"message{'s' if n != 1 else ''}, {call.offset():.0f} ms{', ' + call.error if call.error else ''} {where}")
+
+    save_later(recorder, lambda: save(recorder.saver, call), line)
+
+
+def site(record_server, runner):
+    """The recording proxy's listening site: HTTP/2 prefaces to ``ProxyConnection``, the rest to
+    aiohttp (``app._SniffingSite``)."""
+    from llmtrace.server.app import _SniffingSite
+
+    out = _SniffingSite(runner, record_server.host, record_server.port, reuse_address=True, backlog=1024)
+    out.replay = _Server(record_server.recorder)
+    out.http2 = ProxyConnection
+    return out
+
+
+def close_all(server: _Server) -> None:
+    for connection in list(server.connections):
+        connection.transport.close()
