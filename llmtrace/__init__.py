@@ -139,7 +139,8 @@ def diff(a: Recording, b: Recording, strict: bool = False, ignore: Iterable[str]
 
 def serve(recordings: Iterable[Recording | str | os.PathLike], *, speed: float | None = None,
           rate: float | None = None, faults: Iterable[str] = (), seed: int | None = None, match: str = "strict",
-          cors: bool = False, host: str = "127.0.0.1", port: int = 0):
+          cors: bool = False, host: str = "127.0.0.1", port: int = 0, upstream: str | None = None,
+          record_to: str | os.PathLike | None = None, save_as: str = "har"):
     """Recordings served as a live provider endpoint, as an async context manager (the server of
     ``llmtrace serve``)::
 
@@ -148,7 +149,9 @@ def serve(recordings: Iterable[Recording | str | os.PathLike], *, speed: float |
 
     ``speed`` divides the recorded pace (None: as fast as the socket takes them); ``rate`` paces
     recordings without times; ``faults`` are ``--fault`` specs; ``match`` is ``strict``,
-    ``loose`` or ``sequence``; port 0 takes a free one. Needs aiohttp (installed with llmtrace)."""
+    ``loose`` or ``sequence``; port 0 takes a free one. ``upstream`` records on miss (``serve
+    --upstream``): a request nothing matches is forwarded there, written into ``record_to``
+    (a folder) as ``save_as`` (``har`` or ``vcr``), and served from then on. Needs aiohttp (installed with llmtrace)."""
     from llmtrace.containers import bodies
     from llmtrace.server.app import Options, Server
     from llmtrace.server.faults import parse
@@ -158,5 +161,13 @@ def serve(recordings: Iterable[Recording | str | os.PathLike], *, speed: float |
         loaded = [r if not isinstance(r, (str, os.PathLike)) else load(r) for r in recordings]
     finally:
         bodies.keep_raw(False)
-    options = Options(speed=speed, rate=rate, faults=tuple(parse(f) for f in faults), seed=seed, mode=match, cors=cors)
+    grow = None
+    if upstream is not None:
+        from llmtrace.server.onmiss import Upstream
+
+        if record_to is None or save_as not in ("har", "vcr"):
+            raise ValueError("upstream needs record_to (a folder) and save_as har or vcr")
+        grow = Upstream(upstream, os.fspath(record_to), save_as)
+    options = Options(speed=speed, rate=rate, faults=tuple(parse(f) for f in faults), seed=seed, mode=match, cors=cors,
+                      upstream=grow)
     return Server(loaded, host=host, port=port, options=options)

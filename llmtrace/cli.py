@@ -185,6 +185,11 @@ def redact(
     _finish(_limited(max_size, lambda: cmd.run(paths, in_place=in_place, backup=backup, output=output)), "redact")
 
 
+class SaveAs(str, Enum):
+    har = "har"
+    vcr = "vcr"
+
+
 class MatchMode(str, Enum):
     strict = "strict"
     loose = "loose"
@@ -210,21 +215,25 @@ def serve(
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Serve the readable recordings when some are not."),
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
+    upstream: Optional[str] = typer.Option(None, "--upstream", metavar="URL",
+                                           help="Record on miss: a request nothing matches is forwarded here, "
+                                                "recorded, and served from then on."),
+    record_to: Optional[str] = typer.Option(None, "--record-to", metavar="DIR",
+                                            help="Where --upstream recordings go (default: the first PATH, if a folder)."),
+    save_as: Optional[SaveAs] = typer.Option(None, "--save-as",
+                                             help="--upstream recordings as har files (default) or one vcr cassette."),
 ) -> None:
     """Replay recordings as a live provider endpoint, chunk for chunk, at the recorded pace.
 
-    OpenAI, Anthropic, Gemini, Ollama (and every recorded) paths; faults on demand. Prints the
-    base URL first; SIGTERM stops it."""
+    OpenAI, Anthropic, Gemini, Ollama (and every recorded) paths; faults on demand; with
+    --upstream, what nothing matches is fetched once and recorded. Prints the base URL first;
+    SIGTERM stops it."""
     from llmtrace.commands import serve as cmd
 
     _finish(_limited(max_size, lambda: cmd.run(paths, host=host, port=port, speed=speed, rate=rate, fault=fault,
                                                 seed=seed, match_mode=match_mode.value, cors=cors, skip_bad=skip_bad,
-                                                fmt=fmt)), "serve")
-
-
-class SaveAs(str, Enum):
-    har = "har"
-    vcr = "vcr"
+                                                fmt=fmt, upstream=upstream, record_to=record_to,
+                                                save_as=save_as.value if save_as else None)), "serve")
 
 
 @app.command()

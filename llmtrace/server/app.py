@@ -40,6 +40,7 @@ class Options(NamedTuple):
     mode: str = "strict"
     cors: bool = False
     log: Any = None  # a function taking one log line; default: stderr
+    upstream: Any = None  # an ``onmiss.Upstream``: misses are fetched there and recorded
 
 
 class Replay:
@@ -55,6 +56,16 @@ class Replay:
         self._remembered: dict[tuple, match.Hit] = {}
         self._cache: dict[tuple, Any] = {}
         self.connections: set = set()  # open gRPC connections (``server.grpc``)
+        self.grower = None
+        if options.upstream is not None:
+            from llmtrace.server import onmiss
+
+            self.grower = onmiss.Grower(options.upstream, self.add, self.log)
+
+    def add(self, recording: Recording) -> None:
+        """A recording served from now on (one recorded on a miss)."""
+        self.recordings.append(recording)
+        self.catalog.add(recording)
 
     def find(self, method: str, path: str, body: Any, remember: tuple,
              dialect: str | None = None) -> match.Hit | match.Miss:
@@ -119,7 +130,8 @@ class Replay:
         if request.content_type.startswith("application/grpc"):
             self.log(f"{request.method} {path} → 505 (gRPC over HTTP/1.1: a gRPC client speaks HTTP/2)")
             return self._cors(web.Response(status=505, text="gRPC needs HTTP/2 (a plain-text gRPC channel to this port)"))
-        if not self.catalog.knows(path) and not path.endswith(PROVIDER_PATHS) and ":" not in path.rsplit("/", 1)[-1]:
+        if self.grower is None and not self.catalog.knows(path) and not path.endswith(PROVIDER_PATHS) \
+                and ":" not in path.rsplit("/", 1)[-1]:
             self.log(f"{request.method} {path} → 404 (no recording serves this path)")
             return self._cors(web.Response(status=404, text="404: Not Found"))
         raw = await request.read()
@@ -129,6 +141,10 @@ class Replay:
             self.log(f"{request.method} {path} → 400 (the body is not JSON: {exc.msg})")
             return self._cors(_json(400, wire.error_body(fam, 400, f"the request body is not JSON ({exc.msg})")))
         found = self.find(request.method, path, body, (path, raw))
+        if isinstance(found, match.Miss) and self.grower is not None:
+            if not await self.grower.wait_for((path, raw)):
+                return await self.grower.fetch(request, (path, raw))
+            found = self.find(request.method, path, body, (path, raw))  # recorded meanwhile
         if isinstance(found, match.Miss):
             self.log(f"{request.method} {path} → 404 no_match ({self.miss_text(found)})")
             closest = found.closest
@@ -326,10 +342,17 @@ class Server(Listening):
     def application(self) -> web.Application:
         return self.replay.app()
 
+    async def start(self):
+        if self.replay.grower is not None:  # the record folder first: a refusal before listening
+            await self.replay.grower.open()
+        return await super().start()
+
     async def stop(self) -> None:
         for connection in list(self.replay.connections):
             connection.transport.close()  # its calls in flight are cancelled
         await super().stop()
+        if self.replay.grower is not None:
+            await self.replay.grower.close()
 
     def site(self, runner: web.AppRunner) -> web.TCPSite:
         if not self.grpc:

@@ -126,16 +126,20 @@ class Catalog:
         self.mode = mode
         self.by_endpoint: dict[str, list[Entry]] = defaultdict(list)
         self.by_key: dict[tuple[str, bytes], Entry] = {}
-        self.queues: dict[str, deque[Entry]] = {}
+        self.queues: dict[str, deque[Entry]] = defaultdict(deque)
         for recording in recordings:
-            for exchange in recording.exchanges:
-                endpoint = endpoint_key(exchange.request.endpoint or DEFAULT_PATHS.get(exchange.dialect))
-                if endpoint is None:
-                    continue
-                entry = Entry(recording.source, exchange, comparable(request_doc(exchange)))
-                self.by_endpoint[endpoint].append(entry)
-                self.by_key.setdefault((endpoint, _key(entry.request)), entry)
-        self.queues = {endpoint: deque(entries) for endpoint, entries in self.by_endpoint.items()}
+            self.add(recording)
+
+    def add(self, recording: Recording) -> None:
+        """File a recording's exchanges (after those filed before: last in a sequence)."""
+        for exchange in recording.exchanges:
+            endpoint = endpoint_key(exchange.request.endpoint or DEFAULT_PATHS.get(exchange.dialect))
+            if endpoint is None:
+                continue
+            entry = Entry(recording.source, exchange, comparable(request_doc(exchange)))
+            self.by_endpoint[endpoint].append(entry)
+            self.by_key.setdefault((endpoint, _key(entry.request)), entry)
+            self.queues[endpoint].append(entry)
 
     def __len__(self) -> int:
         return sum(len(entries) for entries in self.by_endpoint.values())
