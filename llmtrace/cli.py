@@ -46,6 +46,8 @@ def reassemble(
     file: str = typer.Argument(..., metavar="FILE", help="Recording to read; - for stdin."),
     index: Optional[int] = typer.Option(None, "--index", "-i", help="Only exchange N (0-based)."),
     normalized: bool = typer.Option(False, "--normalized", "-n", help="llmtrace's provider-neutral JSON."),
+    request: bool = typer.Option(False, "--request", help="The request body as sent over the wire (compact, "
+                                                          "for curl -d @-), not the response."),
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
 ) -> None:
@@ -53,10 +55,13 @@ def reassemble(
 
     One exchange: one JSON object (indented on a terminal). Several: JSON Lines.
     Exit 1 when the recording holds an error response, 2 when it cannot be read.
+    --request: the recorded request body instead, one compact line per exchange (exit 1 when one
+    kept none).
     """
     from llmtrace.commands import reassemble as cmd
 
-    _finish(_limited(max_size, lambda: cmd.run(file, index=index, normalized=normalized, fmt=fmt)), file)
+    _finish(_limited(max_size, lambda: cmd.run(file, index=index, normalized=normalized, fmt=fmt, request=request)),
+            file)
 
 
 class FailOn(str, Enum):

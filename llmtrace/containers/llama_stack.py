@@ -5,8 +5,12 @@ OpenAI chunks, Ollama responses, ...), bare dicts (Ollama, Gemini), lists of raw
 (``""`` entries are the blank separators), or nothing at all for a recorded exception.
 Requests come as ``{method, url, headers, body, endpoint, model}``, as
 ``{test_id, url, method, payload}``, or, for non-HTTP calls, ``{provider, api, file_id}`` or
-``{tool_name, kwargs}``. Secrets in the headers, ``url`` and ``endpoint`` (a Gemini
-``endpoint`` may end in ``?key=…``) and in exception messages are masked as they are read.
+``{tool_name, kwargs}``. The recorder keeps the client's keyword arguments rather than the wire
+body: ``extra_body`` is merged into the body as openai-python sends it (its keys win), and
+``extra_headers`` (sent as headers: added to the recorded ones), ``extra_query`` and ``timeout``
+(which never travel in the body) are taken out (``wire_body``); every command reads that wire
+body. Secrets in the headers, ``url`` and ``endpoint`` (a Gemini ``endpoint`` may end in
+``?key=…``) and in exception messages are masked as they are read.
 """
 
 from __future__ import annotations
@@ -47,14 +51,34 @@ def unwrap(value: Any) -> Any:
     return value
 
 
+# Client keyword arguments the recorder keeps in the body; none of them is a body field on the wire.
+CLIENT_ARGUMENTS = ("extra_body", "extra_headers", "extra_query", "timeout")
+
+
+def wire_body(body: Any) -> Any:
+    """The body as it went over the wire: ``extra_body`` merged (openai-python sends its keys at
+    the top level, over the named ones), the other client arguments taken out."""
+    if not isinstance(body, dict) or not any(key in body for key in CLIENT_ARGUMENTS):
+        return body
+    out = {k: v for k, v in body.items() if k not in CLIENT_ARGUMENTS}
+    extra = body.get("extra_body")
+    if isinstance(extra, dict):
+        out.update(extra)
+    return out
+
+
 def _request(req: dict) -> Request:
-    body = req.get("body", req.get("payload"))
+    kept = req.get("body", req.get("payload"))
+    body = wire_body(kept)
     if body is None and "url" not in req:
         # Not HTTP (a file processor, a tool invocation): keep what was recorded as the body.
         body = {k: v for k, v in req.items() if k != "test_id"}
     headers = req.get("headers") or {}
     if not isinstance(headers, dict):
         raise ShapeError("request.headers should be an object")
+    extra_headers = kept.get("extra_headers") if isinstance(kept, dict) else None
+    if isinstance(extra_headers, dict):  # sent as headers, as the client's
+        headers = {**headers, **extra_headers}
     return recorded.request(req.get("method"), req.get("url"), headers_of(headers, "request.headers"), body,
                             "", model=req.get("model"), endpoint=req.get("endpoint"))
 

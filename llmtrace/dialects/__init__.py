@@ -3,7 +3,11 @@
 - ``NAMES``: the dialect names it handles (contracts.md vocabulary);
 - ``sniff(payload) -> str | None``: the dialect name when one chunk/body has its shape;
 - ``fold(chunks, ctx) -> Result``: streamed chunks folded into the unstreamed response;
-- ``fold_body(body, ctx) -> Result``: a non-streaming body read into the same Result.
+- ``fold_body(body, ctx) -> Result``: a non-streaming body read into the same Result;
+- optionally ``wants_stream(path, body) -> bool | None``: whether a request asks for the stream,
+  by the provider's wire rule (None: the rule cannot tell; ``serve`` answers as recorded);
+- optionally ``DEFAULTS``: parameters whose value is the provider's documented default, which
+  matching treats as absent (``{name: (value, ...)}``, each with its source).
 
 Adding a dialect means adding a module and listing it in ``_MODULES``.
 """
@@ -150,6 +154,23 @@ def _detect_from_request(body: Any, url: str | None) -> str:
         if path.endswith(suffix) or (suffix.startswith("generate") and suffix in path):
             return dialect
     return OPAQUE
+
+
+def stream_requested(body: Any, default: bool = False) -> bool:
+    """The body's ``stream`` flag (a boolean), else ``default``: the rule of the APIs that stream
+    only when asked (OpenAI, Anthropic, Cohere) and of Ollama's, which streams unless told not to."""
+    flag = body.get("stream") if isinstance(body, dict) else None
+    return flag if isinstance(flag, bool) else default
+
+
+def wants_stream(dialect: str, path: str, body: Any, recorded: bool) -> bool:
+    """Whether a request to ``path`` with ``body`` asks for a stream, by ``dialect``'s wire rule
+    (its module's ``wants_stream``); where the dialect has none or its rule cannot tell, as the
+    exchange was ``recorded``."""
+    module = module_for(dialect)
+    rule = getattr(module, "wants_stream", None)
+    answer = rule(path, body) if rule is not None else None
+    return recorded if answer is None else answer
 
 
 # --- helpers shared by the folds -------------------------------------------------------------

@@ -360,3 +360,14 @@ def _request_part(part: Any) -> str:
     if kind is None:
         kind = "file" if "file" in part or "url" in part or "raw" in part else None
     return f"[{kind}]" if isinstance(kind, str) else ""
+
+
+STREAMING_METHODS = frozenset(("message/stream", "tasks/resubscribe", "SendStreamingMessage", "SubscribeToTask"))
+
+
+def wants_stream(path: str, body: Any) -> bool | None:
+    """Decided by the JSON-RPC method (A2A spec: ``message/stream`` and ``tasks/resubscribe`` answer
+    with server-sent events); for the others, as recorded (their answer is one JSON-RPC response,
+    which a reassembled task is not)."""
+    method = body.get("method") if isinstance(body, dict) else None
+    return True if method in STREAMING_METHODS else None

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from llmtrace.dialects import FoldContext, as_text, feed, feed_body, first, stop_of
+from llmtrace.dialects import FoldContext, as_text, feed, feed_body, first, stop_of, stream_requested
 from llmtrace.errors import ShapeError
 from llmtrace.model import Delta, Message, Observations, Result, Timeline
 
@@ -143,3 +143,9 @@ def encode(chunk: Any) -> bytes:
     kind = chunk.get("type") if isinstance(chunk, dict) else None
     head = b"event: " + kind.encode() + b"\n" if isinstance(kind, str) and kind and "\n" not in kind else b""
     return head + b"data: " + orjson.dumps(chunk, option=orjson.OPT_NON_STR_KEYS) + b"\n\n"
+
+
+def wants_stream(path: str, body: Any) -> bool:
+    """Streamed only when the body says ``"stream": true`` (API reference, Create a Text
+    Completion)."""
+    return stream_requested(body)

@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmtrace.dialects import (
+    stream_requested,
     FoldContext,
     as_dict,
     as_int,
@@ -351,3 +352,9 @@ def fold_body(body: Any, ctx: FoldContext) -> Result:
     except ShapeError as exc:
         raise ShapeError(exc.what, "response body") from None
     return state.result(0, response=body)
+
+
+def wants_stream(path: str, body: Any) -> bool:
+    """Streamed only when the body says ``"stream": true`` (API reference, Messages: ``stream`` is
+    optional; absent, the whole ``message``)."""
+    return stream_requested(body)

@@ -433,3 +433,11 @@ def encode(chunk: Any) -> bytes:
     from llmtrace.containers.aws_eventstream import encode as frames
 
     return frames([chunk])
+
+
+def wants_stream(path: str, body: Any) -> bool | None:
+    """Decided by the operation in the path (Bedrock Runtime API: ``ConverseStream`` is
+    ``/model/{id}/converse-stream``, ``Converse`` is ``/model/{id}/converse``)."""
+    if path.endswith("/converse-stream"):
+        return True
+    return False if path.endswith("/converse") else None

@@ -417,3 +417,11 @@ def encode(chunk: Any) -> bytes:
     from llmtrace.containers.aws_eventstream import encode as frames
 
     return frames([chunk])
+
+
+def wants_stream(path: str, body: Any) -> bool | None:
+    """Decided by the operation in the path (Bedrock Runtime API: ``InvokeModelWithResponseStream``
+    is ``/model/{id}/invoke-with-response-stream``, ``InvokeModel`` is ``/model/{id}/invoke``)."""
+    if path.endswith("/invoke-with-response-stream"):
+        return True
+    return False if path.endswith("/invoke") else None

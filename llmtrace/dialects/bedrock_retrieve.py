@@ -101,3 +101,11 @@ def encode(chunk: Any) -> bytes:
     from llmtrace.containers.aws_eventstream import encode as frames
 
     return frames([chunk])
+
+
+def wants_stream(path: str, body: Any) -> bool | None:
+    """Decided by the operation in the path (Bedrock Agent Runtime API: ``/retrieveAndGenerateStream``
+    streams, ``/retrieveAndGenerate`` answers one body)."""
+    if path.endswith("/retrieveAndGenerateStream"):
+        return True
+    return False if path.endswith("/retrieveAndGenerate") else None

@@ -37,6 +37,7 @@ from typing import Any
 import orjson
 
 from llmtrace.dialects import (
+    stream_requested,
     FoldContext,
     as_dict,
     as_int,
@@ -502,3 +503,9 @@ def encode(chunk: Any) -> bytes:
     kind = chunk.get("type") if isinstance(chunk, dict) else None
     head = b"event: " + kind.encode() + b"\n" if isinstance(kind, str) and "\n" not in kind else b""
     return head + b"data: " + data + b"\n\n"
+
+
+def wants_stream(path: str, body: Any) -> bool:
+    """Streamed only when the body says ``"stream": true`` (v1 ``/v1/chat``: ``stream`` defaults to false;
+    v2 ``/v2/chat``: the SDK's ``chat_stream`` sets it)."""
+    return stream_requested(body)

@@ -491,3 +491,12 @@ def fold_body(body: Any, ctx: FoldContext) -> Result:
     # The body as recorded (its parts are not merged), without the SDK's HTTP headers.
     response = {k: v for k, v in body.items() if k not in _DROPPED}
     return state.result(0, response=response)
+
+
+def wants_stream(path: str, body: Any) -> bool | None:
+    """Decided by the method in the path, not the body (REST reference: ``models.generateContent``
+    answers one GenerateContentResponse, ``models.streamGenerateContent`` a stream); an SDK-level
+    path (``generate_content_stream``) cannot tell."""
+    if ":streamGenerateContent" in path:
+        return True
+    return False if ":generateContent" in path else None

@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmtrace.dialects import (
+    stream_requested,
     FoldContext,
     as_dict,
     as_int,
@@ -406,3 +407,8 @@ def fold_body(body: Any, ctx: FoldContext) -> Result:
     except ShapeError as exc:
         raise ShapeError(exc.what, "response body") from None
     return result
+
+
+def wants_stream(path: str, body: Any) -> bool:
+    """Streamed only when the body says ``"stream": true`` (Interactions API reference)."""
+    return stream_requested(body)

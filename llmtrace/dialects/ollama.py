@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from llmtrace.dialects import (
+    stream_requested,
     FoldContext,
     as_dict,
     as_list,
@@ -281,3 +282,9 @@ def fold_body(body: Any, ctx: FoldContext) -> Result:
         return state.result(0, response=body)
     except ShapeError as exc:
         raise ShapeError(exc.what, "response body") from None
+
+
+def wants_stream(path: str, body: Any) -> bool:
+    """Ollama streams unless the body says ``"stream": false`` (docs/api.md: "stream: if false the
+    response will be returned as a single response object")."""
+    return stream_requested(body, default=True)

@@ -534,3 +534,11 @@ def encode(chunk: Any) -> bytes:
     name = event_name(chunk)
     head = b"event: " + name.encode() + b"\n" if name else b""
     return head + b"data: " + data + b"\n\n"
+
+
+def wants_stream(path: str, body: Any) -> bool | None:
+    """The body's ``stream`` flag when it has one (API reference, Create run: ``stream``); absent,
+    as recorded (unstreamed, a run answers its ``queued`` Run object, which a reassembled run —
+    run, steps and messages — is not)."""
+    flag = body.get("stream") if isinstance(body, dict) else None
+    return flag if isinstance(flag, bool) else None

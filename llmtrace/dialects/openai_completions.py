@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmtrace.dialects import (
+    stream_requested,
     FoldContext,
     as_dict,
     as_list,
@@ -158,3 +159,9 @@ def fold_body(body: Any, ctx: FoldContext) -> Result:
     state = CompletionsFold(ctx)
     feed_body(state, body)
     return state.result(0, response=body)
+
+
+def wants_stream(path: str, body: Any) -> bool:
+    """Streamed only when the body says ``"stream": true`` (API reference, Create completion:
+    ``stream`` defaults to false)."""
+    return stream_requested(body)

@@ -36,6 +36,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmtrace.dialects import (
+    stream_requested,
     FoldContext,
     as_dict,
     as_int,
@@ -352,3 +353,9 @@ def fold_body(body: Any, ctx: FoldContext) -> Result:
     if body.get("status") == "failed" and body.get("error") is not None:
         obs.stream_errors.append((0, body["error"]))
     return result_of(body, True, obs)
+
+
+def wants_stream(path: str, body: Any) -> bool:
+    """Streamed only when the body says ``"stream": true`` (API reference, Create a model response:
+    ``stream`` defaults to false)."""
+    return stream_requested(body)

@@ -160,3 +160,12 @@ def fold_body(body: Any, ctx: FoldContext) -> Result:
         return state.result(0, response=body)
     except ShapeError as exc:
         raise ShapeError(exc.what, "response body") from None
+
+
+def wants_stream(path: str, body: Any) -> bool | None:
+    """Decided by the path (watsonx.ai API: ``/ml/v1/text/generation_stream`` and ``…/chat_stream``
+    stream, ``/ml/v1/text/generation`` and ``…/chat`` answer one body)."""
+    path = path.split("?", 1)[0]
+    if path.endswith(("_stream", "/text_stream")):
+        return True
+    return False if path.endswith(("/text/generation", "/text/chat", "/generation/text")) else None

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmtrace.dialects import FoldContext, as_dict, as_text, feed, feed_body
+from llmtrace.dialects import FoldContext, as_dict, as_text, feed, feed_body, stream_requested
 from llmtrace.dialects.openai_chat import ChatFold
 from llmtrace.errors import ShapeError
 from llmtrace.model import Delta, Message, Observations, Result, Timeline, Usage
@@ -128,3 +128,9 @@ def fold_body(body: Any, ctx: FoldContext) -> Result:
     state = WriterChatFold(ctx)
     feed_body(state, body)
     return state.result(0, response=body)
+
+
+def wants_stream(path: str, body: Any) -> bool:
+    """Streamed only when the body says ``"stream": true`` (Writer API reference: ``stream`` defaults
+    to false)."""
+    return stream_requested(body)

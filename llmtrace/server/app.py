@@ -240,16 +240,12 @@ class Replay:
 
 
 def _wants_stream(request: web.Request, body: Any, ex) -> bool:
-    """Whether to answer with the stream: what the request says (a ``stream`` flag, Gemini's
-    ``:streamGenerateContent`` or ``:generateContent``, Bedrock's ``…-stream`` paths), else as the
-    exchange was recorded (Ollama streams unless told not to, and so do SDK paths such as
-    ``generate_content_stream`` or watsonx's ``text_stream``)."""
-    if ":streamGenerateContent" in request.path or request.path.endswith(("-stream", "Stream")):
-        return True  # Bedrock's converse-stream, invoke-with-response-stream, retrieveAndGenerateStream
-    if ":generateContent" in request.path:
-        return False
-    flag = body.get("stream") if isinstance(body, dict) else None
-    return flag if isinstance(flag, bool) else ex.response.streaming
+    """Whether to answer with the stream: the exchange's dialect's wire rule (``wants_stream`` in
+    its module: OpenAI's and Anthropic's ``stream`` flag, absent meaning no; Ollama's, absent
+    meaning yes; Gemini's and Bedrock's method in the path), else as the exchange was recorded."""
+    from llmtrace.dialects import wants_stream
+
+    return wants_stream(ex.dialect, request.path, body, ex.response.streaming)
 
 
 def _family_of_path(path: str) -> str:
