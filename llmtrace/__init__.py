@@ -139,8 +139,8 @@ def diff(a: Recording, b: Recording, strict: bool = False, ignore: Iterable[str]
 
 def serve(recordings: Iterable[Recording | str | os.PathLike], *, speed: float | None = None,
           rate: float | None = None, faults: Iterable[str] = (), seed: int | None = None, match: str = "strict",
-          cors: bool = False, host: str = "127.0.0.1", port: int = 0, upstream: str | None = None,
-          record_to: str | os.PathLike | None = None, save_as: str = "har"):
+          cors: bool = False, host: str = "127.0.0.1", port: int = 0, roots: Iterable[str | os.PathLike] = (),
+          upstream: str | None = None, record_to: str | os.PathLike | None = None, save_as: str = "har"):
     """Recordings served as a live provider endpoint, as an async context manager (the server of
     ``llmtrace serve``)::
 
@@ -149,13 +149,18 @@ def serve(recordings: Iterable[Recording | str | os.PathLike], *, speed: float |
 
     ``speed`` divides the recorded pace (None: as fast as the socket takes them); ``rate`` paces
     recordings without times; ``faults`` are ``--fault`` specs; ``match`` is ``strict``,
-    ``loose`` or ``sequence``; port 0 takes a free one. ``upstream`` records on miss (``serve
-    --upstream``): a request nothing matches is forwarded there, written into ``record_to``
-    (a folder) as ``save_as`` (``har`` or ``vcr``), and served from then on. Needs aiohttp (installed with llmtrace)."""
+    ``loose``, ``sequence`` or ``closest``; port 0 takes a free one. ``server.requests`` is the
+    journal (one ``{method, path, matched, status, frames, faults, differences}`` per request),
+    ``server.reset()`` empties it and rewinds sequences. Recordings given as paths are named
+    relative to them (``roots``: the folders they were found in, for recordings given loaded).
+    ``upstream`` records on miss (``serve --upstream``): a request nothing matches is forwarded
+    there, written into ``record_to`` (a folder) as ``save_as`` (``har`` or ``vcr``), and served
+    from then on. Needs aiohttp (installed with llmtrace)."""
     from llmtrace.containers import bodies
     from llmtrace.server.app import Options, Server
     from llmtrace.server.faults import parse
 
+    recordings = list(recordings)
     bodies.keep_raw(True)  # recordings read from paths here are served as their recorded bytes
     try:
         loaded = [r if not isinstance(r, (str, os.PathLike)) else load(r) for r in recordings]
@@ -168,6 +173,7 @@ def serve(recordings: Iterable[Recording | str | os.PathLike], *, speed: float |
         if record_to is None or save_as not in ("har", "vcr"):
             raise ValueError("upstream needs record_to (a folder) and save_as har or vcr")
         grow = Upstream(upstream, os.fspath(record_to), save_as)
+    given = [str(r) for r in recordings if isinstance(r, (str, os.PathLike))] + [str(r) for r in roots]
     options = Options(speed=speed, rate=rate, faults=tuple(parse(f) for f in faults), seed=seed, mode=match, cors=cors,
-                      upstream=grow)
+                      roots=tuple(given), upstream=grow)
     return Server(loaded, host=host, port=port, options=options)

@@ -199,6 +199,7 @@ class MatchMode(str, Enum):
     strict = "strict"
     loose = "loose"
     sequence = "sequence"
+    closest = "closest"
 
 
 @app.command()
@@ -215,7 +216,8 @@ def serve(
                                          "drop-done, error:status=CODE, error-in-stream:after=N, tool-call-as-text "
                                          "(request=K for the K-th request only; repeatable)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for after=random."),
-    match_mode: MatchMode = typer.Option(MatchMode.strict, "--match", help="How a request finds its recording."),
+    match_mode: MatchMode = typer.Option(MatchMode.strict, "--match",
+                                         help="How a request finds its recording (each mode: below)."),
     cors: bool = typer.Option(False, "--cors", help="Allow browsers from any origin (chat UIs)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Serve the readable recordings when some are not."),
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
@@ -230,9 +232,20 @@ def serve(
 ) -> None:
     """Replay recordings as a live provider endpoint, chunk for chunk, at the recorded pace.
 
-    OpenAI, Anthropic, Gemini, Ollama (and every recorded) paths; faults on demand; with
-    --upstream, what nothing matches is fetched once and recorded. Prints the base URL first;
-    SIGTERM stops it."""
+    OpenAI, Anthropic, Gemini, Ollama (and every recorded) paths; faults on demand. With --upstream,
+    what nothing matches is fetched once and recorded. Streams only
+    when the request asks (each provider's rule). A miss is a 404 in the provider's error shape
+    saying what differs. GET /llmtrace/requests lists the requests, POST /llmtrace/reset empties
+    the list and rewinds sequences. Prints the base URL first; SIGTERM stops it.
+
+    --match strict (default): canonical requests equal (provider defaults count as absent, developer = system, tools by name and schema).
+
+    --match loose: the conversation equal (roles, text, tool calls and results); parameters and tools may differ.
+
+    --match sequence: each endpoint's recorded exchanges in order, one per request, whatever was asked.
+
+    --match closest: the recorded exchange with the fewest differences, whatever they are.
+    """
     from llmtrace.commands import serve as cmd
 
     _finish(_limited(max_size, lambda: cmd.run(paths, host=host, port=port, speed=speed, rate=rate, fault=fault,

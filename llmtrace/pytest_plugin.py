@@ -18,7 +18,8 @@ suite checked as tests of their own. Installed with llmtrace and inactive unless
 - Fixtures: ``llmtrace_load`` — a function ``path -> Recording`` (relative paths from the
   test's own folder); ``llmtrace_server`` — ``llmtrace serve`` on a free port for the test
   (scope from the ini ``llmtrace_server_scope``, ``function`` by default), yielding its URLs
-  (``.base``, ``.openai``, ``.anthropic``, ``.ollama``, ``.gemini``), stopped afterwards. It serves
+  (``.base``, ``.openai``, ``.anthropic``, ``.ollama``, ``.gemini``) and its journal
+  (``.requests``: what the test's code sent and what answered it; ``.reset()``), stopped afterwards. It serves
   the recordings a ``@pytest.mark.llmtrace_recordings(PATH, …)`` marker names, else the cassette
   of the test's ``vcr`` marker (pytest-recording's folder and naming), else every recording under
   ``llmtrace_paths``. Assertion helpers are in ``llmtrace.testing``.
@@ -237,6 +238,24 @@ class ServerURLs(NamedTuple):
     gemini: str
 
 
+class Served(ServerURLs):
+    """``llmtrace_server``'s value: its URLs, and the server's journal — ``requests`` (one
+    ``{method, path, matched, status, frames, faults, differences}`` per request, in arrival
+    order) and ``reset()`` (journal emptied, sequence positions rewound)."""
+
+    def __new__(cls, urls: ServerURLs, background):
+        self = super().__new__(cls, *urls)
+        self._background = background
+        return self
+
+    @property
+    def requests(self) -> list[dict]:
+        return self._background.requests
+
+    def reset(self) -> None:
+        self._background.reset()
+
+
 def _server_scope(fixture_name: str, config: pytest.Config) -> str:
     scope = config.getini("llmtrace_server_scope") or "function"
     if scope not in ("function", "class", "module", "package", "session"):
@@ -291,5 +310,6 @@ def llmtrace_server(request: pytest.FixtureRequest):
         bodies.keep_raw(False)
     if not recordings:
         pytest.fail("llmtrace_server: no recording to serve (mark the test with llmtrace_recordings(PATH))")
-    with Background(llmtrace.serve(recordings)) as base:
-        yield ServerURLs(base, f"{base}/v1", base, base, base)
+    background = Background(llmtrace.serve(recordings, roots=[str(p) for p in _served_paths(request)]))
+    with background as base:
+        yield Served(ServerURLs(base, f"{base}/v1", base, base, base), background)

@@ -382,7 +382,8 @@ def test_a_miss_is_a_404_in_the_providers_shape(suffix, shape):
         assert body["type"] == "error"
     if shape == "gemini":
         assert error["status"] == "NOT_FOUND" and error["code"] == 404 if False else error["status"] == "NOT_FOUND"
-    assert error["code"] == "no_match" and error["closest"]["exchange"] == 0 and error["differences"]
+    assert error["code"] == "no_match" and error["llmtrace"]["closest"]["exchange"] == 0
+    assert error["llmtrace"]["differences"]
     assert "no_match" in lines[-1]
 
 
@@ -403,6 +404,10 @@ def test_loose_and_sequence_matching():
     body = _body(CHAT)
     changed = {**body, "messages": [{"role": "user", "content": "something else"}]}
     with serving(CHAT, mode="loose") as (base, _):
+        with httpx.Client(timeout=TIMEOUT) as client:  # loose: parameters may differ, the conversation not
+            assert client.post(base + "/v1/chat/completions", json={**body, "temperature": 0.3}).status_code == 200
+            assert client.post(base + "/v1/chat/completions", json={**changed, "stream": False}).status_code == 404
+    with serving(CHAT, mode="closest") as (base, _):
         with httpx.Client(timeout=TIMEOUT) as client:
             assert client.post(base + "/v1/chat/completions", json={**changed, "stream": False}).status_code == 200
     with serving(CHAT, TOOLS, mode="sequence") as (base, lines):

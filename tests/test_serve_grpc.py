@@ -158,8 +158,8 @@ def test_a_request_nothing_matches_is_not_found_with_the_closest():
     assert any("NOT_FOUND no_match" in line for line in lines)
 
 
-def test_loose_and_sequence_matching_answer_other_requests():
-    for mode in ("loose", "sequence"):
+def test_closest_and_sequence_matching_answer_other_requests():
+    for mode in ("closest", "sequence"):
         served, _ = _serve(REASONING, mode=mode)
         with served as base:
             chat = _client(base).chat.create(model="grok-4-fast-reasoning", messages=[user("Something else")])

@@ -154,7 +154,8 @@ GEMINI = _gemini_recordings()
 @pytest.mark.parametrize("recording, ex", GEMINI, ids=[str(Path(r.source).relative_to(ROOT)) for r, _ in GEMINI])
 def test_google_genai_reads_what_was_recorded(recording, ex):
     """The REST recordings (``:streamGenerateContent``) through google-genai. The SDK writes the
-    request its own way (field order, defaults), so these are matched loosely; the path decides
+    request its own way (field order, defaults) and only the contents are sent here (no system
+    instruction, no config), so these are matched by ``closest``; the path decides
     the recording (a base URL prefix such as ``/router/v2/google`` is kept)."""
     from google import genai
     from google.genai import types
@@ -164,7 +165,7 @@ def test_google_genai_reads_what_was_recorded(recording, ex):
     model = rest.split(":", 1)[0]
     body = ex.request.body
     contents = [types.Content.model_validate(c) for c in body["contents"]]
-    server = Server([recording], options=Options(speed=None, mode="loose", log=lambda line: None))
+    server = Server([recording], options=Options(speed=None, mode="closest", log=lambda line: None))
     with Background(server) as base:
         client = genai.Client(api_key="test", http_options=types.HttpOptions(base_url=base + prefix, api_version="v1beta",
                                                                            timeout=TIMEOUT * 1000))

@@ -54,7 +54,7 @@ def run(paths: list[str], host: str = "127.0.0.1", port: int = 8000, speed: str 
 
     server = Server(recordings, host=host, port=port,
                     options=Options(speed=pace, rate=rate, faults=faults, seed=seed, mode=match_mode, cors=cors,
-                                    upstream=grow))
+                                    roots=tuple(paths), upstream=grow))
     return asyncio.run(_serve(server))
 
 

@@ -156,6 +156,15 @@ def _detect_from_request(body: Any, url: str | None) -> str:
     return OPAQUE
 
 
+class _Any:
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+# In a dialect's ``DEFAULTS``: a parameter that never changes the answer, whatever its value.
+ANY = _Any()
+
+
 def stream_requested(body: Any, default: bool = False) -> bool:
     """The body's ``stream`` flag (a boolean), else ``default``: the rule of the APIs that stream
     only when asked (OpenAI, Anthropic, Cohere) and of Ollama's, which streams unless told not to."""

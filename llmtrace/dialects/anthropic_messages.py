@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmtrace.dialects import (
+    ANY,
     stream_requested,
     FoldContext,
     as_dict,
@@ -53,6 +54,17 @@ from llmtrace.model import (
 )
 
 NAMES = ("anthropic-messages",)
+
+
+# Parameters matching counts as absent (https://docs.anthropic.com/en/api/messages): at their
+# documented default, or ANY: never a change to the answer. ``tool_choice`` ({"type": "auto"}
+# with tools) is ``server.match``'s.
+DEFAULTS = {
+    "temperature": (1,),  # "Defaults to 1.0"
+    "stop_sequences": (None, []),
+    "metadata": ANY,  # an end-user id, for abuse monitoring
+    "service_tier": ANY,  # "auto" by default: capacity, not content
+}
 
 EVENTS = frozenset(("message_start", "content_block_start", "content_block_delta", "content_block_stop",
                     "message_delta", "message_stop", "ping"))

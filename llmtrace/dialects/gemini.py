@@ -31,6 +31,7 @@ import re
 from typing import Any
 
 from llmtrace.dialects import (
+    ANY,
     FoldContext,
     as_dict,
     as_int,
@@ -56,6 +57,16 @@ from llmtrace.model import (
 )
 
 NAMES = ("gemini",)
+
+
+# Parameters matching counts as absent (https://ai.google.dev/api/generate-content#generationconfig):
+# at their documented default. Gemini's sampling defaults depend on the model, so only these.
+DEFAULTS = {
+    "candidateCount": (1,),  # "If unset, this will default to 1"
+    "candidate_count": (1,),
+    "stopSequences": (None, []),
+    "stop_sequences": (None, []),
+}
 
 STOPS = {
     "STOP": "stop",

@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from llmtrace.dialects import (
+    ANY,
     stream_requested,
     FoldContext,
     as_dict,
@@ -39,6 +40,16 @@ from llmtrace.model import (
 )
 
 NAMES = ("ollama-generate", "ollama-chat")
+
+
+# Parameters matching counts as absent (https://github.com/ollama/ollama/blob/main/docs/api.md): at
+# their documented default, or ANY: never a change to the answer.
+DEFAULTS = {
+    "keep_alive": ANY,  # how long the model stays loaded ("defaults to 5m"), not the answer
+    "options": (None, {}),  # no options: the Modelfile's
+    "format": (None, ""),  # no structured output
+    "raw": (False,),
+}
 
 # done_reason as sent is the finish_reason; only these map to a stop (never inferred from the content).
 STOPS = {"stop": "stop", "length": "length", "tool_calls": "tool_calls"}

@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmtrace.dialects import (
+    ANY,
     stream_requested,
     FoldContext,
     as_dict,
@@ -53,6 +54,29 @@ from llmtrace.model import (
 )
 
 NAMES = ("openai-chat",)
+
+
+# Parameters matching (``serve``) counts as absent: at the value the API reference documents as
+# the default (https://platform.openai.com/docs/api-reference/chat/create), or ANY: never a
+# change to the answer. ``tool_choice`` ("auto" with tools, "none" without) is ``server.match``'s.
+DEFAULTS = {
+    "temperature": (1,),  # "Defaults to 1"
+    "top_p": (1,),  # "Defaults to 1"
+    "n": (1,),  # "Defaults to 1"
+    "presence_penalty": (0,),  # "Defaults to 0"
+    "frequency_penalty": (0,),  # "Defaults to 0"
+    "logprobs": (False,),  # "Defaults to false"
+    "stop": (None, [], ""),  # "Defaults to null"
+    "logit_bias": (None, {}),  # "Defaults to null"
+    "parallel_tool_calls": (True,),  # "Defaults to true"
+    "response_format": ({"type": "text"},),  # the default format: text
+    "store": ANY,  # kept for distillation and evals: not the answer
+    "metadata": ANY,  # tags for the stored completion
+    "user": ANY,  # an end-user id, for abuse monitoring
+    "safety_identifier": ANY,  # the same, renamed
+    "prompt_cache_key": ANY,  # cache routing
+    "service_tier": ANY,  # processing tier: latency and price, not content
+}
 
 # Reasoning text fields, under the names providers use for them.
 REASONING_FIELDS = ("reasoning_content", "reasoning", "thinking")

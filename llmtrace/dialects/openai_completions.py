@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmtrace.dialects import (
+    ANY,
     stream_requested,
     FoldContext,
     as_dict,
@@ -27,6 +28,24 @@ from llmtrace.dialects.openai_chat import CHOICE_KEYS, STOPS, ChatFold, usage_of
 from llmtrace.model import Delta, Message, Result, Timeline
 
 NAMES = ("openai-completions",)
+
+
+# Parameters matching counts as absent (https://platform.openai.com/docs/api-reference/completions/create):
+# at their documented default, or ANY: never a change to the answer.
+DEFAULTS = {
+    "temperature": (1,),  # "Defaults to 1"
+    "top_p": (1,),  # "Defaults to 1"
+    "n": (1,),  # "Defaults to 1"
+    "best_of": (1,),  # "Defaults to 1"
+    "presence_penalty": (0,),  # "Defaults to 0"
+    "frequency_penalty": (0,),  # "Defaults to 0"
+    "echo": (False,),  # "Defaults to false"
+    "stop": (None, [], ""),  # "Defaults to null"
+    "logit_bias": (None, {}),  # "Defaults to null"
+    "logprobs": (None,),  # "Defaults to null"
+    "suffix": (None,),  # "Defaults to null"
+    "user": ANY,
+}
 
 # ``text.completion`` (Together's bodies) and ``completion.chunk`` (Together's streams) too.
 OBJECTS = frozenset(("text_completion", "text.completion", "completion.chunk"))

@@ -36,6 +36,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmtrace.dialects import (
+    ANY,
     stream_requested,
     FoldContext,
     as_dict,
@@ -60,6 +61,25 @@ from llmtrace.model import (
 )
 
 NAMES = ("openai-responses",)
+
+
+# Parameters matching counts as absent (https://platform.openai.com/docs/api-reference/responses/create):
+# at their documented default, or ANY: never a change to the answer.
+DEFAULTS = {
+    "temperature": (1,),  # "Defaults to 1"
+    "top_p": (1,),  # "Defaults to 1"
+    "parallel_tool_calls": (True,),  # "Defaults to true"
+    "truncation": ("disabled",),  # "Defaults to disabled"
+    "background": (False,),  # "Defaults to false"
+    "include": (None, []),  # nothing extra
+    "text": ({"format": {"type": "text"}},),  # the default output format
+    "store": ANY,  # "Defaults to true": kept for later retrieval, not the answer
+    "metadata": ANY,
+    "user": ANY,
+    "safety_identifier": ANY,
+    "prompt_cache_key": ANY,
+    "service_tier": ANY,  # "Defaults to auto": latency and price, not content
+}
 
 TERMINAL = frozenset(("response.completed", "response.incomplete", "response.failed"))
 SNAPSHOTS = frozenset(("response.created", "response.queued", "response.in_progress"))

@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
+import threading
 import time
+from collections import deque
 from typing import Any, NamedTuple
 
 import orjson
@@ -26,6 +28,12 @@ from llmtrace.server import match, pace, wire
 from llmtrace.view import request_doc
 
 HEALTH = "/llmtrace/health"
+JOURNAL = "/llmtrace/requests"
+RESET = "/llmtrace/reset"
+# The journal keeps the latest requests only: a long-running server's memory stays bounded.
+JOURNAL_SIZE = 10_000
+# Where a request carries its journal entry while it is answered.
+NOTE = web.RequestKey("llmtrace", dict) if hasattr(web, "RequestKey") else "llmtrace"  # aiohttp < 3.13: a str
 # Paths the providers serve, even when no recording holds them (a miss there is a no_match,
 # elsewhere a plain 404).
 PROVIDER_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/messages", "/api/chat",
@@ -40,6 +48,7 @@ class Options(NamedTuple):
     mode: str = "strict"
     cors: bool = False
     log: Any = None  # a function taking one log line; default: stderr
+    roots: tuple = ()  # the paths given: recordings are named relative to them
     upstream: Any = None  # an ``onmiss.Upstream``: misses are fetched there and recorded
 
 
@@ -49,13 +58,16 @@ class Replay:
     def __init__(self, recordings: list[Recording], options: Options):
         self.recordings = recordings
         self.options = options
-        self.catalog = match.Catalog(recordings, options.mode)
+        roots = [*options.roots, *([options.upstream.record_to] if options.upstream is not None else [])]
+        self.catalog = match.Catalog(recordings, options.mode, [str(r) for r in roots])
         self.rng = random.Random(options.seed)
         self.matched = 0
         self.log = options.log or _stderr
         self._remembered: dict[tuple, match.Hit] = {}
         self._cache: dict[tuple, Any] = {}
         self.connections: set = set()  # open gRPC connections (``server.grpc``)
+        self.journal: deque[dict] = deque(maxlen=JOURNAL_SIZE)
+        self._journal_lock = threading.Lock()  # read from other threads (``Background.requests``)
         self.grower = None
         if options.upstream is not None:
             from llmtrace.server import onmiss
@@ -76,7 +88,7 @@ class Replay:
         found = self._remembered.get(remember) if self.options.mode != "sequence" else None
         if found is None:
             asked = match.incoming(method, path, body, dialect)
-            found = self.catalog.match(path, request_doc(asked))
+            found = self.catalog.match(path, request_doc(asked), asked.dialect)
             if isinstance(found, match.Hit) and self.options.mode != "sequence" and len(self._remembered) < 10_000:
                 self._remembered[remember] = found
         return found
@@ -86,8 +98,45 @@ class Replay:
         closest = found.closest
         if closest is None:
             return "nothing recorded for this endpoint"
-        return f"closest {closest.file} exchange {closest.exchange.index}, differs at " \
-               f"{', '.join(found.differences[:5]) or '—'}"
+        why = found.reason or (match.summary(found.differences) if found.differences else "—")
+        return f"closest {closest.file} exchange {closest.exchange.index}: {why}"
+
+    # --- the journal (``GET /llmtrace/requests``, ``POST /llmtrace/reset``, ``server.requests``) ---
+
+    def note(self, method: str, path: str) -> dict:
+        """A new journal entry, in arrival order; filled in as the answer goes out."""
+        entry = {"method": method, "path": path, "matched": None, "status": None, "frames": 0, "faults": [],
+                 "differences": []}
+        with self._journal_lock:
+            self.journal.append(entry)
+        return entry
+
+    @staticmethod
+    def noted(entry: dict, found: match.Hit | match.Miss) -> None:
+        """What matching found, in the journal entry."""
+        if isinstance(found, match.Hit):
+            entry["matched"] = {"file": found.entry.file, "exchange": found.entry.exchange.index}
+        entry["differences"] = match.shown(found.differences)
+
+    def requests(self) -> list[dict]:
+        """The journal: one entry per request, oldest first (the latest ``JOURNAL_SIZE``)."""
+        with self._journal_lock:
+            return [dict(entry) for entry in self.journal]
+
+    def reset(self) -> None:
+        """The journal emptied, every ``sequence`` position rewound, requests counted from 0 again
+        (``request=K`` faults)."""
+        with self._journal_lock:
+            self.journal.clear()
+        self.catalog.rewind()
+        self.matched = 0
+
+    async def journal_list(self, request: web.Request) -> web.Response:
+        return self._cors(web.json_response(self.requests(), dumps=_dumps))
+
+    async def journal_reset(self, request: web.Request) -> web.Response:
+        self.reset()
+        return self._cors(web.json_response({"status": "ok"}, dumps=_dumps))
 
     def cached(self, key: tuple, make):
         """What every request for the same exchange shares (frames, pace), made once."""
@@ -105,6 +154,8 @@ class Replay:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 2**20)
         app.router.add_get(HEALTH, self.health)
+        app.router.add_get(JOURNAL, self.journal_list)
+        app.router.add_post(RESET, self.journal_reset)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         return app
 
@@ -122,9 +173,16 @@ class Replay:
         return response
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        started = time.monotonic()
+        """One request, noted in the journal with how it was answered."""
         if request.method == "OPTIONS" and self.options.cors:
             return self._cors(web.Response(status=204))
+        entry = request[NOTE] = self.note(request.method, request.path)
+        response = await self._handle(request)
+        entry["status"] = response.status
+        return response
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.monotonic()
         path = request.path
         fam = _family_of_path(path)
         if request.content_type.startswith("application/grpc"):
@@ -143,15 +201,13 @@ class Replay:
         found = self.find(request.method, path, body, (path, raw))
         if isinstance(found, match.Miss) and self.grower is not None:
             if not await self.grower.wait_for((path, raw)):
+                self.noted(request[NOTE], found)
                 return await self.grower.fetch(request, (path, raw))
             found = self.find(request.method, path, body, (path, raw))  # recorded meanwhile
+        self.noted(request[NOTE], found)
         if isinstance(found, match.Miss):
             self.log(f"{request.method} {path} → 404 no_match ({self.miss_text(found)})")
-            closest = found.closest
-            extra = {"code": "no_match",
-                     "closest": {"file": closest.file, "exchange": closest.exchange.index} if closest else None,
-                     "differences": found.differences}
-            return self._cors(_json(404, wire.error_body(fam, 404, "no recorded exchange matches this request", extra)))
+            return self._cors(_json(404, miss_body(fam, found)))
         entry = found.entry
         number = self.matched
         self.matched += 1
@@ -163,10 +219,13 @@ class Replay:
         resp = ex.response
         fam = wire.family(ex.dialect)
         label = f"{entry.file} exchange {ex.index}"
+        if request[NOTE]["differences"]:  # loose and closest: what differed
+            label += f" (differs: {match.summary(request[NOTE]['differences'])})"
         stream = resp.streaming and not ex.failed and _wants_stream(request, body, ex)
         frames_n = len(resp.chunks) if stream else 0
         plan = faults_mod.plan(list(self.options.faults), number, frames_n, self.rng)
         applied = f", faults {' '.join(plan.applied)}" if plan.applied else ""
+        request[NOTE]["faults"] = list(plan.applied)
         if plan.error is not None:
             status = plan.error.values["status"]
             retry = plan.error.values.get("retry_after", 1.0)
@@ -206,6 +265,7 @@ class Replay:
         out.enable_chunked_encoding()
         self._cors(out)
         await out.prepare(request)
+        request[NOTE]["status"] = out.status  # a cut stream never returns
         clock = pace.Clock(offsets)
         frames = encoded.frames
         last = len(frames) if not plan.drop_done or encoded.final is None else encoded.final
@@ -217,6 +277,7 @@ class Replay:
                 for piece in pieces:
                     await out.write(piece)
             sent += 1
+            request[NOTE]["frames"] = sent
             if i in plan.stall:
                 await asyncio.sleep(plan.stall[i])
             if plan.cut_after is not None and i >= plan.cut_after:
@@ -246,6 +307,17 @@ def _wants_stream(request: web.Request, body: Any, ex) -> bool:
     from llmtrace.dialects import wants_stream
 
     return wants_stream(ex.dialect, request.path, body, ex.response.streaming)
+
+
+def miss_body(fam: str, found: match.Miss) -> dict:
+    """A miss's 404 body: the provider's error shape, ``code: "no_match"``, and an ``llmtrace``
+    member saying which recorded exchange came closest and what differs (contracts.md)."""
+    closest = found.closest
+    extra = {"code": "no_match",
+             "llmtrace": {"closest": {"file": closest.file, "exchange": closest.exchange.index} if closest else None,
+                          "differences": match.shown(found.differences),
+                          **({"reason": found.reason} if found.reason else {})}}
+    return wire.error_body(fam, 404, "no recorded exchange matches this request", extra)
 
 
 def _family_of_path(path: str) -> str:
@@ -343,6 +415,15 @@ class Server(Listening):
             await self.replay.grower.open()
         return await super().start()
 
+    @property
+    def requests(self) -> list[dict]:
+        """The journal (``GET /llmtrace/requests``): one entry per request, in arrival order."""
+        return self.replay.requests()
+
+    def reset(self) -> None:
+        """``POST /llmtrace/reset``: the journal emptied, sequence positions rewound."""
+        self.replay.reset()
+
     async def stop(self) -> None:
         for connection in list(self.replay.connections):
             connection.transport.close()  # its calls in flight are cancelled
@@ -427,6 +508,15 @@ class Background:
         if self.error is not None:
             raise self.error
         return self.server.base_url
+
+    @property
+    def requests(self) -> list[dict]:
+        """The server's journal (``Server.requests``), read from this thread."""
+        return self.server.requests
+
+    def reset(self) -> None:
+        """The journal emptied and sequence positions rewound, on the server's loop."""
+        self.loop.call_soon_threadsafe(self.server.reset)
 
     def __exit__(self, *exc) -> None:
         if self.error is None:

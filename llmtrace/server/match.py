@@ -1,20 +1,38 @@
 """Which recorded exchange answers a request.
 
-A request is compared the way ``llmtrace diff`` compares requests: normalized (model, messages,
-tools, parameters — ``stream``, ``stream_options``, ids, key order and ``n: 1`` ignored), on the same
-endpoint. Three ways to choose:
+Requests are compared *canonical*: the normalized request (``view.request_doc``: model, messages
+as role + text, tools, parameters) with what does not change the answer taken out —
 
-- ``strict`` (default): the first recorded exchange whose normalized request equals it;
-- ``loose``: the recorded exchange of the same endpoint with the fewest differing paths (ties:
-  the first in the order the recordings were given);
+- ``stream`` and ``stream_options`` (how the answer is delivered, not what is asked);
+- a parameter at the provider's documented default (``temperature: 1``, ``stop: []``,
+  ``parallel_tool_calls: true``, …) or one that never changes the answer (``user``,
+  ``metadata``, ``store``): the ``DEFAULTS`` table of the dialect's module, with its sources;
+- ``tool_choice`` at its default (``"auto"`` with tools, ``"none"`` without);
+- the ``developer`` role, which is OpenAI's new name for ``system``;
+- a tool's description: tools compare by name and parameter schema (key order never counts);
+- text as one string or as a list of text parts (normalization already makes them one text).
+
+Four ways to choose, on the same endpoint:
+
+- ``strict`` (default): the recorded exchange whose canonical request equals it;
+- ``loose``: parameters and tools may differ, the conversation may not (roles, text, tool calls,
+  tool results): an agent's next turn is a new request and misses; of several, the one with the
+  fewest differences;
 - ``sequence``: each endpoint's exchanges in file order across the recordings given, one per
-  request; an endpoint that is used up is a miss.
+  request; an endpoint that is used up is a miss (``rewind`` starts over);
+- ``closest``: the recorded exchange with the fewest differences, whatever they are.
 
-A miss says which recorded exchange came closest and the paths that differ (the diff engine's).
+Strict and loose are dictionary look-ups (endpoint + a digest of the canonical request, or of its
+conversation), so their cost does not grow with the number of recordings; a miss, and
+``closest``, compare against the endpoint's exchanges (a miss only against those of the same
+conversation when there are some). A miss says which recorded exchange came closest and what
+differs: ``{"path", "recorded", "received"}`` with values as JSON (strings cut to 200 characters,
+credentials masked), a tool named by its name (``request.tools[get_weather].parameters…``).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections import defaultdict, deque
 from typing import Any, NamedTuple
@@ -25,12 +43,15 @@ from llmtrace import compare, dialects
 from llmtrace.model import Exchange, Recording
 from llmtrace.view import request_doc
 
-MODES = ("strict", "loose", "sequence")
-# Request paths that never count: how the answer is delivered, not what is asked.
-IGNORED = [compare.parse_path(p) for p in ("request.params.stream", "request.params.stream_options",
-                                           "request.endpoint")]
+MODES = ("strict", "loose", "sequence", "closest")
+# Parameters that never count, in any dialect: how the answer is delivered, not what is asked.
+DELIVERY = frozenset(("stream", "stream_options"))
 _REPEATED = re.compile(r"/(v\d+(?:beta\d*|alpha\d*)?)/\1/")
 _GEMINI_METHOD = re.compile(r":(stream)?[gG]enerateContent$")
+# How many differences a miss reports, and how many exchanges a miss compares at most.
+SHOWN = 20
+CANDIDATES = 200
+TEXT_CUT = 200
 
 
 def endpoint_key(path: str | None) -> str | None:
@@ -63,18 +84,20 @@ GRPC_ENDPOINT = DEFAULT_PATHS["xai-grpc"]
 
 
 class Entry(NamedTuple):
-    file: str
+    file: str  # the recording, relative to the paths given
     exchange: Exchange
-    request: dict  # the normalized request, as the diff engine compares it
+    request: dict  # the canonical request (``canonical``)
 
 
 class Hit(NamedTuple):
     entry: Entry
+    differences: list[dict] = []  # what differed (loose and closest), as in a miss
 
 
 class Miss(NamedTuple):
     closest: Entry | None
-    differences: list[str]
+    differences: list[dict]  # {"path", "recorded", "received"}
+    reason: str | None = None  # why, when it is not a difference (a used-up sequence)
 
 
 def incoming(method: str, path: str, body: Any, dialect: str | None = None) -> Exchange:
@@ -90,56 +113,189 @@ def incoming(method: str, path: str, body: Any, dialect: str | None = None) -> E
                     normalized_request=normalize_request(body, dialect, request.model))
 
 
-# Parameters whose value here means "not set": an SDK that always sends it (xAI's sends ``n: 1``
-# with every stream) asks the same as a recording made without it.
-DEFAULTS = {"n": 1}
+# --- the canonical request ------------------------------------------------------------------------
+
+# Parameters whose value here means "not set" in every dialect (xAI's SDK sends ``n: 1`` with
+# every stream; OpenAI-compatible servers share OpenAI's defaults).
+COMMON_DEFAULTS = {"n": (1,)}
 
 
-def comparable(request: dict) -> dict:
-    """A normalized request as matching compares it: parameters at their "not set" value dropped."""
-    params = request.get("params")
-    if isinstance(params, dict) and any(params.get(k, object()) == v for k, v in DEFAULTS.items()):
-        params = {k: v for k, v in params.items() if not (k in DEFAULTS and v == DEFAULTS[k])}
-        return {**request, "params": params}
-    return request
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality for a default: ``1`` equals ``1.0``, ``true`` is not ``1``."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return a == b
 
 
-def _key(request: dict) -> bytes:
-    params = {k: v for k, v in request["params"].items() if k not in ("stream", "stream_options")}
-    return orjson.dumps([request["model"], request["messages"], request["tools"], params],
-                        option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+def _at_default(key: str, value: Any, table: dict) -> bool:
+    defaults = table.get(key, COMMON_DEFAULTS.get(key))
+    if defaults is None:
+        return False
+    return defaults is dialects.ANY or any(_same(value, d) for d in defaults)
 
 
-def differences(a: dict, b: dict) -> list[str]:
-    """The request paths that differ between two normalized requests."""
-    docs = [{"request": r, "choices": [], "usage": {}, "anomalies": [], "response": {}} for r in (a, b)]
-    return [d.path for d in compare.compare(*docs) if d.path.startswith("request")
-            and not compare.ignored(d.path, IGNORED)]
+def _tool_choice_default(value: Any, has_tools: bool) -> bool:
+    """``tool_choice`` at the value it takes when absent: ``auto`` with tools, ``none`` without
+    (OpenAI: "none is the default when no tools are present, auto if tools are present";
+    Anthropic: ``{"type": "auto"}``)."""
+    kind = value.get("type") if isinstance(value, dict) and len(value) == 1 else value
+    return kind == ("auto" if has_tools else "none")
+
+
+def _schema(definition: Any) -> Any:
+    """A tool as matching compares it: its parameter schema (OpenAI ``parameters``, Anthropic
+    ``input_schema``, Gemini ``parameters``/``parametersJsonSchema``), not its description."""
+    if not isinstance(definition, dict):
+        return definition
+    for key in ("parameters", "input_schema", "inputSchema", "parametersJsonSchema", "parameters_json_schema",
+                "format"):
+        if key in definition:
+            return {"parameters": definition[key]}
+    return {k: v for k, v in definition.items() if k not in ("description", "name", "strict", "type")}
+
+
+def canonical(request: dict, dialect: str | None) -> dict:
+    """A normalized request (``view.request_doc``) as matching compares it."""
+    module = dialects.module_for(dialect) if dialect else None
+    table = getattr(module, "DEFAULTS", {})
+    tools = request.get("tools") or {}
+    params = {}
+    for key, value in (request.get("params") or {}).items():
+        if key in DELIVERY or _at_default(key, value, table):
+            continue
+        if key == "tool_choice" and _tool_choice_default(value, bool(tools)):
+            continue
+        params[key] = value
+    messages = [{"role": "system" if m.get("role") == "developer" else m.get("role"), "content": m.get("content")}
+                for m in request.get("messages") or []]
+    return {"model": request.get("model"), "messages": messages,
+            "tools": {name: _schema(definition) for name, definition in tools.items()}, "params": params}
+
+
+def _digest(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+
+
+def strict_key(request: dict) -> bytes:
+    return _digest([request["model"], request["messages"], request["tools"], request["params"]])
+
+
+def conversation_key(request: dict) -> bytes:
+    return _digest(request["messages"])
+
+
+# --- differences ----------------------------------------------------------------------------------
+
+
+def differences(recorded: dict, received: dict) -> list[dict]:
+    """What differs between two canonical requests: ``{"path", "recorded", "received"}`` in
+    document order (values whole; ``shown`` cuts them for output)."""
+    out: list[dict] = []
+    for key in ("model", "messages", "params"):
+        for d in compare.value_diff(recorded.get(key), received.get(key)):
+            out.append({"path": f"request.{key}{_join(d.path)}", "recorded": d.a, "received": d.b})
+    a, b = recorded.get("tools") or {}, received.get("tools") or {}
+    for name in list(a) + [n for n in b if n not in a]:
+        if name not in b or name not in a:
+            out.append({"path": f"request.tools[{name}]", "recorded": a.get(name), "received": b.get(name)})
+            continue
+        for d in compare.value_diff(a[name], b[name]):
+            out.append({"path": f"request.tools[{name}]{_join(d.path)}", "recorded": d.a, "received": d.b})
+    return out
+
+
+def _join(relative: str) -> str:
+    return "" if not relative else relative if relative.startswith("[") else "." + relative
+
+
+def shown(found: list[dict]) -> list[dict]:
+    """Differences as a miss reports them: the first ``SHOWN``, strings cut to 200 characters and
+    credentials masked, values kept as JSON."""
+    return [{"path": _cut(d["path"]), "recorded": _cut(d["recorded"]), "received": _cut(d["received"])}
+            for d in found[:SHOWN]]
+
+
+def _cut(value: Any, depth: int = 0) -> Any:
+    from llmtrace.output import masked
+
+    if isinstance(value, str):
+        return masked(value, TEXT_CUT)
+    if depth >= 8 and isinstance(value, (dict, list)):
+        return _cut(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode(), depth)
+    if isinstance(value, dict):
+        return {_cut(str(k), depth + 1): _cut(v, depth + 1) for k, v in list(value.items())[:SHOWN]}
+    if isinstance(value, list):
+        return [_cut(v, depth + 1) for v in value[:SHOWN]]
+    return value
+
+
+def summary(found: list[dict], count: int = 3) -> str:
+    """The first ``count`` differences in one line, with their values (log lines)."""
+    parts = []
+    for d in shown(found[:count]):
+        recorded, received = (orjson.dumps(d[k], option=orjson.OPT_NON_STR_KEYS).decode() for k in ("recorded",
+                                                                                                   "received"))
+        parts.append(f"{d['path']}: recorded {_short(recorded)}, received {_short(received)}")
+    more = f" (+{len(found) - count} more)" if len(found) > count else ""
+    return "; ".join(parts) + more
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def relative_name(source: str, roots: list[str]) -> str:
+    """A recording's name relative to the path given that holds it (a folder: the path inside
+    it; the file itself: as given); the source unchanged when no path given holds it."""
+    for root in roots:
+        if source == root:
+            return source
+        try:
+            inside = os.path.relpath(source, root)
+        except ValueError:  # another drive
+            continue
+        if os.path.isdir(root) and not inside.startswith(os.pardir):
+            return inside
+    return source
+
+
+# --- the catalog ----------------------------------------------------------------------------------
 
 
 class Catalog:
-    """Every servable exchange of the recordings, filed by endpoint."""
+    """Every servable exchange of the recordings, filed by endpoint, and the indexes that make
+    strict and loose look-ups: endpoint + digest of the canonical request, endpoint + digest of
+    its conversation."""
 
-    def __init__(self, recordings: list[Recording], mode: str = "strict"):
+    def __init__(self, recordings: list[Recording], mode: str = "strict", roots: list[str] | None = None):
         if mode not in MODES:
             raise ValueError(f"unknown match mode {mode!r} (known: {', '.join(MODES)})")
         self.mode = mode
         self.by_endpoint: dict[str, list[Entry]] = defaultdict(list)
         self.by_key: dict[tuple[str, bytes], Entry] = {}
-        self.queues: dict[str, deque[Entry]] = defaultdict(deque)
+        self.by_conversation: dict[tuple[str, bytes], list[Entry]] = defaultdict(list)
+        self.roots = roots or []
+        self.queues: dict[str, deque[Entry]] = {}
         for recording in recordings:
             self.add(recording)
+        self.rewind()
 
     def add(self, recording: Recording) -> None:
         """File a recording's exchanges (after those filed before: last in a sequence)."""
+        name = relative_name(recording.source, self.roots)
         for exchange in recording.exchanges:
             endpoint = endpoint_key(exchange.request.endpoint or DEFAULT_PATHS.get(exchange.dialect))
             if endpoint is None:
                 continue
-            entry = Entry(recording.source, exchange, comparable(request_doc(exchange)))
+            entry = Entry(name, exchange, canonical(request_doc(exchange), exchange.dialect))
             self.by_endpoint[endpoint].append(entry)
-            self.by_key.setdefault((endpoint, _key(entry.request)), entry)
-            self.queues[endpoint].append(entry)
+            self.by_key.setdefault((endpoint, strict_key(entry.request)), entry)
+            self.by_conversation[(endpoint, conversation_key(entry.request))].append(entry)
+            self.queues.setdefault(endpoint, deque()).append(entry)
+
+    def rewind(self) -> None:
+        """Every ``sequence`` position back to the first exchange."""
+        self.queues = {endpoint: deque(entries) for endpoint, entries in self.by_endpoint.items()}
 
     def __len__(self) -> int:
         return sum(len(entries) for entries in self.by_endpoint.values())
@@ -147,25 +303,60 @@ class Catalog:
     def knows(self, path: str) -> bool:
         return endpoint_key(path) in self.by_endpoint
 
-    def match(self, path: str, request: dict) -> Hit | Miss:
-        request = comparable(request)
-        endpoint = endpoint_key(path)
-        entries = self.by_endpoint.get(endpoint or "", [])
+    def match(self, path: str, request: dict, dialect: str | None = None) -> Hit | Miss:
+        """The answer to a normalized request (``view.request_doc``) of ``dialect`` sent to ``path``."""
+        asked = canonical(request, dialect)
+        endpoint = endpoint_key(path) or ""
+        entries = self.by_endpoint.get(endpoint, [])
         if self.mode == "sequence":
-            queue = self.queues.get(endpoint or "")
+            queue = self.queues.get(endpoint)
             if queue:
                 return Hit(queue.popleft())
-            return Miss(entries[-1] if entries else None, ["sequence: every recorded exchange of this endpoint was served"])
-        found = self.by_key.get((endpoint or "", _key(request)))
+            return Miss(entries[-1] if entries else None, [],
+                        "sequence: every recorded exchange of this endpoint was served")
+        found = self.by_key.get((endpoint, strict_key(asked)))
         if found is not None:
             return Hit(found)
-        best: tuple[int, Entry, list[str]] | None = None
-        for entry in entries:
-            diff = differences(entry.request, request)
-            if best is None or len(diff) < best[0]:
-                best = (len(diff), entry, diff)
+        same_talk = self.by_conversation.get((endpoint, conversation_key(asked)), [])
+        best = _closest(same_talk, asked)
+        if best is not None and (not best[1] or self.mode in ("loose", "closest")):
+            return Hit(best[0], best[1])  # equal by meaning (1 and 1.0), or the conversation is
+        if self.mode == "closest":
+            best = _closest(entries, asked) or best
+            if best is not None:
+                return Hit(best[0], best[1])
+        if best is None:
+            best = _closest(_likeliest(entries, asked), asked)
         if best is None:
             return Miss(None, [])
-        if self.mode == "loose" or best[0] == 0:  # equal by meaning, not byte for byte
-            return Hit(best[1])
-        return Miss(best[1], best[2])
+        return Miss(best[0], best[1])
+
+
+def _closest(entries: list[Entry], asked: dict) -> tuple[Entry, list[dict]] | None:
+    """The entry with the fewest differences (ties: the first given), and its differences."""
+    best: tuple[Entry, list[dict]] | None = None
+    for entry in entries:
+        found = differences(entry.request, asked)
+        if best is None or len(found) < len(best[1]):
+            best = (entry, found)
+            if not found:
+                break
+    return best
+
+
+def _likeliest(entries: list[Entry], asked: dict) -> list[Entry]:
+    """The ``CANDIDATES`` entries a miss compares in full, when the endpoint holds more: those
+    sharing the longest start of the conversation, then the model (a cheap ranking)."""
+    if len(entries) <= CANDIDATES:
+        return entries
+    messages = asked["messages"]
+
+    def shared(entry: Entry) -> tuple[int, bool]:
+        theirs = entry.request["messages"]
+        n = 0
+        while n < len(messages) and n < len(theirs) and messages[n] == theirs[n]:
+            n += 1
+        return n, entry.request["model"] == asked["model"]
+
+    ranked = sorted(range(len(entries)), key=lambda i: shared(entries[i]), reverse=True)[:CANDIDATES]
+    return [entries[i] for i in sorted(ranked)]
