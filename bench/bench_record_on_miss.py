@@ -75,13 +75,6 @@ def start(args: list[str], log: Path) -> tuple[subprocess.Popen, str]:
     return proc, proc.stdout.readline().strip()
 
 
-def closest() -> str:
-    sys.path.insert(0, str(ROOT))
-    from llmtrace.server import match
-
-    return "closest" if "closest" in match.MODES else "loose"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, default=50)
@@ -96,7 +89,7 @@ def main() -> None:
         body = json.loads(path.read_text())["request"]["body"]
         folder = tmp / "recorded"
         folder.mkdir()
-        upstream, up = start(["serve", "--port", "0", "--speed", "1", "--match", closest(), str(path)], tmp / "up.log")
+        upstream, up = start(["serve", "--port", "0", "--speed", "1", "--match", "closest", str(path)], tmp / "up.log")
         grower, base = start(["serve", "--port", "0", "--speed", "1", str(folder), "--upstream", up], tmp / "grow.log")
         try:
             clients(up + "/api/generate", body, 2, "warm")  # warm up both (the warm-up prompts are recorded)

@@ -26,6 +26,8 @@ from llmtrace.loader import load
 from llmtrace.server.app import Background, Options, Server
 from llmtrace.server.onmiss import Upstream
 
+pytest_plugins = ["pytester"]
+
 CHAT = DATA / "cassettes" / "crewAI" / "cassettes--test_usage_info_streaming_with_acall.yaml"
 TOOLS = DATA / "cassettes" / "crewAI" / "llms--TestToolCallStreamingEventStructure.test_tool_call_events_have_consistent_tool_id.yaml"
 TIMEOUT = 30
@@ -38,16 +40,10 @@ def upstream(*paths: Path, rate: float | None = None):
     """The provider: a ``serve`` answering any request with its closest recording, on a free
     port; yields (base URL, the log lines: one per request it was asked)."""
     lines: list[str] = []
-    server = Server([load(str(p)) for p in paths], options=Options(speed=None if rate is None else 1.0, rate=rate, mode=_closest(),
-                                                                     log=lines.append))
+    server = Server([load(str(p)) for p in paths], options=Options(speed=None if rate is None else 1.0, rate=rate,
+                                                                     mode="closest", log=lines.append))
     with Background(server) as base:
         yield base, lines
-
-
-def _closest() -> str:
-    from llmtrace.server import match
-
-    return "closest" if "closest" in match.MODES else "loose"  # the old loose, before issue 21's modes
 
 
 @contextmanager
@@ -225,3 +221,36 @@ def test_without_upstream_a_miss_stays_a_404(tmp_path):
     with Background(Server([load(str(CHAT))], options=Options(speed=None, log=lines.append))) as base:
         status, text = _chat(base, {**BODY, "messages": [{"role": "user", "content": "Something else."}]})
     assert status == 404 and "no_match" in text and list(tmp_path.iterdir()) == []
+
+
+FIXTURE_TEST = '''
+import openai
+import pytest
+
+
+@pytest.mark.llmtrace_recordings("recorded", upstream=UPSTREAM)
+def test_grows(llmtrace_server):
+    client = openai.OpenAI(base_url=llmtrace_server.openai, api_key="sk-test", max_retries=0, timeout=20)
+    texts = [client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Tell me a joke."}]
+                                            ).choices[0].message.content for _ in range(2)]
+    assert texts[0] == texts[1] and texts[0].startswith("Why did the scarecrow")
+    first, second = llmtrace_server.requests
+    assert first["matched"] is None and first["status"] == 200
+    assert second["matched"] == {"file": "0001-POST-v1-chat-completions.har", "exchange": 0}
+
+
+@pytest.mark.llmtrace_recordings("recorded/0001-POST-v1-chat-completions.har", upstream=UPSTREAM)
+def test_needs_a_folder(llmtrace_server):
+    pass
+'''
+
+
+def test_the_pytest_fixture_records_on_miss(pytester):
+    (pytester.path / "recorded").mkdir()
+    with upstream(CHAT) as (up, asked):
+        pytester.makepyfile(test_grow=FIXTURE_TEST.replace("UPSTREAM", repr(up)))
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly", timeout=120)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*upstream needs record_to=DIR (the first path is not a folder)*"])
+    assert len(asked) == 1
+    assert [p.name for p in (pytester.path / "recorded").iterdir()] == ["0001-POST-v1-chat-completions.har"]
