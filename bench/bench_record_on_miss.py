@@ -28,45 +28,10 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_record import lateness, pct, retimed, stop  # noqa: E402
+from bench_record import added, lateness, pct, retimed, stop  # noqa: E402
+from bench_serve import clients  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-
-# bench_serve's client loop, each stream with its own prompt (a miss each the first time).
-CLIENT = r'''
-import asyncio, json, sys, time
-import aiohttp
-
-async def one(session, url, body, out):
-    start = time.monotonic()
-    arrivals = []
-    async with session.post(url, json=body) as response:
-        async for line in response.content:
-            if line.strip():
-                arrivals.append(time.monotonic() - start)
-    out.append(arrivals)
-
-async def main(url, body, n, tag):
-    out = []
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=600)) as session:
-        t0 = time.monotonic()
-        await asyncio.gather(*(one(session, url, {**body, "prompt": f"{body['prompt']} [{tag} {i}]"}, out)
-                               for i in range(n)))
-        wall = time.monotonic() - t0
-    print(json.dumps({"wall": wall, "arrivals": out}))
-
-asyncio.run(main(sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), sys.argv[4]))
-'''
-
-
-def clients(url: str, body: dict, n: int, tag: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", CLIENT, url, json.dumps(body), str(n), tag], capture_output=True,
-                         text=True, timeout=900)
-    if out.returncode:
-        raise SystemExit(out.stderr)
-    return json.loads(out.stdout)
-
 
 def start(args: list[str], log: Path) -> tuple[subprocess.Popen, str]:
     with open(log, "w") as err:
@@ -103,14 +68,8 @@ def main() -> None:
             stop(upstream)
         asked = sum(1 for line in (tmp / "up.log").read_text().splitlines() if "POST /api/generate" in line)
         recorded = len(list(folder.glob("*.har")))
-    for name, (first, later) in rows.items():
-        print(f"{n} streams, {name:>15}: per chunk p50 {pct(later, 50) * 1000:6.2f} ms, p95 "
-              f"{pct(later, 95) * 1000:6.2f} ms late ({len(later)} chunks); first chunk p50 "
-              f"{pct(first, 50) * 1000:6.1f} ms, p95 {pct(first, 95) * 1000:6.1f} ms after the request")
-    direct = rows["direct"][1] + rows["direct again"][1]
-    missed = rows["miss: recorded"][1]
-    added50 = pct(missed, 50) - pct(direct, 50)
-    added95 = pct(missed, 95) - pct(direct, 95)
+    added50, added95 = added(rows, n, "miss: recorded")
+    direct, missed = rows["direct"][1] + rows["direct again"][1], rows["miss: recorded"][1]
     print(f"added by record on miss per chunk: p50 {added50 * 1000:+.2f} ms, p95 {added95 * 1000:+.2f} ms "
           f"(goal: p95 <= 2 ms) -> {'met' if added95 <= 0.002 else 'MISSED'}; p95 ratio miss/direct "
           f"{pct(missed, 95) / max(pct(direct, 95), 1e-9):.2f}")
