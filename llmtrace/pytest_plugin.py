@@ -332,6 +332,7 @@ def llmtrace_server(request: pytest.FixtureRequest):
     grow = _on_miss(request)
     if not recordings and not grow:
         pytest.fail("llmtrace_server: no recording to serve (mark the test with llmtrace_recordings(PATH))")
-    background = Background(llmtrace.serve(recordings, roots=[str(p) for p in _served_paths(request)], **grow))
+    roots = [str(p) for p in _served_paths(request)] + [str(Path(str(request.path)).parent)]  # named as the test names them
+    background = Background(llmtrace.serve(recordings, roots=roots, **grow))
     with background as base:
         yield Served(ServerURLs(base, f"{base}/v1", base, base, base), background)

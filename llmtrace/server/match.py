@@ -245,16 +245,16 @@ def _short(text: str, limit: int = 60) -> str:
 
 
 def relative_name(source: str, roots: list[str]) -> str:
-    """A recording's name relative to the path given that holds it (a folder: the path inside
-    it; the file itself: as given); the source unchanged when no path given holds it."""
+    """A recording's name relative to the folder given that holds it; else as given (a file
+    given itself, a recording loaded elsewhere)."""
     for root in roots:
-        if source == root:
-            return source
+        if source == root or not os.path.isdir(root):
+            continue
         try:
             inside = os.path.relpath(source, root)
         except ValueError:  # another drive
             continue
-        if os.path.isdir(root) and not inside.startswith(os.pardir):
+        if not inside.startswith(os.pardir):
             return inside
     return source
 
