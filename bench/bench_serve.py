@@ -44,16 +44,19 @@ async def one(session, url, body, out):
                 arrivals.append(time.monotonic() - start)
     out.append(arrivals)
 
-async def main(url, body, n):
+def own(body, tag, i):  # with a tag, each stream its own prompt (bench_record_on_miss: a miss each)
+    return body if tag is None else {**body, "prompt": f"{body['prompt']} [{tag} {i}]"}
+
+async def main(url, body, n, tag):
     out = []
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=600)) as session:
         t0 = time.monotonic()
-        await asyncio.gather(*(one(session, url, body, out) for _ in range(n)))
+        await asyncio.gather(*(one(session, url, own(body, tag, i), out) for i in range(n)))
         wall = time.monotonic() - t0
     print(json.dumps({"wall": wall, "arrivals": out}))
 
-asyncio.run(main(sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])))
+asyncio.run(main(sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else None))
 '''
 
 BARE = r'''
@@ -150,9 +153,10 @@ def start_serve(path: Path, *args: str) -> tuple[subprocess.Popen, str]:
     return proc, proc.stdout.readline().strip()
 
 
-def clients(url: str, body: dict, n: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", CLIENT, url, json.dumps(body), str(n)], capture_output=True, text=True,
-                         timeout=900)
+def clients(url: str, body: dict, n: int, tag: str | None = None) -> dict:
+    """``n`` concurrent streams of ``body`` from another process (with ``tag``: each its own prompt)."""
+    out = subprocess.run([sys.executable, "-c", CLIENT, url, json.dumps(body), str(n), *([tag] if tag else [])],
+                         capture_output=True, text=True, timeout=900)
     if out.returncode:
         raise SystemExit(out.stderr)
     return json.loads(out.stdout)

@@ -169,7 +169,8 @@ def rows(data: bytes, name: str) -> list[dict[str, Any]]:
 
 def serve(recordings: Iterable[Recording | str | os.PathLike], *, speed: float | None = None,
           rate: float | None = None, faults: Iterable[str] = (), seed: int | None = None, match: str = "strict",
-          cors: bool = False, host: str = "127.0.0.1", port: int = 0, roots: Iterable[str | os.PathLike] = ()):
+          cors: bool = False, host: str = "127.0.0.1", port: int = 0, roots: Iterable[str | os.PathLike] = (),
+          upstream: str | None = None, record_to: str | os.PathLike | None = None, save_as: str = "har"):
     """Recordings served as a live provider endpoint, as an async context manager (the server of
     ``llmtrace serve``)::
 
@@ -182,7 +183,9 @@ def serve(recordings: Iterable[Recording | str | os.PathLike], *, speed: float |
     journal (one ``{method, path, matched, status, frames, faults, differences}`` per request),
     ``server.reset()`` empties it and rewinds sequences. Recordings given as paths are named
     relative to them (``roots``: the folders they were found in, for recordings given loaded).
-    Needs aiohttp (installed with llmtrace)."""
+    ``upstream`` records on miss (``serve --upstream``): a request nothing matches is forwarded
+    there, written into ``record_to`` (a folder) as ``save_as`` (``har`` or ``vcr``), and served
+    from then on. Needs aiohttp (installed with llmtrace)."""
     from llmtrace.containers import bodies
     from llmtrace.server.app import Options, Server
     from llmtrace.server.faults import parse
@@ -193,7 +196,14 @@ def serve(recordings: Iterable[Recording | str | os.PathLike], *, speed: float |
         loaded = [r if not isinstance(r, (str, os.PathLike)) else load(r) for r in recordings]
     finally:
         bodies.keep_raw(False)
+    grow = None
+    if upstream is not None:
+        from llmtrace.server.onmiss import Upstream
+
+        if record_to is None or save_as not in ("har", "vcr"):
+            raise ValueError("upstream needs record_to (a folder) and save_as har or vcr")
+        grow = Upstream(upstream, os.fspath(record_to), save_as)
     given = [str(r) for r in recordings if isinstance(r, (str, os.PathLike))] + [str(r) for r in roots]
     options = Options(speed=speed, rate=rate, faults=tuple(parse(f) for f in faults), seed=seed, mode=match, cors=cors,
-                      roots=tuple(given))
+                      roots=tuple(given), upstream=grow)
     return Server(loaded, host=host, port=port, options=options)

@@ -267,6 +267,9 @@ FAULT_GRAMMAR = "\n".join([
     "error-in-stream:after=N     the provider's error event after frame N, then the end",
     "tool-call-as-text:family=F  tool calls as text; F: hermes (default), mistral, llama-json",
 ])
+class SaveAs(str, Enum):
+    har = "har"
+    vcr = "vcr"
 
 
 class MatchMode(str, Enum):
@@ -295,10 +298,18 @@ def serve(
     fmt: Optional[str] = typer.Option(None, "--format", metavar="NAME", help=FORMAT_HELP,
                                        autocompletion=_complete_format),
     max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help=MAX_SIZE_HELP),
+    upstream: Optional[str] = typer.Option(None, "--upstream", metavar="URL",
+                                           help="Record on miss: a request nothing matches is forwarded here, "
+                                                "recorded, and served from then on."),
+    record_to: Optional[str] = typer.Option(None, "--record-to", metavar="DIR",
+                                            help="Where --upstream recordings go (default: the first PATH, if a folder)."),
+    save_as: Optional[SaveAs] = typer.Option(None, "--save-as",
+                                             help="--upstream recordings as har files (default) or one vcr cassette."),
 ) -> None:
     """Replay recordings as a live provider endpoint, chunk for chunk, at the recorded pace.
 
-    OpenAI, Anthropic, Gemini, Ollama (and every recorded) paths; faults on demand. Streams only
+    OpenAI, Anthropic, Gemini, Ollama (and every recorded) paths; faults on demand. With --upstream,
+    what nothing matches is fetched once and recorded. Streams only
     when the request asks (each provider's rule). A miss is a 404 in the provider's error shape
     saying what differs. GET /llmtrace/requests lists the requests, POST /llmtrace/reset empties
     the list and rewinds sequences. Prints the base URL first; SIGTERM stops it.
@@ -315,12 +326,8 @@ def serve(
 
     _finish(_limited(max_size, lambda: cmd.run(paths, host=host, port=port, speed=speed, rate=rate, fault=fault,
                                                 seed=seed, match_mode=match_mode.value, cors=cors, skip_bad=skip_bad,
-                                                fmt=fmt)), "serve")
-
-
-class SaveAs(str, Enum):
-    har = "har"
-    vcr = "vcr"
+                                                fmt=fmt, upstream=upstream, record_to=record_to,
+                                                save_as=save_as.value if save_as else None)), "serve")
 
 
 @app.command()

@@ -22,7 +22,9 @@ suite checked as tests of their own. Installed with llmtrace and inactive unless
   (``.requests``: what the test's code sent and what answered it; ``.reset()``), stopped afterwards. It serves
   the recordings a ``@pytest.mark.llmtrace_recordings(PATH, …)`` marker names, else the cassette
   of the test's ``vcr`` marker (pytest-recording's folder and naming), else every recording under
-  ``llmtrace_paths``. Assertion helpers are in ``llmtrace.testing``.
+  ``llmtrace_paths``. ``llmtrace_recordings(PATH, upstream=URL)`` records on miss (``serve
+  --upstream``) into ``record_to=DIR``, by default PATH when it is a folder. Assertion helpers
+  are in ``llmtrace.testing``.
 
 Nothing here imports rich, pydantic or pytest-recording until a recording is checked, so a
 suite that does not ask pays nothing; xdist workers each check the items they are given.
@@ -130,7 +132,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if unknown:
             raise pytest.UsageError(f"llmtrace_ignore: unknown anomaly code(s) {', '.join(unknown)}")
     config.addinivalue_line("markers", "llmtrace: a recording checked by llmtrace")
-    config.addinivalue_line("markers", "llmtrace_recordings(*paths): what the llmtrace_server fixture serves")
+    config.addinivalue_line("markers", "llmtrace_recordings(*paths, upstream=None, record_to=None, save_as='har'): what the llmtrace_server fixture serves (upstream: record on miss)")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
@@ -310,6 +312,25 @@ def _served_paths(request: pytest.FixtureRequest) -> list[Path]:
     return list(settings.paths) or [settings.root]
 
 
+def _on_miss(request: pytest.FixtureRequest) -> dict:
+    """``llmtrace_recordings(PATH, upstream=URL, record_to=DIR, save_as="har")``: record on miss,
+    into DIR or else the first PATH when it is a folder (``serve --upstream``'s rule)."""
+    marker = request.node.get_closest_marker("llmtrace_recordings")
+    options = dict(marker.kwargs) if marker is not None else {}
+    unknown = set(options) - {"upstream", "record_to", "save_as"}
+    if unknown:
+        raise pytest.UsageError(f"llmtrace_recordings: unknown option {sorted(unknown)[0]!r} "
+                                "(known: upstream, record_to, save_as)")
+    if options.get("upstream") is None:
+        return {}
+    if options.get("record_to") is None:
+        first = _served_paths(request)[:1]
+        if not first or not first[0].is_dir():
+            raise pytest.UsageError("llmtrace_recordings: upstream needs record_to=DIR (the first path is not a folder)")
+        options["record_to"] = first[0]
+    return options
+
+
 @pytest.fixture(scope=_server_scope)
 def llmtrace_server(request: pytest.FixtureRequest):
     """``llmtrace serve`` for the test: the recordings it names, on a free port of 127.0.0.1."""
@@ -331,9 +352,10 @@ def llmtrace_server(request: pytest.FixtureRequest):
                     raise pytest.UsageError(exc.line()) from None
     finally:
         bodies.keep_raw(False)
-    if not recordings:
+    grow = _on_miss(request)
+    if not recordings and not grow:
         pytest.fail("llmtrace_server: no recording to serve (mark the test with llmtrace_recordings(PATH))")
     roots = [str(p) for p in _served_paths(request)] + [str(Path(str(request.path)).parent)]  # named as the test names them
-    background = Background(llmtrace.serve(recordings, roots=roots))
+    background = Background(llmtrace.serve(recordings, roots=roots, **grow))
     with background as base:
         yield Served(ServerURLs(base, f"{base}/v1", base, base, base), background)

@@ -29,7 +29,8 @@ def parse_speed(value: str) -> float | None:
 
 def run(paths: list[str], host: str = "127.0.0.1", port: int = 8000, speed: str = "1", rate: float | None = None,
         fault: list[str] = (), seed: int | None = None, match_mode: str = "strict", cors: bool = False,
-        skip_bad: bool = False, fmt: str | None = None) -> int:
+        skip_bad: bool = False, fmt: str | None = None, upstream: str | None = None, record_to: str | None = None,
+        save_as: str | None = None) -> int:
     from llmtrace.server.faults import FaultError, parse
 
     pace = parse_speed(speed)
@@ -40,6 +41,7 @@ def run(paths: list[str], host: str = "127.0.0.1", port: int = 8000, speed: str 
     except FaultError as exc:
         raise UsageError(str(exc)) from None
     from llmtrace._startup import import_aiohttp_loading_certificates_later
+    grow = on_miss(paths, upstream, record_to, save_as)
     from llmtrace.containers.bodies import keep_raw
 
     import_aiohttp_loading_certificates_later()  # aiohttp without waiting for the CA certificates
@@ -48,22 +50,46 @@ def run(paths: list[str], host: str = "127.0.0.1", port: int = 8000, speed: str 
     recordings, failed = load_all(paths, fmt)
     if failed and not skip_bad:
         return 2
-    if not recordings:
+    if not recordings and grow is None:
         warn("nothing to serve: no recording was read")
         return 2
     from llmtrace.server.app import Options, Server
 
     server = Server(recordings, host=host, port=port,
                     options=Options(speed=pace, rate=rate, faults=faults, seed=seed, mode=match_mode, cors=cors,
-                                    roots=tuple(paths)))
+                                    roots=tuple(paths), upstream=grow))
     return asyncio.run(_serve(server))
 
 
+def on_miss(paths: list[str], upstream: str | None, record_to: str | None, save_as: str | None):
+    """``--upstream URL [--record-to DIR] [--save-as har|vcr]``: an ``onmiss.Upstream``, or None
+    without ``--upstream``."""
+    if upstream is None:
+        if record_to is not None or save_as is not None:
+            raise UsageError("--record-to and --save-as go with --upstream URL (record on miss)")
+        return None
+    from llmtrace.commands.record import check_upstream
+    from llmtrace.server.onmiss import Upstream, default_folder
+
+    check_upstream(upstream)
+    if save_as not in (None, "har", "vcr"):
+        raise UsageError(f"--save-as should be har or vcr, not {save_as!r}")
+    folder = record_to or default_folder(paths)
+    if folder is None:
+        raise UsageError(f"--upstream needs --record-to DIR: the first PATH ({paths[0]}) is not a folder")
+    return Upstream(upstream, folder, save_as or "har")
+
+
 async def _serve(server) -> int:
+    grower = server.replay.grower
     try:
         await server.start()
     except OSError as exc:
-        warn(f"cannot listen on {server.host}:{server.port}: {exc.strerror or exc}")
+        if grower is not None and grower.recorder.session is None:  # the folder failed, before listening
+            warn(f"{grower.upstream.record_to}: cannot write recordings there: {exc.strerror or exc}")
+        else:
+            warn(f"cannot listen on {server.host}:{server.port}: {exc.strerror or exc}")
+        await server.stop()
         return 2
     base = server.base_url
     from llmtrace.server.app import announce, until_signalled
@@ -82,6 +108,8 @@ async def _serve(server) -> int:
     if server.grpc:  # the xAI SDK reads no variable for its host: it is an argument
         warn(f"gRPC on the same port: xai_sdk.Client(api_host=\"{base.removeprefix('http://')}\", "
              f"use_insecure_channel=True)")
+    if grower is not None:
+        warn(f"a miss goes to {grower.upstream.url} and is recorded into {grower.upstream.record_to}")
     code = await until_signalled()
     await server.stop()
     return code

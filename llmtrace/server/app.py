@@ -50,6 +50,7 @@ class Options(NamedTuple):
     cors: bool = False
     log: Any = None  # a function taking one log line; default: stderr
     roots: tuple = ()  # the paths given on the command line: recordings are named relative to them
+    upstream: Any = None  # an ``onmiss.Upstream``: misses are fetched there and recorded
 
 
 class Replay:
@@ -58,7 +59,8 @@ class Replay:
     def __init__(self, recordings: list[Recording], options: Options):
         self.recordings = recordings
         self.options = options
-        self.catalog = match.Catalog(recordings, options.mode, [str(r) for r in options.roots])
+        roots = [*options.roots, *([options.upstream.record_to] if options.upstream is not None else [])]
+        self.catalog = match.Catalog(recordings, options.mode, [str(r) for r in roots])
         self.rng = random.Random(options.seed)
         self.matched = 0
         self.log = options.log or _stderr
@@ -68,6 +70,16 @@ class Replay:
         self.streaming: set[asyncio.Task] = set()  # handlers sending a stream (ended at once on stop)
         self.journal: deque[dict] = deque(maxlen=JOURNAL_SIZE)
         self._journal_lock = threading.Lock()  # read from other threads (``Background.requests``)
+        self.grower = None
+        if options.upstream is not None:
+            from llmtrace.server import onmiss
+
+            self.grower = onmiss.Grower(options.upstream, self.add, self.log)
+
+    def add(self, recording: Recording) -> None:
+        """A recording served from now on (one recorded on a miss)."""
+        self.recordings.append(recording)
+        self.catalog.add(recording)
 
     def find(self, method: str, path: str, body: Any, remember: tuple,
              dialect: str | None = None) -> match.Hit | match.Miss:
@@ -230,7 +242,8 @@ class Replay:
         if request.content_type.startswith("application/grpc"):
             self.log(f"{request.method} {path} → 505 (gRPC over HTTP/1.1: a gRPC client speaks HTTP/2)")
             return self._cors(web.Response(status=505, text="gRPC needs HTTP/2 (a plain-text gRPC channel to this port)"))
-        if not self.catalog.knows(path) and not path.endswith(PROVIDER_PATHS) and ":" not in path.rsplit("/", 1)[-1]:
+        if self.grower is None and not self.catalog.knows(path) and not path.endswith(PROVIDER_PATHS) \
+                and ":" not in path.rsplit("/", 1)[-1]:
             self.log(f"{request.method} {path} → 404 (no recording serves this path)")
             return self._cors(web.Response(status=404, text="404: Not Found"))
         try:
@@ -248,6 +261,11 @@ class Replay:
             self.log(f"{request.method} {path} → 400 (the body is not JSON: {exc.msg})")
             return self._cors(_json(400, wire.error_body(fam, 400, f"the request body is not JSON ({exc.msg})")))
         found = self.find(request.method, path, body, (path, raw))
+        if isinstance(found, match.Miss) and self.grower is not None:
+            if not await self.grower.wait_for((path, raw)):
+                self.noted(request[NOTE], found)
+                return await self.grower.fetch(request, (path, raw))
+            found = self.find(request.method, path, body, (path, raw))  # recorded meanwhile
         self.noted(request[NOTE], found)
         if isinstance(found, match.Miss):
             self.log(f"{request.method} {path} → 404 no_match ({self.miss_text(found)})")
@@ -554,6 +572,10 @@ class Server(Listening):
 
     def log_line(self, line: str) -> None:
         self.replay.log(line)
+    async def start(self):
+        if self.replay.grower is not None:  # the record folder first: a refusal before listening
+            await self.replay.grower.open()
+        return await super().start()
 
     @property
     def requests(self) -> list[dict]:
@@ -577,6 +599,8 @@ class Server(Listening):
         if streams:
             self.replay.log(f"stopping: {len(streams)} stream{'s' if len(streams) != 1 else ''} in flight ended")
         await super().stop()
+        if self.replay.grower is not None:
+            await self.replay.grower.close()
 
     def site(self, runner: web.AppRunner) -> web.TCPSite:
         if not self.grpc:

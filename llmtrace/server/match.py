@@ -272,18 +272,24 @@ class Catalog:
         self.by_endpoint: dict[str, list[Entry]] = defaultdict(list)
         self.by_key: dict[tuple[str, bytes], Entry] = {}
         self.by_conversation: dict[tuple[str, bytes], list[Entry]] = defaultdict(list)
-        for recording in recordings:
-            name = relative_name(recording.source, roots or [])
-            for exchange in recording.exchanges:
-                endpoint = endpoint_key(exchange.request.endpoint or DEFAULT_PATHS.get(exchange.dialect))
-                if endpoint is None:
-                    continue
-                entry = Entry(name, exchange, canonical(request_doc(exchange), exchange.dialect))
-                self.by_endpoint[endpoint].append(entry)
-                self.by_key.setdefault((endpoint, strict_key(entry.request)), entry)
-                self.by_conversation[(endpoint, conversation_key(entry.request))].append(entry)
+        self.roots = roots or []
         self.queues: dict[str, deque[Entry]] = {}
+        for recording in recordings:
+            self.add(recording)
         self.rewind()
+
+    def add(self, recording: Recording) -> None:
+        """File a recording's exchanges (after those filed before: last in a sequence)."""
+        name = relative_name(recording.source, self.roots)
+        for exchange in recording.exchanges:
+            endpoint = endpoint_key(exchange.request.endpoint or DEFAULT_PATHS.get(exchange.dialect))
+            if endpoint is None:
+                continue
+            entry = Entry(name, exchange, canonical(request_doc(exchange), exchange.dialect))
+            self.by_endpoint[endpoint].append(entry)
+            self.by_key.setdefault((endpoint, strict_key(entry.request)), entry)
+            self.by_conversation[(endpoint, conversation_key(entry.request))].append(entry)
+            self.queues.setdefault(endpoint, deque()).append(entry)
 
     def rewind(self) -> None:
         """Every ``sequence`` position back to the first exchange."""

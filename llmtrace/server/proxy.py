@@ -110,6 +110,11 @@ class Recorder:
             from llmtrace.server import ws_record
 
             return await ws_record.relay(self, request)
+        return await self.forward(request, self._save)
+
+    async def forward(self, request: web.Request, done: Callable[[Capture], object]) -> web.StreamResponse:
+        """Forward one request, streaming the answer back; ``done`` gets the capture however the
+        exchange ended (``record`` saves it; ``serve --upstream`` decides)."""
         t0 = time.monotonic()
         started = time.time()
         body = await request.read()
@@ -126,7 +131,7 @@ class Recorder:
         finally:
             if capture.end_ms is None:
                 capture.end_ms = (time.monotonic() - t0) * 1000
-            self._save(capture)
+            done(capture)
 
     async def _relay(self, request: web.Request, capture: Capture, t0: float) -> web.StreamResponse:
         assert self.session is not None
