@@ -133,10 +133,10 @@ def _message_text(item: dict) -> str:
         for call in calls:
             fn = call.get("function") if isinstance(call, dict) else None
             if isinstance(fn, dict):
-                names.append(f"{fn.get('name')}({text_of(fn.get('arguments'))})")
+                names.append(f"{fn.get('name')}({_arguments(fn.get('arguments'))})")
         text = (text + "\n" if text else "") + "[tool calls] " + ", ".join(names)
     if item.get("type") == "function_call":
-        text = f"[tool call] {item.get('name')}({text_of(item.get('arguments'))})"
+        text = f"[tool call] {item.get('name')}({_arguments(item.get('arguments'))})"
     elif item.get("type") == "function_call_output":
         text = text_of(item.get("output"))
     return text
@@ -163,12 +163,12 @@ def text_of(value: Any) -> str:
             return "[data]"
         if "function_call" in value or "functionCall" in value:
             call = _dict(value.get("function_call") or value.get("functionCall"))
-            return f"[tool call] {call.get('name')}({_compact(call.get('args'))})"
+            return f"[tool call] {call.get('name')}({_arguments(call.get('args'))})"
         if "function_response" in value or "functionResponse" in value:
             resp = _dict(value.get("function_response") or value.get("functionResponse"))
             return f"[tool result] {resp.get('name')}: {_compact(resp.get('response'))}"
         if kind == "tool_use":
-            return f"[tool call] {value.get('name')}({_compact(value.get('input'))})"
+            return f"[tool call] {value.get('name')}({_arguments(value.get('input'))})"
         if kind == "tool_result":
             return "[tool result] " + text_of(value.get("content"))
         return _compact(value)
@@ -177,6 +177,26 @@ def text_of(value: Any) -> str:
 
 def _dict(value: Any) -> dict:
     return value if isinstance(value, dict) else {}
+
+
+def _arguments(value: Any) -> str:
+    """A tool call's arguments as one text whatever the client made of them: JSON (a string or
+    an object) compact with sorted keys; anything else as sent. Clients re-serialize the
+    arguments they got (spaces, key order), and the call is the same."""
+    if isinstance(value, str):
+        try:
+            parsed = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+        if not isinstance(parsed, dict):
+            return value
+        value = parsed
+    if isinstance(value, dict):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        except TypeError:
+            return str(value)
+    return text_of(value) if value is not None else ""
 
 
 def _compact(value: Any) -> str:

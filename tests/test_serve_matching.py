@@ -231,7 +231,6 @@ def test_the_fixture_exposes_the_journal(pytester):
             [entry] = llmtrace_server.requests
             assert entry["matched"] == {{"file": "chat.yaml", "exchange": 0}} and entry["status"] == 200
             llmtrace_server.reset()
-            httpx.get(llmtrace_server.base + "/llmtrace/health", timeout=30)  # after the reset, on the same loop
             assert llmtrace_server.requests == []
     """)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", timeout=120)
@@ -253,3 +252,20 @@ def test_canonical_drops_defaults_per_dialect_and_keeps_the_rest():
     assert match.canonical({**request, "params": {"keep_alive": "10m", "options": {}}}, "ollama-chat")["params"] == {}
     assert match.canonical({**request, "params": {"parallel_tool_calls": 1}}, "openai-chat")["params"] == \
         {"parallel_tool_calls": 1}  # true is not 1
+
+
+def test_tool_call_arguments_compare_by_meaning():
+    """A client that re-serializes the arguments it got (LangChain: ``json.dumps`` of a dict) asks
+    the same as the one that sent them back as received."""
+    def asked(arguments: str) -> dict:
+        body = {"model": "m", "messages": [
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "c", "type": "function", "function": {"name": "get_weather", "arguments": arguments}}]},
+            {"role": "tool", "tool_call_id": "c", "content": "sunny"}]}
+        ex = match.incoming("POST", CHAT_PATH, body)
+        return match.canonical(llmtrace.view.request_doc(ex), ex.dialect)
+
+    assert asked('{"city":"Paris","unit":"c"}') == asked('{"unit": "c", "city": "Paris"}')
+    assert asked('{"city":"Paris"}') != asked('{"city":"Rome"}')
+    assert asked("not json") != asked("not  json")

@@ -515,8 +515,12 @@ class Background:
         return self.server.requests
 
     def reset(self) -> None:
-        """The journal emptied and sequence positions rewound, on the server's loop."""
-        self.loop.call_soon_threadsafe(self.server.reset)
+        """The journal emptied and sequence positions rewound, on the server's loop (done when
+        this returns)."""
+        async def reset() -> None:
+            self.server.reset()
+
+        asyncio.run_coroutine_threadsafe(reset(), self.loop).result(10)
 
     def __exit__(self, *exc) -> None:
         if self.error is None:

@@ -319,10 +319,10 @@ class Catalog:
             return Hit(found)
         same_talk = self.by_conversation.get((endpoint, conversation_key(asked)), [])
         best = _closest(same_talk, asked)
-        if best is not None and (not best[1] or self.mode in ("loose", "closest")):
+        if best is not None and (not best[1] or self.mode == "loose"):
             return Hit(best[0], best[1])  # equal by meaning (1 and 1.0), or the conversation is
         if self.mode == "closest":
-            best = _closest(entries, asked) or best
+            best = _closest(entries, asked)
             if best is not None:
                 return Hit(best[0], best[1])
         if best is None:
