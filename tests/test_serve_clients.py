@@ -347,8 +347,9 @@ def test_pydantic_ai(tmp_path, kind, recording, start):
 
 
 def test_instructor_partial_streaming():
-    pytest.importorskip("instructor", reason="no instructor release can be installed beside openai==3.57.0 "
-                        "(pip: ResolutionImpossible for every version)")
+    # Not written: instructor cannot be installed here to run it against (no trivially passing body).
+    pytest.skip("no instructor release can be installed beside openai==3.57.0 (pip: ResolutionImpossible for "
+                "every version)")
 
 
 # --- Node: openai, ai + @ai-sdk ------------------------------------------------------------------
