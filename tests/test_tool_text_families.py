@@ -108,6 +108,8 @@ EXAMPLES = [
     ("functionary", '>>>get_weather\n{"city": "Tokyo"}\n>>>get_time\n{"city": "Paris"}',
      TOKYO + [{"name": "get_time", "arguments": {"city": "Paris"}}]),
     ("jamba", '<tool_calls>[{"name": "get_weather", "arguments": {"city": "Tokyo"}}]</tool_calls>', TOKYO),
+    ("solar-open2", "<|tool_call:start|>get_weather\n<|tool_arg:start|>city<|tool_arg:value|>Tokyo<|tool_arg:end|>\n"
+                    "<|tool_arg:start|>days<|tool_arg:value|>3<|tool_arg:end|>\n<|tool_call:end|>", TOKYO_3),
 ]
 
 
@@ -341,6 +343,8 @@ PY = "[get_weather(city='Tokyo')]"
     ('<call>get_weather{city:<|"|>Tokyo<|"|>}', "gemma4"),
     ('function<｜tool▁sep｜>get_weather\n```json\n{"city": "Tokyo"}\n```', "deepseek"),  # without begin tokens
     ('<tool_call> [{"name": "get_weather", "arguments": {"city": "Tokyo"}}]', "granite"),  # 3.1: no closing tag
+    ('<tool_call>\n<parameter=city>Tokyo</parameter>\n<function=get_weather>\n</function>\n</tool_call>',
+     "qwen3-coder-xml"),  # MiMo-V2-Flash: a parameter before its function
 ])
 def test_variants_the_servers_parse_are_found(text, family):
     match = find_tool_calls(text, TOOLS)[0]
@@ -359,6 +363,7 @@ def test_variants_the_servers_parse_are_found(text, family):
     "The call:get_weather{city} syntax is Gemma's.",  # no string token, not at a line start
     "call:get_weather{city: Tokyo}",  # no Gemma string token
     'Before `function<｜tool▁sep｜>get_weather` comes the begin token.',  # no JSON fence
+    "Example: <|tool_call:start|> opens a Solar Open 2 call.",  # prose after the token
 ])
 def test_look_alikes_of_those_variants_are_not_calls(text):
     assert find_tool_calls(text, TOOLS) == []

@@ -29,7 +29,7 @@ import re
 from heapq import heapify, heappop, heapreplace
 from typing import Any, Callable, NamedTuple
 
-from llmtrace.anomalies.tool_text import json_tags, pythonic, special_tokens, xml_tags
+from llmtrace.anomalies.tool_text import arg_pairs, json_tags, pythonic, special_tokens, xml_tags
 from llmtrace.anomalies.tool_text.families import resolve
 from llmtrace.anomalies.tool_text.gemma import bare_gemma, gemma
 from llmtrace.anomalies.tool_text.reading import (
@@ -111,6 +111,7 @@ _MARKERS: tuple[_Marker, ...] = (
     _Marker("<atem:function_calls>", None, xml_tags.muse_glimmer),
     _Marker("<atem:invoke", None, xml_tags.muse_glimmer),
     _Marker("<dots_function_call>", None, xml_tags.dots),
+    _Marker("<|tool_call:start|>", None, arg_pairs.solar_open2),
     _Marker("<longcat_tool_call>", None, json_tags.json_after("longcat", "</longcat_tool_call>")),
     _Marker("<rfl:parameter", None, xml_tags.beam, looks_back=True),
     _Marker("Action:", r"(?<!\S)Action:[ \t]*\n?[ \t]*```json", json_tags.command_r_plus),

@@ -100,6 +100,10 @@ TABLE: tuple[Family, ...] = (
     Family("qwen35", "Qwen3-Coder's `<tool_call><function=NAME><parameter=K>` from a Qwen 3.5 model", "xml_tags", (
         ("ollama", "built-in parser for Qwen 3.5"),  # [ollama] ParserForName("qwen3.5") (qwen35.go)
     )),
+    Family("mimo", "Qwen3-Coder's `<tool_call><function=NAME><parameter=K>` from a MiMo model (a parameter may come first)",
+           "xml_tags", (
+               ("vllm", "--tool-call-parser mimo"),  # [vllm] mimo → Qwen3EngineToolParser (vllm/tool_parsers/__init__.py)
+           )),
     Family("seed-oss", "`<seed:tool_call><function=NAME><parameter=K>V</parameter></function></seed:tool_call>`",
            "xml_tags", (
                ("vllm", "--tool-call-parser seed_oss"),  # [vllm] seed_oss
@@ -300,6 +304,11 @@ TABLE: tuple[Family, ...] = (
         ("vllm", "--tool-call-parser dots"),  # [vllm] dots → DotsToolParser
         ("sglang", "--tool-call-parser dots"),  # [sglang] dots → DotsToolDetector
     )),
+    Family("solar-open2", "`<|tool_call:start|>NAME\\n<|tool_arg:start|>K<|tool_arg:value|>V<|tool_arg:end|><|tool_call:end|>`",
+           "arg_pairs", (
+               # [vllm] vllm/tool_parsers/solar_open2_tool_parser.py; tests/tool_parsers/test_solar_open2_tool_parser.py
+               ("vllm", "--tool-call-parser solar_open2"),
+           )),
 )
 
 FAMILIES: tuple[str, ...] = tuple(family.id for family in TABLE)
@@ -324,6 +333,7 @@ MODEL_HINTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("qwen3-coder-xml", ("step-3.5", "step3.5", "step3p5"), "step3p5"),  # [vllm]/[sglang] step3p5
     ("qwen3-coder-xml", ("nemotron-3", "nemotron3"), "nemotron3"),  # [ollama] nemotron3nano.go
     ("qwen3-coder-xml", ("qwen3.5", "qwen3_5", "qwen35"), "qwen35"),  # [ollama] qwen35.go
+    ("qwen3-coder-xml", ("mimo",), "mimo"),  # [vllm] mimo; tests/tool_parsers/test_mimov2_flash_tool_parser.py
 )
 
 
@@ -340,7 +350,7 @@ SHARED: tuple[tuple[str, ...], ...] = (
     ("hermes", "xlam", "granite4", "ernie45", "qwen3vl", "laguna"),
     ("mistral", "xlam"),
     # [sglang] step3p5 → Qwen3CoderDetector; [ollama] nemotron3nano.go and qwen35.go read Qwen3-Coder XML
-    ("qwen3-coder-xml", "step3p5", "nemotron3", "qwen35"),
+    ("qwen3-coder-xml", "step3p5", "nemotron3", "qwen35", "mimo"),
     ("deepseek", "cogito"),  # [ollama] cogito.go reads DeepSeek V3's markup
     ("pythonic", "llama4"),  # [vllm] tests/tool_parsers/test_llama4_pythonic_tool_parser.py: bare lists too
 )

@@ -55,7 +55,8 @@ def tool_call_tag(text: str, m: re.Match, stop: int) -> Parsed:
     seed = m.group().startswith("<seed:")
     inner, end = block(text, m.end(), stop, ("</seed:tool_call>" if seed else "</tool_call>",))
     body = text[m.end():inner].strip()
-    if body.startswith("<function="):
+    # MiMo-V2-Flash may write a parameter before its <function=…> (vLLM's test_mimov2_flash_tool_parser.py)
+    if body.startswith("<function=") or (body.startswith("<parameter=") and "<function=" in body):
         return ("seed-oss" if seed else "qwen3-coder-xml"), xml_tags.functions(body), end
     if body.startswith("[") and end == inner and not seed:  # Granite 3.1 writes no closing tag
         return "granite", json_calls(text, m.end(), inner), end
