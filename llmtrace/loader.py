@@ -153,7 +153,10 @@ def _streams_of(req: Request, resp: Response) -> list[tuple[Request, Response]]:
     if not resp.streaming or req.url is not None or req.body is not None or len(resp.chunks) < 2 \
             or resp.error is not None:
         return [(req, resp)]
-    starts = dialects.stream_starts(resp.chunks)
+    try:
+        starts = dialects.stream_starts(resp.chunks)
+    except (TypeError, AttributeError, KeyError, ValueError, RecursionError):
+        return [(req, resp)]  # chunks no dialect can sniff: ``build_exchange`` says where
     if len(starts) == 1:
         return [(req, resp)]
     out = []

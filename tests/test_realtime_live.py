@@ -303,10 +303,12 @@ def test_elevenlabs_a_wrong_type_is_unreadable_with_its_place(tmp_path):
     path = _write(tmp_path, [_sent({"type": "user_message", "text": "Hi"}), _answer("ok"),
                              _got({"type": "agent_response", "agent_response_event": {"agent_response": 5,
                                                                                       "event_id": 1}})])
-    run = _cli("check", str(path))
-    assert run.exit_code == 2
-    assert "agent_response should be a string" in run.stderr and "exchange 0, chunk 1" in run.stderr
-    assert "Traceback" not in run.output
+    # The exchange is kept, the chunk left out and named (issue 23): no longer the whole file unreadable.
+    run = _cli("check", "--json", str(path))
+    assert run.exit_code == 0 and "Traceback" not in run.output
+    found = [a for a in orjson.loads(run.stdout)["anomalies"] if a["code"] == "unread-chunk"]
+    assert [(a["exchange"], a["chunks"]) for a in found] == [(0, [1])]
+    assert "agent_response should be a string" in found[0]["message"]
 
 
 def _live_delta(text: str, start: int) -> dict:

@@ -134,7 +134,8 @@ def test_the_sdk_reads_what_was_recorded(recording):
 def _gemini(ex) -> bool:
     endpoint = ex.request.endpoint or ""
     return (ex.dialect == "gemini" and ex.response.streaming and not ex.failed and ex.result is not None
-            and ":streamGenerateContent" in endpoint and isinstance(ex.request.body, dict))
+            and ":streamGenerateContent" in endpoint and "/v1beta/models/" in endpoint  # the Gemini API's, not Vertex's
+            and isinstance(ex.request.body, dict))
 
 
 def _gemini_recordings():

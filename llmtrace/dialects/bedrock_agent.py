@@ -102,7 +102,7 @@ def chunk_text(raw: Any) -> str:
     return data.decode("utf-8", "replace")
 
 
-class AgentFold:
+class InvokeAgentFold:
     def __init__(self, ctx: FoldContext):
         self.ctx = ctx
         self.text: list[str] | None = None
@@ -229,7 +229,7 @@ def _call(invocation: dict, call_id: Any, server: bool) -> ToolCall:
 
 
 def fold(chunks: list, ctx: FoldContext) -> Result:
-    state = AgentFold(ctx)
+    state = InvokeAgentFold(ctx)
     feed(state, chunks)
     return state.result(len(chunks))
 
