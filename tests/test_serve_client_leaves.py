@@ -8,6 +8,7 @@ import time
 
 from llmtrace.loader import load
 from llmtrace.server.app import Options, Server
+from llmtrace.server.faults import parse
 from test_record import CHAT, _body, _in_thread
 
 import orjson
@@ -16,7 +17,8 @@ import orjson
 def test_a_client_leaving_mid_stream_is_one_log_line(capfd):
     lines: list[str] = []
     body = orjson.dumps(_body(CHAT))
-    with _in_thread(Server([load(str(CHAT))], options=Options(rate=20.0, log=lines.append))) as server:
+    stall = (parse("stall:after=0,seconds=3"),)  # the client is gone when the next frame is written
+    with _in_thread(Server([load(str(CHAT))], options=Options(faults=stall, log=lines.append))) as server:
         host, port = server.base_url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port)), timeout=10) as sock:
             sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
