@@ -30,6 +30,7 @@ CATALOGUE = {
     "error-in-stream": "error", "content-after-finish": "warning", "mixed-ids": "warning",
     "leaked-control-tokens": "warning",
     "unmasked-secret": "error",
+    "bad-status": "error",
     "bad-frame": "error",
     "duplicate-chunk": "warning",
     "finish-missing": "info",
