@@ -30,6 +30,8 @@ from llmtrace.errors import UnreadableInput, UsageError
 EXTRA = "pip install 'llmtrace[distributed]'"
 # A task reads about this many bytes (fewer when there are too few files to keep every worker busy).
 TASK_BYTES = 64 << 20
+# What a file whose size the listing did not give counts for in grouping (a recording's usual size).
+_UNKNOWN_SIZE = 64 << 10
 # Tasks per worker at least, when the input is small: a slow task does not hold up the end.
 TASKS_PER_WORKER = 4
 
@@ -282,14 +284,14 @@ def groups(items: list[tuple[str, bool, int | None, str | None]], workers: int,
     >>> [len(g) for g in groups([(f"f{i}", False, 10, None) for i in range(10)], workers=2)]
     [2, 2, 2, 2, 2]
     """
-    total = sum(size or 0 for _, _, size, _ in items)
+    total = sum(_UNKNOWN_SIZE if size is None else size for _, _, size, _ in items)
     target = max(1, min(task_bytes, total // max(1, workers * TASKS_PER_WORKER)))
     out: list[list] = []
     current: list = []
     held = 0
     for item in items:
         current.append(item)
-        held += item[2] or 0
+        held += _UNKNOWN_SIZE if item[2] is None else item[2]
         if held >= target:
             out.append(current)
             current, held = [], 0

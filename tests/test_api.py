@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 import llmtrace
+import llmtrace.distributed
 import llmtrace.sweep
 import llmtrace.testing
 from conftest import SEED
@@ -19,8 +20,8 @@ from conftest import SEED
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("module", [llmtrace, llmtrace.testing, llmtrace.sweep],
-                         ids=["llmtrace", "llmtrace.testing", "llmtrace.sweep"])
+@pytest.mark.parametrize("module", [llmtrace, llmtrace.testing, llmtrace.sweep, llmtrace.distributed],
+                         ids=["llmtrace", "llmtrace.testing", "llmtrace.sweep", "llmtrace.distributed"])
 def test_doctests(module, monkeypatch):
     monkeypatch.chdir(ROOT)  # the examples name files under examples/
     failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
