@@ -280,14 +280,13 @@ def test_garbage_after_the_http2_preface_closes_only_that_connection():
         with socket.create_connection((host, int(port)), timeout=5) as sock:
             # A SETTINGS frame whose length is not a multiple of 6: a connection error in HTTP/2.
             sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x03\x04\x00\x00\x00\x00\x00abc")
-            start = time.monotonic()
             received = b""
             try:
                 while piece := sock.recv(4096):
                     received += piece
             except ConnectionResetError:
                 pass
-            assert time.monotonic() - start < 4  # closed by the server, not by our timeout
+            # reaching here means the server closed it: our own 5 s timeout raises instead
         assert b"\x07" in received  # a GOAWAY frame (type 7) said why
         got, ended = _raw_stream(base, _cassette(REASONING)["request_stream"]["raw"])
         assert ended.code() == grpc.StatusCode.OK and len(got) == 41
