@@ -862,10 +862,10 @@ def test_serve_refuses_foreign_hosts_names_recordings_relatively_and_answers_405
             for host in ("localhost", f"localhost:{base.rsplit(':', 1)[1]}", "127.0.0.1", "app.localhost", "[::1]:9"):
                 assert client.get(base + "/llmtrace/health", headers={"Host": host}).status_code == 200, host
             health = client.get(base + "/llmtrace/health").json()
-            assert health["recordings"] == ["recs/chat.yaml"], health
+            assert health["recordings"] == ["chat.yaml"], health
             miss = client.post(base + "/v1/chat/completions", json={"model": "other", "messages": []})
             assert miss.status_code == 404 and str(tmp_path) not in miss.text
-            assert miss.json()["error"]["llmtrace"]["closest"]["file"] == "recs/chat.yaml", miss.text
+            assert miss.json()["error"]["llmtrace"]["closest"]["file"] == "chat.yaml", miss.text
             for method in ("GET", "OPTIONS", "HEAD", "PUT"):
                 response = client.request(method, base + "/v1/chat/completions")
                 assert response.status_code == 405 and "text/event-stream" not in response.headers.get("content-type", "")

@@ -7,7 +7,8 @@ wrote on stderr, ``[exit N]`` its exit status (0 when absent), ``…`` stands fo
 The shown lines must appear in that order in what the command printed (ports of 127.0.0.1 and
 trailing spaces aside). A block preceded by ``<!-- tour: output varies ... -->`` shows output
 that depends on time (timings, ports): its commands must run and exit 0, their output is not
-compared. Commands that start a server in the background (``exec N< <(llmtrace serve …)``) are
+compared. A block preceded by ``<!-- tour: not run ... -->`` is left out, saying why (a server in the
+foreground, a client the tour has not got). Commands that start a server in the background (``exec N< <(llmtrace serve …)``) are
 stopped by the tour itself or, at the end, with the rest of the process group."""
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 START, END = "## A tour", "## In your test suite"
 VARIES = "<!-- tour: output varies"
+NOT_RUN = "<!-- tour: not run"
 PORT = re.compile(r"127\.0\.0\.1:\d+")
 BIN = Path(sys.executable).parent
 
@@ -53,8 +55,8 @@ def tour_commands(text: str) -> list[Command]:
             if in_block:
                 in_block, current = False, None
             else:
-                in_block = line.strip() in ("```text", "```sh", "```console")
                 previous = next((lines[j] for j in range(i - 1, start, -1) if lines[j].strip()), "")
+                in_block = line.strip() in ("```text", "```sh", "```console") and not previous.startswith(NOT_RUN)
                 varies = previous.startswith(VARIES)
             i += 1
             continue

@@ -236,7 +236,7 @@ def test_grows(llmtrace_server):
     assert texts[0] == texts[1] and texts[0].startswith("Why did the scarecrow")
     first, second = llmtrace_server.requests
     assert first["matched"] is None and first["status"] == 200
-    assert second["matched"] == {"file": "recorded/0001-POST-v1-chat-completions.har", "exchange": 0}
+    assert second["matched"] == {"file": "0001-POST-v1-chat-completions.har", "exchange": 0}
 
 
 @pytest.mark.llmtrace_recordings("recorded/0001-POST-v1-chat-completions.har", upstream=UPSTREAM)

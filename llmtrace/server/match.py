@@ -245,15 +245,15 @@ def _short(text: str, limit: int = 60) -> str:
 
 
 def relative_name(source: str, roots) -> str:
-    """A recording's name for a client (journal, miss bodies, health): relative to the path it was
-    given under (``recs/a.har`` for ``/home/u/recs``; a file given itself: its name), never an
-    absolute local path."""
+    """A recording's name for a client (journal, miss bodies, health, log lines): its path inside
+    the folder given that holds it (``chat.yaml`` for ``/home/u/recs/chat.yaml`` served as
+    ``recs``), a file given itself by its name; never an absolute local path."""
     for root in roots:
         root = str(root).rstrip("/") or "/"
         if source == root:
             return os.path.basename(source) or source
         if source.startswith(root + "/"):
-            return os.path.join(os.path.basename(root), source[len(root) + 1:])
+            return source[len(root) + 1:]
     return os.path.basename(source) if os.path.isabs(source) else source
 
 
