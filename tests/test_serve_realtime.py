@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import aiohttp
 import orjson
 import pytest
 import websockets
@@ -602,18 +603,17 @@ def test_any_session_served_and_captured_reads_back_equal(tmp_path, family, inst
 
 
 def test_connections_and_refused_events_go_to_the_servers_journal():
-    """Through ``Replay.note(method, path) -> dict`` (the journal of ``GET /llmtrace/requests``)."""
-    journal: list[dict] = []
-
-    def note(method, path):
-        journal.append({"method": method, "path": path})
-        return journal[-1]
+    """The journal of ``GET /llmtrace/requests`` (and ``server.requests``) lists the connection
+    and, as an entry of its own, the client event it refused."""
 
     async def run():
         server = serve([OPENAI_GA])
-        server.replay.note = note
         async with server:
             await _out_of_order_on(server)
+            async with aiohttp.ClientSession() as session:
+                async with session.get(server.base_url + "/llmtrace/requests") as response:
+                    listed = await response.json()
+        return listed, server.requests
 
     async def _out_of_order_on(server):
         sent, _ = _lockstep_frames(OPENAI_GA)
@@ -624,13 +624,16 @@ def test_connections_and_refused_events_go_to_the_servers_journal():
             await ws.send(orjson.dumps({"type": "response.create"}).decode())
             assert orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["type"] == "error"
 
-    asyncio.run(run())
+    listed, journal = asyncio.run(run())
+    assert [{k: e.get(k) for k in ("method", "path")} for e in listed] == \
+        [{k: e.get(k) for k in ("method", "path")} for e in journal[:len(listed)]]
     refused = [e for e in journal if e.get("code") == "no_match"]
     assert refused and refused[0]["method"] == "WEBSOCKET" and refused[0]["path"] == "/v1/realtime"
     assert refused[0]["differences"] == [{"path": "client event", "recorded": "conversation.item.create",
                                           "received": "response.create"}]
     [connection] = [e for e in journal if e.get("status") == 101]
     assert connection["matched"]["file"].endswith(OPENAI_GA.name) and connection["frames"] == 2
+    assert any(e.get("status") == 101 for e in listed)
 
 
 def _family(path: Path) -> str:

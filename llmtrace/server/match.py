@@ -210,9 +210,9 @@ def _join(relative: str) -> str:
 
 def shown(found: list[dict]) -> list[dict]:
     """Differences as a miss reports them: the first ``SHOWN``, strings cut to 200 characters and
-    credentials masked, values kept as JSON."""
-    return [{"path": _cut(d["path"]), "recorded": _cut(d["recorded"]), "received": _cut(d["received"])}
-            for d in found[:SHOWN]]
+    credentials masked, values kept as JSON (a difference of paths alone, such as a used-up
+    ``sequence``, keeps just its ``path``)."""
+    return [{key: _cut(d[key]) for key in ("path", "recorded", "received") if key in d} for d in found[:SHOWN]]
 
 
 def _cut(value: Any, depth: int = 0) -> Any:

@@ -236,8 +236,7 @@ def _normalized(path: str, body: dict, family: str) -> dict:
             body["model"] = body["model"].rsplit("models/", 1)[-1]
     dialect = FAMILIES.get(family)
     doc = request_doc(match.incoming("GET", path, body, dialect))
-    canonical = getattr(match, "canonical", None)  # issue 21's canonical matching, where merged
-    return canonical(doc, dialect) if canonical is not None else match.comparable(doc)
+    return match.canonical(doc, dialect)
 
 
 def _snake(value: Any) -> Any:
@@ -250,16 +249,8 @@ def _snake(value: Any) -> Any:
     return value
 
 
-def differences(recorded: dict, received: dict) -> list[dict]:
-    """What differs, as a miss reports it: ``{"path", "recorded", "received"}`` (the values
-    where ``match`` gives them)."""
-    return [d if isinstance(d, dict) else {"path": d} for d in match.differences(recorded, received)]
-
-
-def shown(found: list[dict]) -> list[dict]:
-    """Differences for a miss's body: cut and masked where ``match`` does it (``match.shown``)."""
-    cut = getattr(match, "shown", None)
-    return cut(found) if cut is not None and all("recorded" in d for d in found) else found[:20]
+differences = match.differences  # ``{"path", "recorded", "received"}``, as a miss reports them
+shown = match.shown  # cut and masked for a miss's body or the journal
 
 
 def _paths(found: list[dict]) -> str:
@@ -340,24 +331,18 @@ def sessions(replay) -> Sessions:
     return replay.cached(("websocket-sessions",), lambda: Sessions(replay.recordings))
 
 
-def note(replay, request: web.Request, fields: dict, own: bool = False) -> dict | None:
-    """The connection's entry in the server's journal, filled in (the journal is issue 21's:
-    ``Replay.note(method, path) -> dict``, the entry of the request being answered kept on it
-    under ``app.NOTE``); ``own``: a new entry of its own (a client event refused). Nothing when
-    the server keeps no journal."""
-    from llmtrace.server import app
+def note(replay, request: web.Request, fields: dict, own: bool = False) -> dict:
+    """The connection's entry in the server's journal (``GET /llmtrace/requests``), filled in:
+    the entry of the upgrade request being answered, or with ``own`` a new entry of its own (a
+    client event refused)."""
+    from llmtrace.server.app import NOTE
 
-    key = getattr(app, "NOTE", None)
-    entry = None if own or key is None else request.get(key)
+    entry = None if own else request.get(NOTE)
     if entry is None:
-        make = getattr(replay, "note", None)
-        if not callable(make):
-            return None
-        entry = make(fields.get("method", request.method), request.path)
-        if not own and key is not None:
-            request[key] = entry
-    if isinstance(entry, dict):
-        entry.update(fields)
+        entry = replay.note(fields.get("method", request.method), request.path)
+        if not own:
+            request[NOTE] = entry
+    entry.update(fields)
     return entry
 
 
