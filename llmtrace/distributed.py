@@ -6,7 +6,7 @@ given plain paths never pays for them and one given a URL without the extra gets
 naming it.
 
 - **URLs as inputs** (``s3://``, ``gs://``, ``az://``, ``http(s)://``, ``file://``, globs):
-  ``walk.iter_inputs`` lists them here (``inputs``) and ``loader.read_bytes`` reads them here
+  ``sources.iter_inputs`` lists them here (``inputs``) and ``loader.read_bytes`` reads them here
   (``read_url``), so every command that reads files takes them. Credentials and endpoints come
   from the stores' own environment variables (``AWS_ACCESS_KEY_ID``, ``AWS_ENDPOINT_URL``,
   ``GOOGLE_APPLICATION_CREDENTIALS``, ``AZURE_STORAGE_CONNECTION_STRING``, …) or from
@@ -157,7 +157,7 @@ def _walk_key(parts: list[str]) -> tuple:
 
 
 def inputs(url: str) -> Iterator:
-    """``walk.Input`` for each file a URL names (``walk.iter_inputs`` hands URLs here)."""
+    """``walk.Input`` for each file a URL names (``sources.iter_inputs`` hands URLs here)."""
     from llmtrace.walk import Input
 
     for name, explicit, _size, error in listing(url):
@@ -374,7 +374,7 @@ def scan_on_cluster(paths: list[str], scheduler: str, workers: int | None, fmt: 
 
 def list_all(paths: list[str], skipped: list[str]) -> list[tuple[str, bool, int | None, str | None]]:
     """Every file the paths and URLs name, once, as ``(path, explicit, size, error)``."""
-    from llmtrace.walk import iter_inputs
+    from llmtrace.walk import iter_inputs as iter_local
 
     items = []
     for path in paths:
@@ -383,7 +383,7 @@ def list_all(paths: list[str], skipped: list[str]) -> list[tuple[str, bool, int 
         if is_url(path):
             items.extend(listing(path))
         else:  # a local path: the workers must see the same file system (a LocalCluster does)
-            for inp in iter_inputs([path], skipped):
+            for inp in iter_local([path], skipped):
                 items.append((inp.path, inp.explicit, _local_size(inp.path), inp.error))
     return items
 

@@ -76,19 +76,13 @@ def file_kind(mode: int) -> str:
 
 
 def iter_inputs(paths: list[str], skipped: list[str] | None = None) -> Iterator[Input]:
-    """Files to read, in order: each path as given, directories walked in sorted order (a
-    folder's files, then its subfolders one after the other).
+    """Local files to read, in order: each path as given, directories walked in sorted order (a
+    folder's files, then its subfolders one after the other). URLs are ``sources.iter_inputs``'s.
 
     Files passed over while walking are appended to ``skipped`` when it is given; then a file
     that is passed over for not being a regular file also gets a note on stderr (once: a caller
     that only counts the inputs passes no list and prints nothing)."""
     for path in paths:
-        if "://" in path:
-            from llmtrace.distributed import inputs, is_url
-
-            if is_url(path):  # an object store, http(s) or file:// URL, or a glob of one
-                yield from inputs(path)
-                continue
         if path != "-" and os.path.isdir(path):
             yield from _walk(path, skipped)
         else:

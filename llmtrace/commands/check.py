@@ -13,7 +13,8 @@ from llmtrace.errors import UnreadableInput, UsageError
 from llmtrace.loader import load
 from llmtrace.model import Anomaly, Recording
 from llmtrace.output import dumps, warn
-from llmtrace.walk import iter_inputs, skip_unreadable
+from llmtrace.sources import iter_inputs
+from llmtrace.walk import skip_unreadable
 
 
 def run(paths: list[str], fail_on: str = "error", as_json: bool = False, ignore: list[str] | None = None,

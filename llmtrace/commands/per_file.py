@@ -40,7 +40,8 @@ def load_all(paths: list[str], fmt: str | None = None, explicit_only: bool = Fal
     (as ``check`` does) unless ``explicit_only``: then every failure counts."""
     from llmtrace.loader import load
     from llmtrace.output import warn
-    from llmtrace.walk import iter_inputs, skip_unreadable
+    from llmtrace.sources import iter_inputs
+    from llmtrace.walk import skip_unreadable
 
     recordings, failed = [], []
     for item in iter_inputs(paths, []):

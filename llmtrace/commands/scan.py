@@ -16,7 +16,7 @@ from typing import Any, Iterable
 from llmtrace.anomalies import SEVERITY_RANK
 from llmtrace.output import dumps, warn, write_out
 from llmtrace.sweep import output_rows, scan_file
-from llmtrace.walk import iter_inputs
+from llmtrace.sources import iter_inputs
 
 # Below this many files a pool costs more than it saves.
 _POOL_MIN_FILES = 24

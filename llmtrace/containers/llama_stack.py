@@ -71,6 +71,8 @@ def wire_body(body: Any) -> Any:
 
 def _request(req: dict) -> Request:
     kept = req.get("body", req.get("payload"))
+    if isinstance(kept, str) and "url" in req:  # an HTTP exchange with its body as wire text (a proxy's)
+        kept = recorded.json_or_text(kept)
     body = wire_body(kept)
     if body is None and "url" not in req:
         # Not HTTP (a file processor, a tool invocation): keep what was recorded as the body.

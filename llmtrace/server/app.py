@@ -115,6 +115,16 @@ class Replay:
             self.journal.append(entry)
         return entry
 
+    def journal_entry(self, request: web.Request, method: str, new: bool = False) -> dict:
+        """The journal entry of the request being answered (``handle`` makes it), or with ``new``
+        one more entry for the same request (a websocket client event refused)."""
+        entry = None if new else request.get(NOTE)
+        if entry is None:
+            entry = self.note(method, request.path)
+            if not new:
+                request[NOTE] = entry
+        return entry
+
     @staticmethod
     def noted(entry: dict, found: match.Hit | match.Miss) -> None:
         """What matching found, in the journal entry."""

@@ -30,13 +30,10 @@ import aiohttp
 from aiohttp import web
 
 from llmtrace.server.app import Listening
+from llmtrace.server.forwarding import HOP_BY_HOP, NOT_FORWARDED, upstream_url  # noqa: F401 (names of this module too)
+from llmtrace.server.forwarding import forwarded as _forwarded
+from llmtrace.server.forwarding import reason as _reason
 from llmtrace.server.saving import Capture, Saver
-
-# Headers that belong to one connection, not to the message (RFC 9110 7.6.1), and those the
-# proxy sets itself.
-HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
-                        "te", "trailer", "trailers", "transfer-encoding", "upgrade"))
-NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length"}
 
 
 class Options(NamedTuple):
@@ -50,25 +47,6 @@ def _stderr(line: str) -> None:
 
     sys.stderr.write(f"llmtrace: {one_line(line)}\n")
     sys.stderr.flush()
-
-
-def _forwarded(raw_headers) -> list[tuple[str, str]]:
-    """The client's headers as sent (names in their case), less the connection's own."""
-    drop = set(NOT_FORWARDED)
-    for name, value in raw_headers:
-        if name.lower() == b"connection":  # headers the Connection header names are hop-by-hop too
-            drop.update(token.strip().lower() for token in value.decode("latin-1").split(","))
-    out = []
-    for name, value in raw_headers:
-        text = name.decode("latin-1")
-        if text.lower() not in drop:
-            out.append((text, value.decode("latin-1")))
-    return out
-
-
-def upstream_url(upstream: str, path_qs: str) -> str:
-    """The client's path and query appended to the upstream URL as given."""
-    return upstream.rstrip("/") + (path_qs if path_qs.startswith("/") else "/" + path_qs)
 
 
 class Recorder:
@@ -239,11 +217,6 @@ def _is_event(block: bytes) -> bool:
 NDJSON_TYPES = frozenset(("application/x-ndjson", "application/ndjson", "application/jsonl", "application/json-seq",
                           "application/x-jsonlines", "application/jsonlines"))
 OWN_PATHS = ("/llmtrace/",)
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class RecordServer(Listening):

@@ -57,8 +57,8 @@ from aiohttp import WSMsgType, web
 
 from llmtrace.server import faults as faults_mod
 from llmtrace.server import match, wire
+from llmtrace.server.ws_events import MAX_FRAME, error_event, note  # noqa: F401 (used here and by tests)
 
-MAX_FRAME = 64 * 2**20
 _SNAKE = re.compile(r"[A-Z]")
 # Client frames that configure a session: the first one chooses the recording.
 _DONE = {"openai": ("response.done",), "elevenlabs": ("agent_response",)}
@@ -329,36 +329,6 @@ class Sessions:
 
 def sessions(replay) -> Sessions:
     return replay.cached(("websocket-sessions",), lambda: Sessions(replay.recordings))
-
-
-def note(replay, request: web.Request, fields: dict, own: bool = False) -> dict:
-    """The connection's entry in the server's journal (``GET /llmtrace/requests``), filled in:
-    the entry of the upgrade request being answered, or with ``own`` a new entry of its own (a
-    client event refused)."""
-    from llmtrace.server.app import NOTE
-
-    entry = None if own else request.get(NOTE)
-    if entry is None:
-        entry = replay.note(fields.get("method", request.method), request.path)
-        if not own:
-            request[NOTE] = entry
-    entry.update(fields)
-    return entry
-
-
-# --- provider error events ------------------------------------------------------------------------
-
-
-def error_event(family: str, kind: str, code: str, message: str, extra: dict | None = None) -> dict:
-    """The provider's in-session error event."""
-    extra = extra or {}
-    if family == "gemini":
-        status = {"invalid_request_error": (400, "INVALID_ARGUMENT")}.get(kind, (500, "INTERNAL"))
-        return {"error": {"code": status[0], "message": message, "status": status[1], "reason": code, **extra}}
-    if family == "elevenlabs":
-        return {"type": "error", "error_event": {"error_type": kind, "code": code, "message": message, **extra}}
-    return {"type": "error", "event_id": f"event_llmtrace_{code}",
-            "error": {"type": kind, "code": code, "message": message, "param": None, "event_id": None, **extra}}
 
 
 def _is_done(family: str, data: Any) -> bool:

@@ -15,7 +15,7 @@ from aiohttp import WSMsgType, web
 
 from llmtrace.server import faults as faults_mod
 from llmtrace.server import match, pace
-from llmtrace.server.realtime import MAX_FRAME, error_event, note, shown
+from llmtrace.server.ws_events import MAX_FRAME, error_event, note
 
 
 async def handle(replay, request: web.Request) -> web.WebSocketResponse:
@@ -56,7 +56,7 @@ async def _respond(replay, request: web.Request, ws, event: dict, raw: str) -> b
     if isinstance(found, match.Miss):
         closest = found.closest
         replay.log(f"websocket {path} response.create → no_match ({replay.miss_text(found)})")
-        found_differences = shown([d if isinstance(d, dict) else {"path": d} for d in found.differences])
+        found_differences = match.shown([d if isinstance(d, dict) else {"path": d} for d in found.differences])
         note(replay, request, {"method": "WEBSOCKET", "matched": None, "status": None,
                                "differences": found_differences}, own=True)
         await _send(ws, error_event("openai", "invalid_request_error", "no_match",

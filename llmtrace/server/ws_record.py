@@ -62,7 +62,9 @@ class Session:
 
 async def relay(recorder, request: web.Request) -> web.StreamResponse:
     """Forward one websocket session and record it."""
-    from llmtrace.server.proxy import _forwarded, _reason, upstream_url
+    from llmtrace.server.forwarding import forwarded as _forwarded
+    from llmtrace.server.forwarding import reason as _reason
+    from llmtrace.server.forwarding import upstream_url
 
     saver = recorder.saver
     if saver.save_as == "vcr":
