@@ -224,3 +224,23 @@ def test_a_hostile_recording_runs_nothing(browser, tmp_path):
     assert [p for p in problems if not p.startswith("request:")] == [] and not any(
         p.startswith("request:") for p in problems)
     page.close()
+
+
+def test_a_long_legend_label_is_cut_in_the_middle_and_kept_whole_in_its_title():
+    """A diff's legend names each recording by its path: a deep one must not run out of the chart."""
+    long_a = "A: /" + "/".join(["a-folder-with-a-long-name"] * 8) + "/recording-a.json"
+    long_b = "B: /" + "/".join(["another-folder-name"] * 8) + "/recording-b.json"
+    entries = [chart_entry(0, 0.1, "hi"), chart_entry(1, 0.2, " there")]
+    series = [chart.series_of(label, entries)[0] for label in (long_a, long_b)]
+    page = chart.svg(series, chart.axis_for(series, True, False))
+    legends = re.findall(r'<text class="legend"[^>]*>([^<]*)<title>([^<]*)</title>', page)
+    assert [title for _, title in legends] == [long_a, long_b]
+    for shown, whole in legends:
+        assert len(shown) <= chart.LEGEND_CHARS < len(whole) and "…" in shown
+        assert shown.startswith("A: /" if whole.startswith("A") else "B: /") and shown.endswith(whole[-12:])
+
+
+def chart_entry(index: int, offset: float, text: str):
+    from llmtrace import timeline
+
+    return timeline.Entry(index, offset, None, text, None, None)

@@ -20,6 +20,15 @@ from typing import Callable, NamedTuple, Sequence
 
 MAX_POINTS = 2000
 WIDTH, HEIGHT = 760, 300
+LEGEND_CHARS = 96  # what the plot's width holds at 11px: a longer label (a deep path) is cut in the middle
+
+
+def _fitted(label: str) -> str:
+    """A legend label that stays inside the chart: a long one keeps its start and its end."""
+    if len(label) <= LEGEND_CHARS:
+        return label
+    keep = LEGEND_CHARS - 1
+    return label[:keep // 2] + "…" + label[len(label) - (keep - keep // 2):]
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 44
 COLORS = ("#2563eb", "#db2777")  # first and second series (a diff draws two)
 
@@ -171,7 +180,8 @@ def svg(series: Sequence[Series], axis: Axis, title: str = "timeline", standalon
         for n, s in enumerate(drawn):
             y = TOP + 14 + n * 16
             out.append(f'<rect x="{LEFT + 8}" y="{y - 9}" width="10" height="10" fill="{COLORS[n % len(COLORS)]}"/>')
-            out.append(f'<text class="legend" x="{LEFT + 24}" y="{y}">{escape(s.label)}</text>')
+            out.append(f'<text class="legend" x="{LEFT + 24}" y="{y}">{escape(_fitted(s.label))}'
+                       f'<title>{escape(s.label)}</title></text>')
     shown = sum(len(s.points) for s in drawn)
     total = sum(len(s.points) for s in series)
     if shown < total:
