@@ -815,3 +815,74 @@ def test_sequence_matching_serves_the_recorded_sessions_in_order_then_refuses():
         [f["data"] for f in frames_of(XAI_DROP) if f.get("direction") == "received"]
     assert response.status_code == 404
     assert orjson.loads(response.body)["error"]["llmtrace"]["differences"][0]["path"].startswith("sequence")
+
+
+# --- GET /llmtrace/health lists what answers besides HTTP -------------------------------------------
+
+
+def test_health_lists_the_websocket_paths_and_grpc_methods_the_command_serves(tmp_path):
+    """A real ``llmtrace serve`` process: health lists each realtime session's paths (its
+    provider's when it kept no URL, the recorded one when it did), the Responses websocket mode,
+    and the gRPC methods; every listed websocket path takes an upgrade, every listed gRPC method
+    answers, and a path not listed is refused."""
+    import httpx
+
+    from llmtrace.server.realtime import FAMILY_PATHS
+
+    grpc = pytest.importorskip("grpc")
+    pytest.importorskip("xai_sdk")
+    from test_serve_grpc import REASONING, _cassette, _raw_stream
+
+    recorded = tmp_path / "0001-WS-custom-socket.json"  # as ``record`` writes a session: with its URL
+    recorded.write_bytes(orjson.dumps({"version": 1, "url": "ws://127.0.0.1:9/custom/socket?model=gpt-realtime",
+                                       "interactions": frames_of(XAI_DROP)}))
+    proc = subprocess.Popen([sys.executable, "-m", "llmtrace", "serve", "--port", "0", "--speed", "max",
+                             str(OPENAI_GA), str(GEMINI), str(ELEVENLABS), str(RESPONSES), str(REASONING), str(recorded)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        base = proc.stdout.readline().strip()
+        assert base.startswith("http://127.0.0.1:"), proc.stderr.read() if proc.poll() is not None else base
+        health = httpx.get(base + "/llmtrace/health", timeout=TIMEOUT, trust_env=False).json()
+
+        async def upgrades(paths):
+            answered = []
+            for path in paths:
+                try:
+                    async with websockets.connect(base.replace("http", "ws") + path, open_timeout=5):
+                        answered.append(path)
+                except websockets.InvalidStatus as exc:
+                    assert exc.response.status_code == 404, (path, exc.response.status_code)
+            return answered
+
+        listed = health["websocket_endpoints"]
+        answered = asyncio.run(asyncio.wait_for(upgrades([*listed, "/v1/live/sessions", "/v2/other"]), 60))
+        called = {method: _raw_stream(base, _cassette(REASONING)["request_stream"]["raw"], method)[1].code()
+                  for method in health["grpc_methods"]}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    # the keys it had, as they were
+    assert health["status"] == "ok" and health["exchanges"] == len(load(str(RESPONSES)).exchanges) + 1 \
+        and health["match"] == "strict"
+    assert health["endpoints"] == ["/v1/responses", "/xai_api.Chat/GetCompletion"]
+    assert len(health["recordings"]) == 6
+    # and what it answers besides HTTP
+    assert listed == sorted({*FAMILY_PATHS["openai"], *FAMILY_PATHS["gemini"], *FAMILY_PATHS["elevenlabs"],
+                             "/custom/socket", "/v1/responses"})
+    assert health["sessions"] == 1 + 1 + 1 + 2  # the xAI session dropped and reconnected: two connections
+    assert answered == listed  # every path listed is served, the others (OpenAI Live, here) are not
+    assert health["grpc_methods"] == ["/xai_api.Chat/GetCompletion", "/xai_api.Chat/GetCompletionChunk"]
+    assert called == {method: grpc.StatusCode.OK for method in health["grpc_methods"]}
+
+
+def test_health_lists_no_websocket_path_or_grpc_method_when_no_recording_needs_one():
+    import httpx
+
+    async def run():
+        async with serve([RESPONSES]) as server:
+            return await asyncio.to_thread(lambda: httpx.get(server.base_url + "/llmtrace/health",
+                                                             timeout=TIMEOUT, trust_env=False).json())
+
+    health = asyncio.run(run())
+    assert health["websocket_endpoints"] == ["/v1/responses"] and health["sessions"] == 0
+    assert health["grpc_methods"] == []

@@ -214,11 +214,33 @@ class Replay:
         local path."""
         return match.relative_name(source, self.options.roots)
 
+    grpc = False  # the port answers gRPC too (set by ``Server``)
+
     async def health(self, request: web.Request) -> web.Response:
         endpoints = sorted(self.catalog.by_endpoint)
-        return self._cors(web.json_response({"status": "ok", "recordings": [self.shown(r.source) for r in self.recordings],
-                                             "exchanges": len(self.catalog), "endpoints": endpoints,
-                                             "match": self.options.mode}, dumps=_dumps))
+        doc = {"status": "ok", "recordings": [self.shown(r.source) for r in self.recordings],
+               "exchanges": len(self.catalog), "endpoints": endpoints, "match": self.options.mode}
+        return self._cors(web.json_response({**doc, **self.beside_http(endpoints)}, dumps=_dumps))
+
+    def beside_http(self, endpoints: list[str]) -> dict:
+        """What the port answers besides HTTP requests, listed as ``endpoints`` lists those: the
+        websocket paths (each realtime session's recorded path, else the paths its provider's SDKs
+        connect to; the Responses API's websocket mode on each recorded ``…/responses``), the
+        websocket sessions served, and the gRPC methods."""
+        from llmtrace.server import realtime
+
+        paths = {e for e in endpoints if realtime.family_of_path(e) == "responses"}
+        sessions = 0
+        if any(r.container == "websocket" for r in self.recordings):
+            found = realtime.sessions(self)
+            paths.update(found.paths())
+            sessions = len(found.connections)
+        methods = []
+        if self.grpc:
+            from llmtrace.server.grpc import METHODS
+
+            methods = sorted(METHODS)
+        return {"websocket_endpoints": sorted(paths), "sessions": sessions, "grpc_methods": methods}
 
     def _cors(self, response: web.StreamResponse) -> web.StreamResponse:
         if self.options.cors:
@@ -575,7 +597,7 @@ class Server(Listening):
         super().__init__(host, port)
         self.replay = Replay(recordings, options)
         self.replay.loopback_only = is_loopback_host(host)
-        self.grpc = any(ex.dialect == "xai-grpc" for r in recordings for ex in r.exchanges)
+        self.grpc = self.replay.grpc = any(ex.dialect == "xai-grpc" for r in recordings for ex in r.exchanges)
 
     def application(self) -> web.Application:
         return self.replay.app()

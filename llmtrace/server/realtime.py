@@ -85,6 +85,17 @@ def family_of_path(path: str) -> str | None:
     return None
 
 
+# Where a session that kept no URL is served: every path of its family answers (``family_of_path``);
+# these are the paths the providers' SDKs connect to (``GET /llmtrace/health`` lists them):
+# OpenAI and xAI, Azure OpenAI (two), Azure Voice Live; OpenAI Live; Gemini API and Vertex AI
+# (google-genai's default versions); ElevenLabs Agents.
+FAMILY_PATHS = {"openai": ("/v1/realtime", "/openai/realtime", "/openai/v1/realtime", "/voice-live/realtime"),
+                "openai-live": ("/v1/live/sessions",),
+                "gemini": ("/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent",
+                           "/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent"),
+                "elevenlabs": ("/v1/convai/conversation",)}
+
+
 class Frame(NamedTuple):
     at: float | None
     data: Any  # the JSON frame (or a string that was no JSON)
@@ -280,6 +291,11 @@ class Sessions:
 
     def knows(self, path: str) -> bool:
         return match.endpoint_key(path) in self.endpoints()
+
+    def paths(self) -> set[str]:
+        """Where the sessions are served: each one's recorded path, else its family's."""
+        return {path for c in self.connections
+                for path in ((c.endpoint,) if c.endpoint else FAMILY_PATHS["openai-live" if c.live else c.family])}
 
     def candidates(self, path: str, family: str | None, model: str | None) -> tuple[list[Connection], list[dict]]:
         """The connections a path and its model may serve, and why none, if none."""
