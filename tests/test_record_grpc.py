@@ -18,10 +18,11 @@ import yaml
 grpc = pytest.importorskip("grpc")
 xai_sdk = pytest.importorskip("xai_sdk")
 
-from test_serve_grpc import CODE, REASONING, _cassette, _raw_stream, _recorded_question, _serve  # noqa: E402
+from test_serve_grpc import CODE, REASONING, _cassette, _raw_stream, _recorded_question, _recording, _serve  # noqa: E402
 
 from llmtrace import reassemble  # noqa: E402
 from llmtrace.loader import load  # noqa: E402
+from llmtrace.server.app import Background, Options, Server  # noqa: E402
 from llmtrace.server import faults  # noqa: E402
 from llmtrace.server.proxy import Options as ProxyOptions  # noqa: E402
 from llmtrace.server.proxy import RecordServer  # noqa: E402
@@ -115,3 +116,94 @@ def test_save_as_vcr_appends_the_call_to_the_runs_cassette(tmp_path):
     assert recording.exchanges[0].dialect == "xai-grpc"
     assert recording.exchanges[0].result.choices[0].content == \
         reassemble(load(str(REASONING)).exchanges[0])["outputs"][0]["message"]["content"]
+
+
+# --- an https upstream: TLS with ALPN h2 ------------------------------------------------------------
+
+
+class _TlsServer(Server):
+    """``serve`` behind TLS (its gRPC and HTTP/1.1 on the same port), with ALPN ``h2``."""
+
+    context = None
+
+    @property
+    def base_url(self) -> str:
+        return super().base_url.replace("http://", "https://")
+
+    def site(self, runner):
+        site = super().site(runner)  # the sniffing site: gRPC answered
+        site._ssl_context = self.context
+        return site
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 (its own CA) and the key."""
+    folder = tmp_path_factory.mktemp("tls")
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def _record_command(upstream: str, folder: Path, env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "llmtrace", "record", "--upstream", upstream, "--listen",
+                             "127.0.0.1:0", "-o", str(folder)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+
+
+def _stopped(proc: subprocess.Popen) -> str:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.stderr.read()
+
+
+def test_record_to_an_https_upstream_trusting_its_ca_through_ssl_cert_file(tmp_path, certificate):
+    """The real ``record`` command, its upstream ``serve`` behind TLS with a self-signed
+    certificate that ``SSL_CERT_FILE`` makes trusted; the xAI SDK talks plain gRPC to record. The
+    written cassette equals the original (``llmtrace diff`` exit 0) and keeps the recorded bytes;
+    without the CA trusted the call fails UNAVAILABLE and nothing is sent on unverified."""
+    import os
+    import ssl
+
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    server = _TlsServer([_recording(REASONING)], options=Options(speed=None))  # the recorded bytes served
+    server.context = context
+    expected = reassemble(load(str(REASONING)).exchanges[0])["outputs"][0]["message"]["content"]
+    env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    trusted, untrusted = tmp_path / "trusted", tmp_path / "untrusted"
+    with Background(server) as upstream:
+        assert upstream.startswith("https://127.0.0.1:")
+        proc = _record_command(upstream, trusted, {**env, "SSL_CERT_FILE": str(cert)})
+        try:
+            proxy = proc.stdout.readline().strip()
+            assert proxy.startswith("http://127.0.0.1:"), _stopped(proc)
+            pieces = [chunk.content for _response, chunk in _recorded_question(proxy).stream()]
+        finally:
+            log = _stopped(proc)
+        proc = _record_command(upstream, untrusted, env)  # the system's CAs only: refused
+        try:
+            proxy = proc.stdout.readline().strip()
+            with pytest.raises(grpc.RpcError) as refused:
+                list(_recorded_question(proxy).stream())
+        finally:
+            refused_log = _stopped(proc)
+    assert "".join(pieces) == expected, log
+    [written] = sorted(trusted.glob("*.xai.yaml"))
+    result = subprocess.run([sys.executable, "-m", "llmtrace", "diff", "--ignore", "request.params.n",
+                             str(REASONING), str(written)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    item = yaml.safe_load(written.read_text())["interactions"][0]
+    assert item["response_stream"]["chunks_raw"] == _cassette(REASONING)["response_stream"]["chunks_raw"]
+    assert item["_status"] == 0 and "Traceback" not in log and "test-key" not in written.read_text()
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "cannot reach the upstream ([SSL: CERTIFICATE_VERIFY_FAILED]" in refused_log, refused_log
+    assert "Traceback" not in refused_log

@@ -644,7 +644,8 @@ class Server(Listening):
 
 class _SniffingSite(web.TCPSite):
     """A TCP site whose connections start with ``grpc.Sniffing``: HTTP/2 prefaces go to the gRPC
-    server, everything else to aiohttp as usual (what ``TCPSite.start`` does, but for the factory)."""
+    server, everything else to aiohttp as usual (what ``TCPSite.start`` does, but for the factory;
+    with ``ssl_context``, behind TLS as ``TCPSite`` would be)."""
 
     __slots__ = ("replay", "http2")
 
@@ -655,7 +656,8 @@ class _SniffingSite(web.TCPSite):
         loop = asyncio.get_running_loop()
         http1, replay, http2 = self._runner.server, self.replay, getattr(self, "http2", None)
         self._server = await loop.create_server(lambda: grpc.Sniffing(http1, replay, http2), self._host, self._port,
-                                                backlog=self._backlog, reuse_address=self._reuse_address)
+                                                backlog=self._backlog, reuse_address=self._reuse_address,
+                                                ssl=self._ssl_context)
         self._bound_port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self._port
 
 
