@@ -195,23 +195,11 @@ class Connection(asyncio.Protocol):
             return
         for event in happened:
             if isinstance(event, events.RequestReceived):
-                self.requests[event.stream_id] = (dict(event.headers), bytearray())
+                self.request_started(event.stream_id, dict(event.headers))
             elif isinstance(event, events.DataReceived):
-                self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-                entry = self.requests.get(event.stream_id)
-                if entry is not None:
-                    entry[1].extend(event.data)
-                    if sum(len(body) for _, body in self.requests.values()) > MAX_REQUEST + 5:
-                        # 64 MiB of requests being received at once on one connection, at most
-                        del self.requests[event.stream_id]
-                        self.trailers_only(event.stream_id, RESOURCE_EXHAUSTED,
-                                           "the requests are larger than 64 MiB together")
+                self.request_data(event.stream_id, event.data, event.flow_controlled_length)
             elif isinstance(event, events.StreamEnded):
-                entry = self.requests.pop(event.stream_id, None)
-                if entry is not None:
-                    task = asyncio.ensure_future(self.call(event.stream_id, *entry))
-                    self.tasks[event.stream_id] = task
-                    task.add_done_callback(lambda _t, s=event.stream_id: self.tasks.pop(s, None))
+                self.request_ended(event.stream_id)
             elif isinstance(event, events.StreamReset):
                 self.requests.pop(event.stream_id, None)
                 task = self.tasks.pop(event.stream_id, None)
@@ -223,6 +211,33 @@ class Connection(asyncio.Protocol):
             elif isinstance(event, events.ConnectionTerminated):
                 self.transport.close()
         self.flush()
+
+    # --- a call's request, as it arrives (``record`` forwards it instead: ``server.grpc_record``) --
+    def request_started(self, stream_id: int, headers: dict) -> None:
+        self.requests[stream_id] = (headers, bytearray())
+
+    def request_data(self, stream_id: int, data: bytes, flow_controlled: int) -> None:
+        """A DATA frame of a request: kept until the request ends (read whole: every method
+        answered takes one message), the client's window opened again at once."""
+        self.h2.acknowledge_received_data(flow_controlled, stream_id)
+        entry = self.requests.get(stream_id)
+        if entry is not None:
+            entry[1].extend(data)
+            if sum(len(body) for _, body in self.requests.values()) > MAX_REQUEST + 5:
+                # 64 MiB of requests being received at once on one connection, at most
+                del self.requests[stream_id]
+                self.trailers_only(stream_id, RESOURCE_EXHAUSTED, "the requests are larger than 64 MiB together")
+
+    def request_ended(self, stream_id: int) -> None:
+        entry = self.requests.pop(stream_id, None)
+        if entry is not None:
+            self.start(stream_id, self.call(stream_id, *entry))
+
+    def start(self, stream_id: int, work) -> None:
+        """The task that handles a call (cancelled when the client resets the stream or leaves)."""
+        task = asyncio.ensure_future(work)
+        self.tasks[stream_id] = task
+        task.add_done_callback(lambda _t, s=stream_id: self.tasks.pop(s, None))
 
     def pause_writing(self) -> None:
         self.writable.clear()

@@ -109,12 +109,20 @@ class Upstream:
             for queue in self.streams.values():
                 queue.put_nowait(None)  # the upstream went away
 
-    async def request(self, headers: list[tuple[str, str]], body: bytes) -> tuple[int, asyncio.Queue]:
+    def start(self, headers: list[tuple[str, str]]) -> tuple[int, asyncio.Queue]:
+        """A new stream with the request's headers; its events go to the queue returned."""
+        if self.closed:
+            raise ConnectionResetError("the upstream went away")
         stream_id = self.h2.get_next_available_stream_id()
         queue: asyncio.Queue = asyncio.Queue()
         self.streams[stream_id] = queue
         self.h2.send_headers(stream_id, headers)
-        view = memoryview(body)
+        self.flush()
+        return stream_id, queue
+
+    async def send(self, stream_id: int, data: bytes) -> None:
+        """Request bytes on the stream, as the upstream's flow-control windows take them."""
+        view = memoryview(data)
         while view:
             if self.closed:
                 raise ConnectionResetError("the upstream went away")
@@ -126,9 +134,24 @@ class Upstream:
                 continue
             self.h2.send_data(stream_id, bytes(view[:room]))
             view = view[room:]
+        self.flush()
+
+    def end(self, stream_id: int) -> None:
         self.h2.end_stream(stream_id)
         self.flush()
-        return stream_id, queue
+
+    def cancel(self, stream_id: int) -> None:
+        """The client went away mid-call: the upstream's stream is reset (CANCEL)."""
+        from h2.errors import ErrorCodes
+        from h2.exceptions import H2Error
+
+        self.streams.pop(stream_id, None)
+        if not self.closed:
+            try:
+                self.h2.reset_stream(stream_id, ErrorCodes.CANCEL)
+                self.flush()
+            except H2Error:
+                pass  # the stream had ended already
 
     def close(self) -> None:
         self.closed = True
@@ -139,21 +162,48 @@ class Upstream:
 
 
 class ProxyConnection(grpc.Connection):
-    """A client's HTTP/2 connection whose calls go to the upstream."""
+    """A client's HTTP/2 connection whose calls go to the upstream as they arrive: the headers at
+    once, each request DATA frame when it comes (client-streaming calls such as xAI's
+    ``Files/UploadFile`` and bidirectional ones as well as unary), the client's window opened
+    again only once the upstream took the bytes (flow control end to end)."""
 
     def __init__(self, server: _Server):
         super().__init__(server)
         self.recorder = server.recorder
         self.upstream: Upstream | None = None
         self.opening: asyncio.Lock = asyncio.Lock()
+        self.sources: dict[int, asyncio.Queue] = {}  # each call's request frames, not yet forwarded
 
-    async def call(self, stream_id: int, headers: dict, body: bytearray) -> None:
+    def request_started(self, stream_id: int, headers: dict) -> None:
+        source: asyncio.Queue = asyncio.Queue()  # bounded by the client's window: nothing acknowledged waits here
+        self.sources[stream_id] = source
+        self.start(stream_id, self.proxied(stream_id, headers, source))
+
+    def request_data(self, stream_id: int, data: bytes, flow_controlled: int) -> None:
+        source = self.sources.get(stream_id)
+        if source is None:  # the call is over (answered early, or failed): read and dropped
+            self.h2.acknowledge_received_data(flow_controlled, stream_id)
+        else:
+            source.put_nowait((data, flow_controlled))
+
+    def request_ended(self, stream_id: int) -> None:
+        source = self.sources.get(stream_id)
+        if source is not None:
+            source.put_nowait(None)
+
+    async def proxied(self, stream_id: int, headers: dict, source: asyncio.Queue) -> None:
         from h2.exceptions import H2Error
 
         try:
-            await relay(self, stream_id, headers, bytes(body))
+            await relay(self, stream_id, headers, source)
         except (ConnectionResetError, H2Error):
             pass
+        finally:
+            self.sources.pop(stream_id, None)
+            for data, flow in _drained(source):  # frames that came meanwhile: the window opened again
+                self.h2.acknowledge_received_data(flow, stream_id)
+            if not self.closed:
+                self.flush()
 
     async def connect(self) -> Upstream:
         async with self.opening:
@@ -169,13 +219,23 @@ class ProxyConnection(grpc.Connection):
             self.upstream.close()
 
 
+def _drained(queue: asyncio.Queue) -> list:
+    out = []
+    while not queue.empty():
+        item = queue.get_nowait()
+        if item is not None:
+            out.append(item)
+    return out
+
+
 class Call:
     """One gRPC call as it crossed the proxy."""
 
-    def __init__(self, path: str, headers: dict, body: bytes):
+    def __init__(self, path: str, headers: dict, body: bytes = b""):
         self.path = path
         self.headers = headers
-        self.body = body
+        self.body = bytearray(body)
+        self.body_cut = False  # the request was larger than ``grpc.MAX_REQUEST``: its start kept
         self.started = time.time()
         self.t0 = time.monotonic()
         self.reads: list[tuple[float, bytes]] = []
@@ -185,6 +245,13 @@ class Call:
 
     def offset(self) -> float:
         return (time.monotonic() - self.t0) * 1000
+
+    def keep(self, data: bytes) -> None:
+        """Request bytes, kept for the recording up to ``grpc.MAX_REQUEST`` (all are forwarded)."""
+        room = grpc.MAX_REQUEST + 5 - len(self.body)
+        if len(data) > room:
+            self.body_cut = True
+        self.body.extend(data[:max(room, 0)])
 
     def trailers(self, pairs) -> None:
         found = dict(pairs)
@@ -209,20 +276,47 @@ def _outgoing(headers: dict, upstream: Upstream) -> list[tuple[str, str]]:
     return pseudo + rest
 
 
-async def relay(conn: ProxyConnection, stream_id: int, headers: dict, body: bytes) -> None:
+async def forward(conn: ProxyConnection, stream_id: int, source: asyncio.Queue, upstream: Upstream,
+                  upstream_id: int, call: Call) -> None:
+    """The request's DATA frames to the upstream as they arrive, then its end; each frame's bytes
+    acknowledged to the client once the upstream took them."""
+    from h2.exceptions import H2Error
+
+    try:
+        while True:
+            item = await source.get()
+            if item is None:
+                upstream.end(upstream_id)
+                return
+            data, flow = item
+            call.keep(data)
+            await upstream.send(upstream_id, data)
+            if not conn.closed:
+                conn.h2.acknowledge_received_data(flow, stream_id)
+                conn.flush()
+    except (ConnectionResetError, H2Error, asyncio.TimeoutError):
+        pass  # the upstream went away or ended the stream: the answer side says so
+
+
+async def relay(conn: ProxyConnection, stream_id: int, headers: dict, source: asyncio.Queue) -> None:
     from h2 import events
 
     recorder = conn.recorder
-    call = Call(headers.get(":path", ""), headers, body)
+    call = Call(headers.get(":path", ""), headers)
+    pump: asyncio.Future | None = None
+    upstream_id = None
     try:
         try:
             upstream = await conn.connect()
         except (OSError, asyncio.TimeoutError) as exc:
             call.error = f"cannot reach the upstream ({exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__})"
             call.status = grpc.UNAVAILABLE
+            for data, _flow in _drained(source):
+                call.keep(data)
             conn.trailers_only(stream_id, grpc.UNAVAILABLE, f"llmtrace record: {call.error}")
             return
-        upstream_id, queue = await upstream.request(_outgoing(headers, upstream), body)
+        upstream_id, queue = upstream.start(_outgoing(headers, upstream))
+        pump = asyncio.ensure_future(forward(conn, stream_id, source, upstream, upstream_id, call))
         ended = False
         while not ended:
             try:
@@ -261,10 +355,15 @@ async def relay(conn: ProxyConnection, stream_id: int, headers: dict, body: byte
                 conn.flush()
                 ended = True
         upstream.streams.pop(upstream_id, None)
+        upstream_id = None
     except asyncio.CancelledError:
         call.error = call.error or "the client cancelled the call"
+        if upstream_id is not None:
+            upstream.cancel(upstream_id)
         raise
     finally:
+        if pump is not None and not pump.done():
+            pump.cancel()
         _save(recorder, call)
 
 
@@ -293,10 +392,11 @@ def interaction(call: Call, mask: bool) -> dict:
 
     streaming = call.path == grpc.STREAM_METHOD
     xai = call.path in grpc.METHODS
+    body = bytes(call.body)
     try:
-        request = grpc.unframed(call.body, call.headers.get("grpc-encoding"))
+        request = grpc.unframed(body, call.headers.get("grpc-encoding"))
     except grpc.GrpcError:
-        request = call.body
+        request = body
     request_json = None
     if xai:
         try:
@@ -330,6 +430,8 @@ def interaction(call: Call, mask: bool) -> dict:
     item["_metadata"] = secrets.mask_headers(metadata) if mask else metadata
     if call.error:
         item["_error"] = call.error
+    if call.body_cut:
+        item["_request_cut"] = f"the request was larger than {grpc.MAX_REQUEST >> 20} MiB: its start is kept"
     return item
 
 
