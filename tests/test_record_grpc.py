@@ -18,7 +18,7 @@ import yaml
 grpc = pytest.importorskip("grpc")
 xai_sdk = pytest.importorskip("xai_sdk")
 
-from test_serve_grpc import CODE, REASONING, _cassette, _raw_stream, _recorded_question, _recording, _serve  # noqa: E402
+from test_serve_grpc import CODE, DEADLINE, REASONING, _cassette, _raw_stream, _recorded_question, _recording, _serve  # noqa: E402
 
 from llmtrace import reassemble  # noqa: E402
 from llmtrace.loader import load  # noqa: E402
@@ -207,3 +207,135 @@ def test_record_to_an_https_upstream_trusting_its_ca_through_ssl_cert_file(tmp_p
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "cannot reach the upstream ([SSL: CERTIFICATE_VERIFY_FAILED]" in refused_log, refused_log
     assert "Traceback" not in refused_log
+
+
+# --- client-streaming and bidirectional calls: request messages forwarded as they arrive -----------
+
+
+class _Upstream:
+    """grpcio's own server (a generic handler: bytes in, bytes out) as the upstream: xAI's
+    client-streaming ``Files/UploadFile`` and a bidirectional echo (no xAI method is one: the
+    proxy is generic). It notes each request message when it arrives."""
+
+    def __init__(self, hold: threading.Event | None = None):
+        from concurrent import futures
+
+        self.seen: list[bytes] = []
+        self.arrived = threading.Condition()
+        self.hold = hold
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
+                                  options=[("grpc.http2.bdp_probe", 0)])
+        self.server.add_generic_rpc_handlers((
+            grpc.method_handlers_generic_handler("xai_api.Files", {
+                "UploadFile": grpc.stream_unary_rpc_method_handler(self.upload)}),
+            grpc.method_handlers_generic_handler("test.Echo", {
+                "Chat": grpc.stream_stream_rpc_method_handler(self.echo)}),
+        ))
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+
+    def note(self, message: bytes) -> None:
+        with self.arrived:
+            self.seen.append(message)
+            self.arrived.notify_all()
+
+    def wait_for(self, n: int) -> bool:
+        with self.arrived:
+            return self.arrived.wait_for(lambda: len(self.seen) >= n, DEADLINE)
+
+    def upload(self, messages, context):
+        for message in messages:
+            self.note(message)
+            if self.hold is not None:
+                assert self.hold.wait(DEADLINE)
+        return b"file:" + str(sum(len(m) for m in self.seen)).encode()
+
+    def echo(self, messages, context):
+        for message in messages:
+            self.note(message)
+            yield b"echo:" + message
+
+    def __enter__(self) -> str:
+        self.server.start()
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc):
+        self.server.stop(0).wait(10)
+
+
+def _plain(proxy: str):
+    return grpc.insecure_channel(proxy.removeprefix("http://"),
+                                 options=[("grpc.enable_http_proxy", 0), ("grpc.http2.bdp_probe", 0)])
+
+
+def test_a_client_streaming_upload_is_forwarded_message_by_message_and_recorded(tmp_path):
+    """Each request message reaches the upstream before the client sends the next (it waits
+    for it): forwarded as they arrive, not read whole first. The answer comes back and the
+    call is written with the method's name, the request bytes as sent."""
+    upstream = _Upstream()
+    parts = [b"part-%d:" % i + bytes(range(256)) * 40 for i in range(5)]
+    with upstream as base, _Recording(base, tmp_path) as proxy:
+        def requests():
+            for n, part in enumerate(parts):
+                if n:  # the previous one arrived upstream while this call is still sending
+                    assert upstream.wait_for(n), f"message {n - 1} never reached the upstream"
+                yield part
+
+        with _plain(proxy) as channel:
+            answer = channel.stream_unary("/xai_api.Files/UploadFile")(requests(), timeout=DEADLINE)
+    assert answer == b"file:" + str(sum(map(len, parts))).encode()
+    assert upstream.seen == parts
+    [written] = sorted(tmp_path.glob("*.xai.yaml"))
+    assert written.name == "0001-GRPC-xai-api-files-uploadfile.xai.yaml"
+    item = yaml.safe_load(written.read_text())["interactions"][0]
+    assert item["_method"] == "/xai_api.Files/UploadFile" and item["_status"] == 0
+    assert item["request"]["raw"] == b"".join(b"\0" + len(p).to_bytes(4, "big") + p for p in parts)
+    assert item["response"]["raw"] == answer
+
+
+def test_a_bidirectional_call_in_lock_step_through_record(tmp_path):
+    """Send one, receive its echo, send the next: a proxy that waited for the whole request
+    would never answer the first."""
+    import queue as queues
+
+    upstream = _Upstream()
+    outgoing: queues.Queue = queues.Queue()
+    with upstream as base, _Recording(base, tmp_path) as proxy:
+        with _plain(proxy) as channel:
+            call = channel.stream_stream("/test.Echo/Chat")(iter(outgoing.get, None), timeout=DEADLINE)
+            echoes = []
+            for n in range(3):
+                outgoing.put(b"turn %d" % n)
+                echoes.append(next(call))
+            outgoing.put(None)
+            assert list(call) == []
+    assert echoes == [b"echo:turn 0", b"echo:turn 1", b"echo:turn 2"]
+    [written] = sorted(tmp_path.glob("*.xai.yaml"))
+    item = yaml.safe_load(written.read_text())["interactions"][0]
+    assert item["_method"] == "/test.Echo/Chat" and item["_status"] == 0
+
+
+def test_a_slow_upstream_holds_the_client_back_through_flow_control(tmp_path):
+    """The upstream stops reading after the first message: the client can only send what the
+    windows between hold (the proxy acknowledges a frame once the upstream took it), not the
+    whole 8 MiB into the proxy's memory."""
+    hold = threading.Event()
+    upstream = _Upstream(hold)
+    part = b"x" * 2**20
+    pulled = []
+    with upstream as base, _Recording(base, tmp_path) as proxy:
+        def requests():
+            for n in range(8):
+                pulled.append(n)
+                yield part
+
+        with _plain(proxy) as channel:
+            future = channel.stream_unary("/xai_api.Files/UploadFile").future(requests(), timeout=DEADLINE)
+            assert upstream.wait_for(1)
+            import time
+
+            time.sleep(1.0)  # time enough for an unbounded proxy to take everything
+            held = len(pulled)
+            hold.set()
+            answer = future.result(DEADLINE)
+    assert answer == b"file:" + str(8 * len(part)).encode()
+    assert held < 8, held
