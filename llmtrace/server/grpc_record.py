@@ -4,18 +4,24 @@ to the upstream over HTTP/2 (``h2`` on both sides; TLS with ALPN ``h2`` when the
 ``https``), and each call is recorded.
 
 The client side is ``server.grpc``'s ``Connection`` (its framing, flow control and writes);
-instead of answering from recordings, each call — read whole, as unary-request calls are — goes
-to the upstream on a stream of one HTTP/2 connection per client connection: the request headers
-(``:authority`` the upstream's, the hop-by-hop ones dropped; ``te: trailers`` kept) and the
-message, then the response headers, every DATA frame as it arrives (relayed at once, kept with
-its offset) and the trailers (``grpc-status``, ``grpc-message``) are passed back. A stream the
-upstream resets is reset for the client; an upstream that drops the connection cuts the client's.
+instead of answering from recordings, each call goes to the upstream on a stream of one HTTP/2
+connection per client connection, both ways at once: the request headers as soon as they come
+(``:authority`` the upstream's, the hop-by-hop ones dropped; ``te: trailers`` kept), each request
+DATA frame as it arrives (client-streaming calls, xAI's ``Files/UploadFile``, and bidirectional
+ones are proxied, not only unary requests; the client's window is opened again only once the
+upstream took the bytes, so a slow upstream holds the client back instead of the proxy
+buffering), and back the response headers, every DATA frame as it arrives (relayed at once, kept
+with its offset) and the trailers (``grpc-status``, ``grpc-message``). A stream the upstream
+resets is reset for the client, a call the client cancels is reset upstream; an upstream that
+drops the connection cuts the client's. The request is kept for the file up to 64 MiB
+(``grpc.MAX_REQUEST``; beyond, forwarded all the same and ``_request_cut`` says so).
 
 Written as pydantic-ai records the xAI SDK (``containers.grpc_cassette``): one cassette per call,
 ``DIR/NNNN-GRPC-method-slug.xai.yaml`` (numbered with the run's other files), ``{request_stream |
 request: {json, raw}, response_stream: {chunks_json, chunks_raw} | response: {json, raw} |
 {error}}`` with ``json`` the message decoded by xAI's schema (``dialects.xai_grpc``; other
-services keep ``raw`` only) and ``raw`` the message bytes as sent; the reads' offsets (ms from the
+services keep ``raw`` only) and ``raw`` the message bytes as sent (a request of several messages,
+a client stream: the length-prefixed messages one after the other); the reads' offsets (ms from the
 call's start), the status and the masked request metadata go in fields the readers ignore
 (``_chunk_offsets_ms``, ``_status``, ``_metadata``). ``--save-as vcr`` appends the call to the
 run's cassette instead (the same interaction shape). ``serve`` replays the file as gRPC again,
