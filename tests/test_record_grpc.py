@@ -339,3 +339,45 @@ def test_a_slow_upstream_holds_the_client_back_through_flow_control(tmp_path):
             answer = future.result(DEADLINE)
     assert answer == b"file:" + str(8 * len(part)).encode()
     assert held < 8, held
+
+
+def test_a_call_the_client_cancels_is_reset_upstream(tmp_path):
+    upstream = _Upstream()
+    ended = threading.Event()
+
+    def watched(messages, context):
+        context.add_callback(ended.set)  # the upstream's call ends: cancelled, not left open
+        yield from upstream.echo(messages, context)
+
+    upstream.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("test.Watched", {
+        "Chat": grpc.stream_stream_rpc_method_handler(watched)}),))
+    outgoing = threading.Event()
+    with upstream as base, _Recording(base, tmp_path) as proxy:
+        with _plain(proxy) as channel:
+            def requests():
+                yield b"hello"
+                outgoing.wait(DEADLINE)  # the request stays open
+
+            call = channel.stream_stream("/test.Watched/Chat")(requests(), timeout=DEADLINE)
+            assert next(call) == b"echo:hello"
+            call.cancel()
+            assert ended.wait(5)  # well before the deadline the upstream was told
+            outgoing.set()
+    [written] = sorted(tmp_path.glob("*.xai.yaml"))
+    assert yaml.safe_load(written.read_text())["interactions"][0]["_error"] == "the client cancelled the call"
+
+
+def test_a_request_beyond_the_size_kept_is_forwarded_whole_and_its_start_kept(tmp_path, monkeypatch):
+    from llmtrace.server import grpc as served_grpc
+
+    monkeypatch.setattr(served_grpc, "MAX_REQUEST", 1000)  # what the file keeps of a request
+    upstream = _Upstream()
+    parts = [bytes([i]) * 10_000 for i in range(3)]
+    with upstream as base, _Recording(base, tmp_path) as proxy:
+        with _plain(proxy) as channel:
+            answer = channel.stream_unary("/xai_api.Files/UploadFile")(iter(parts), timeout=DEADLINE)
+    assert upstream.seen == parts and answer == b"file:30000"
+    [written] = sorted(tmp_path.glob("*.xai.yaml"))
+    item = yaml.safe_load(written.read_text())["interactions"][0]
+    assert item["request"]["raw"] == (b"\0" + (10_000).to_bytes(4, "big") + parts[0])[:1005]
+    assert "larger than" in item["_request_cut"]
