@@ -160,3 +160,47 @@ def test_unknown_events_are_kept_and_an_error_outside_a_response_is_an_exchange(
     error, turn = load(str(target)).exchanges
     assert "error-in-stream" in [a.code for a in detect(error)]
     assert turn.response.chunks[1]["type"] == "response.brand_new.delta" and turn.result.choices[0].content == "ok"
+
+
+# --- the endpoint: named where the protocol is spoken on one path only -----------------------------
+
+LIVE = DATA / "live"
+
+
+@pytest.mark.parametrize("name, endpoint", [
+    ("tests__realtime__cassettes__test_elevenlabs_ws_frames__test_tool_round_and_followup_turn.yaml",
+     "/v1/convai/conversation"),
+    ("tests__realtime__cassettes__test_openai_live_ws__test_audio_in_delegated_tool_round.reduced.yaml",
+     "/v1/live/sessions"),
+])
+def test_a_session_of_a_one_path_protocol_names_its_endpoint_and_no_host(name, endpoint):
+    recording = load(str(LIVE / name))
+    assert {ex.request.endpoint for ex in recording.exchanges} == {endpoint}
+    assert {ex.request.host for ex in recording.exchanges} == {None}  # never invented
+
+
+@pytest.mark.parametrize("path", SESSIONS, ids=[p.name.split("__")[-1] for p in SESSIONS])
+def test_openai_realtime_and_gemini_live_sessions_without_a_url_name_no_endpoint(path):
+    """The same frames go to several providers' paths (OpenAI, xAI, Azure, Voice Live; Gemini's
+    path holds an API version the frames do not say): nothing is guessed."""
+    assert {ex.request.endpoint for ex in load(str(path)).exchanges} == {None}
+
+
+def test_a_kept_url_gives_the_endpoint_of_a_one_path_protocol(tmp_path):
+    doc = yaml.safe_load((LIVE / "tests__realtime__cassettes__test_elevenlabs_ws_frames__test_text_in_audio_out_turn.yaml")
+                         .read_text())
+    doc["url"] = "ws://127.0.0.1:9/eu/v1/convai/conversation?agent_id=agent_x"  # behind a prefix, as recorded
+    path = tmp_path / "0001-WS-eu-v1-convai-conversation.json"
+    path.write_bytes(orjson.dumps(doc))
+    assert {ex.request.endpoint for ex in load(str(path)).exchanges} == {"/eu/v1/convai/conversation"}
+
+
+def test_show_prints_the_endpoint_of_an_elevenlabs_session():
+    import subprocess
+    import sys
+
+    name = "tests__realtime__cassettes__test_elevenlabs_ws_frames__test_text_in_audio_out_turn.yaml"
+    out = subprocess.run([sys.executable, "-m", "llmtrace", "show", "--json", str(LIVE / name)], capture_output=True,
+                         timeout=60, check=True).stdout
+    [exchange] = orjson.loads(out)["exchanges"]
+    assert exchange["request"]["endpoint"] == "/v1/convai/conversation" and exchange["request"]["host"] is None

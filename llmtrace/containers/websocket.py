@@ -117,7 +117,8 @@ def read(doc: Any) -> list[tuple[Request, Response]]:
         elif session.current is not None:
             session.take(data)  # a frame that is no JSON object: kept in the response it came in
     session.end()
-    pairs = [turn.pair() for turn in session.turns]
+    endpoint = _endpoint(doc, session)
+    pairs = [turn.pair(endpoint) for turn in session.turns]
     if not pairs:  # no response found: the session is kept whole, never dropped
         pairs = [(Request(method=None), Response(streaming=False, body={"interactions": frames}))]
     return pairs
@@ -133,6 +134,27 @@ def _session_for(frames: list) -> _Session:
 
 
 FAMILIES = {"openai": "openai-realtime", "gemini": "gemini-live", "elevenlabs": "elevenlabs-agents"}
+# The protocols spoken on one path only: a session of theirs names its endpoint even when the file
+# kept no URL (pydantic-ai's cassettes). OpenAI Realtime's frames are the same on OpenAI's and xAI's
+# ``/v1/realtime``, Azure's ``/openai/realtime`` and Voice Live's ``/voice-live/realtime`` (the model
+# cannot tell: an Azure deployment may be named ``gpt-realtime``), and Gemini Live's path holds an
+# API version the frames do not say: those are left without one.
+ELEVENLABS_PATH = "/v1/convai/conversation"
+LIVE_PATH = "/v1/live/sessions"
+
+
+def _endpoint(doc: dict, session: _Session) -> str | None:
+    """The endpoint of a session whose protocol has one path: the path of the URL the file kept
+    (``record``'s files), else that path."""
+    if session.endpoint is None:
+        return None
+    url = doc.get("url")
+    if isinstance(url, str) and url:
+        from llmtrace.secrets import mask_url
+        from llmtrace.urls import split_url
+
+        return mask_url(split_url(url).path) or session.endpoint
+    return session.endpoint
 
 
 def family_of(frames: list) -> str:
@@ -169,11 +191,11 @@ class _Turn:
         self.chunks.append(data)
         self.times.append(at)
 
-    def pair(self) -> tuple[Request, Response]:
+    def pair(self, endpoint: str | None = None) -> tuple[Request, Response]:
         body = self.body
         model = body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else None
         timed = any(t is not None for t in self.times)
-        return (Request(method=None, model=model, body=body),
+        return (Request(method=None, model=model, body=body, endpoint=endpoint),
                 Response(streaming=True, chunks=self.chunks, cut_off=self.cut_off,
                          chunk_times=self.times if timed else None, chunk_timing="chunk-times" if timed else None,
                          timings={"started": self.started} if timed and self.started is not None else None))
@@ -190,6 +212,8 @@ _RECORDING_ENDS = "the recording ends before the response did"
 class _Session:
     """What every family shares: the responses so far (in the order they began), the one being
     received, and the time the client last spoke."""
+
+    endpoint: str | None = None  # the one path the protocol is spoken on, if it has one
 
     def __init__(self) -> None:
         self.turns: list[_Turn] = []
@@ -266,6 +290,8 @@ class _OpenAISession(_Session):
     def sent(self, data: dict) -> None:
         self.asked_at = self.at
         kind = data.get("type")
+        if kind == "session.start":
+            self.endpoint = LIVE_PATH  # OpenAI Live: its sessions only
         if kind in ("session.update", "session.start") and isinstance(data.get("session"), dict):
             self.updates.update(data["session"])
         elif kind == "conversation.item.create" and isinstance(data.get("item"), dict):
@@ -316,6 +342,7 @@ class _OpenAISession(_Session):
 
     def _live(self, kind: str, data: dict) -> None:
         if kind == "session.started":
+            self.endpoint = LIVE_PATH
             if isinstance(data.get("session"), dict):
                 self.config.update(data["session"])
             return
@@ -500,6 +527,8 @@ def _number(value: Any) -> int | None:
 
 
 class _ElevenLabsSession(_Session):
+    endpoint = ELEVENLABS_PATH
+
     def __init__(self) -> None:
         super().__init__()
         self.client_data: dict = {}  # conversation_initiation_client_data, as sent

@@ -279,7 +279,10 @@ class Catalog:
         self.rewind()
 
     def add(self, recording: Recording) -> None:
-        """File a recording's exchanges (after those filed before: last in a sequence)."""
+        """File a recording's exchanges (after those filed before: last in a sequence). A
+        websocket session's are not HTTP exchanges: ``server.realtime`` serves the session."""
+        if recording.container == "websocket":
+            return
         name = relative_name(recording.source, self.roots)
         for exchange in recording.exchanges:
             endpoint = endpoint_key(exchange.request.endpoint or DEFAULT_PATHS.get(exchange.dialect))

@@ -55,6 +55,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 from aiohttp import WSMsgType, web
 
+from llmtrace.containers.websocket import ELEVENLABS_PATH, LIVE_PATH
 from llmtrace.server import faults as faults_mod
 from llmtrace.server import match, wire
 from llmtrace.server.ws_events import MAX_FRAME, error_event, note  # noqa: F401 (used here and by tests)
@@ -90,10 +91,10 @@ def family_of_path(path: str) -> str | None:
 # OpenAI and xAI, Azure OpenAI (two), Azure Voice Live; OpenAI Live; Gemini API and Vertex AI
 # (google-genai's default versions); ElevenLabs Agents.
 FAMILY_PATHS = {"openai": ("/v1/realtime", "/openai/realtime", "/openai/v1/realtime", "/voice-live/realtime"),
-                "openai-live": ("/v1/live/sessions",),
+                "openai-live": (LIVE_PATH,),
                 "gemini": ("/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent",
                            "/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent"),
-                "elevenlabs": ("/v1/convai/conversation",)}
+                "elevenlabs": (ELEVENLABS_PATH,)}
 
 
 class Frame(NamedTuple):
