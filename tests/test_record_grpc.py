@@ -19,10 +19,11 @@ grpc = pytest.importorskip("grpc")
 xai_sdk = pytest.importorskip("xai_sdk")
 
 from test_serve_grpc import CODE, DEADLINE, REASONING, _cassette, _raw_stream, _recorded_question, _recording, _serve  # noqa: E402
+from test_serve_realtime import TlsServer, self_signed  # noqa: E402
 
 from llmtrace import reassemble  # noqa: E402
 from llmtrace.loader import load  # noqa: E402
-from llmtrace.server.app import Background, Options, Server  # noqa: E402
+from llmtrace.server.app import Background, Options  # noqa: E402
 from llmtrace.server import faults  # noqa: E402
 from llmtrace.server.proxy import Options as ProxyOptions  # noqa: E402
 from llmtrace.server.proxy import RecordServer  # noqa: E402
@@ -121,30 +122,9 @@ def test_save_as_vcr_appends_the_call_to_the_runs_cassette(tmp_path):
 # --- an https upstream: TLS with ALPN h2 ------------------------------------------------------------
 
 
-class _TlsServer(Server):
-    """``serve`` behind TLS (its gRPC and HTTP/1.1 on the same port), with ALPN ``h2``."""
-
-    context = None
-
-    @property
-    def base_url(self) -> str:
-        return super().base_url.replace("http://", "https://")
-
-    def site(self, runner):
-        site = super().site(runner)  # the sniffing site: gRPC answered
-        site._ssl_context = self.context
-        return site
-
-
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory):
-    """A self-signed certificate for 127.0.0.1 (its own CA) and the key."""
-    folder = tmp_path_factory.mktemp("tls")
-    key, cert = folder / "key.pem", folder / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True, timeout=60)
-    return cert, key
+    return self_signed(tmp_path_factory.mktemp("tls"))
 
 
 def _record_command(upstream: str, folder: Path, env: dict) -> subprocess.Popen:
@@ -175,7 +155,7 @@ def test_record_to_an_https_upstream_trusting_its_ca_through_ssl_cert_file(tmp_p
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     context.set_alpn_protocols(["h2", "http/1.1"])
-    server = _TlsServer([_recording(REASONING)], options=Options(speed=None))  # the recorded bytes served
+    server = TlsServer([_recording(REASONING)], options=Options(speed=None))  # the recorded bytes served
     server.context = context
     expected = reassemble(load(str(REASONING)).exchanges[0])["outputs"][0]["message"]["content"]
     env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}

@@ -195,8 +195,10 @@ def test_azure_path_with_a_deployment_and_the_websockets_library():
                                                            "received": "other-deployment"}
 
 
-class _TlsServer(Server):
-    """``serve`` behind TLS: google-genai's Live client with an API key always speaks ``wss://``."""
+class TlsServer(Server):
+    """``serve`` behind TLS (``context``: the server's), HTTP/1.1, websockets and gRPC alike:
+    google-genai's Live client with an API key always speaks ``wss://``; ``record`` reaches an
+    ``https`` upstream with ALPN ``h2``."""
 
     context = None
 
@@ -205,28 +207,33 @@ class _TlsServer(Server):
         return super().base_url.replace("http://", "https://")
 
     def site(self, runner):
-        from aiohttp import web
+        site = super().site(runner)  # aiohttp's, or the one sniffing gRPC's preface
+        site._ssl_context = self.context
+        return site
 
-        return web.TCPSite(runner, self.host, self.port, ssl_context=self.context)
 
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory):
-    """A self-signed certificate for 127.0.0.1: the server's context and a client's that trusts it."""
-    import ssl
-
-    folder = tmp_path_factory.mktemp("tls")
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (its own CA) and its key, made with openssl."""
     key, cert = folder / "key.pem", folder / "cert.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
                     "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
                    check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory):
+    """The server's context and a client's that trusts it."""
+    import ssl
+
+    cert, key = self_signed(tmp_path_factory.mktemp("tls"))
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server.load_cert_chain(cert, key)
     return server, ssl.create_default_context(cafile=str(cert))
 
 
 def _tls_serve(paths, tls) -> Server:
-    server = _TlsServer([load(str(p)) for p in paths], options=Options(speed=None))
+    server = TlsServer([load(str(p)) for p in paths], options=Options(speed=None))
     server.context = tls[0]
     return server
 
