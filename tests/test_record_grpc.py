@@ -361,3 +361,28 @@ def test_a_request_beyond_the_size_kept_is_forwarded_whole_and_its_start_kept(tm
     item = yaml.safe_load(written.read_text())["interactions"][0]
     assert item["request"]["raw"] == (b"\0" + (10_000).to_bytes(4, "big") + parts[0])[:1005]
     assert "larger than" in item["_request_cut"]
+
+
+def test_calls_the_upstream_ends_early_leave_the_connection_usable(tmp_path):
+    """The upstream refuses an upload after its first message while the client still sends:
+    the frames the proxy drops still open the connection's window again, so after many such
+    calls on one connection the next upload goes through."""
+    upstream = _Upstream()
+
+    def refuse(messages, context):
+        next(messages)
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, "too big")
+
+    upstream.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("test.Refuse", {
+        "Upload": grpc.stream_unary_rpc_method_handler(refuse)}),))
+    part = b"y" * 60_000
+    with upstream as base, _Recording(base, tmp_path) as proxy:
+        with _plain(proxy) as channel:
+            codes = []
+            for _ in range(6):
+                with pytest.raises(grpc.RpcError) as refused:
+                    channel.stream_unary("/test.Refuse/Upload")(iter([part] * 8), timeout=DEADLINE)
+                codes.append(refused.value.code())
+            answer = channel.stream_unary("/xai_api.Files/UploadFile")(iter([part] * 4), timeout=DEADLINE)
+    assert codes == [grpc.StatusCode.INVALID_ARGUMENT] * 6
+    assert answer == b"file:" + str(len(upstream.seen) * len(part)).encode() and len(upstream.seen) == 4

@@ -295,11 +295,13 @@ async def forward(conn: ProxyConnection, stream_id: int, source: asyncio.Queue, 
                 upstream.end(upstream_id)
                 return
             data, flow = item
-            call.keep(data)
-            await upstream.send(upstream_id, data)
-            if not conn.closed:
-                conn.h2.acknowledge_received_data(flow, stream_id)
-                conn.flush()
+            try:
+                call.keep(data)
+                await upstream.send(upstream_id, data)
+            finally:  # sent, or dropped (the call ended meanwhile): the connection's window is not lost
+                if not conn.closed:
+                    conn.h2.acknowledge_received_data(flow, stream_id)
+                    conn.flush()
     except (ConnectionResetError, H2Error, asyncio.TimeoutError):
         pass  # the upstream went away or ended the stream: the answer side says so
 
