@@ -16,7 +16,8 @@ from test_record import CHAT, TIMED, TIMEOUT, _body, _raw, _wait_files, recordin
 def capture(content_type: str, reads: list[bytes], encoding: str | None = None) -> Capture:
     c = Capture("POST", "http://x/v1", "/v1", "HTTP/1.1", [], b"", 0.0)
     c.response_headers = [("Content-Type", content_type)] + ([("Content-Encoding", encoding)] if encoding else [])
-    c.reads = [(float(i), data) for i, data in enumerate(reads)]
+    for i, data in enumerate(reads):
+        c.add(float(i), data)
     return c
 
 
