@@ -70,7 +70,8 @@ class Recorder:
     async def open(self) -> None:
         self.saver.prepare()
         for capture, where in self.saver.recover():
-            self.log(f"recovered {capture.method} {capture.path} ({received(capture)} before the recorder stopped) "
+            reads = f"{capture.count} network read{'s' if capture.count != 1 else ''}"
+            self.log(f"recovered {capture.method} {capture.path} ({reads} before its recorder stopped) "
                      f"{where if isinstance(where, str) else f'→ {where}'}")
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.options.connect_timeout,
                                         sock_read=self.options.read_timeout)

@@ -234,8 +234,8 @@ def _wbits(capture: Capture) -> int | None:
 
 
 _PIECE = 1 << 20  # bytes of a decoded body read at a time
-_OWN = 4 << 20  # bytes of a body each masking window answers for ...
-_OVERLAP = 1 << 20  # ... seen with this much on each side (a credential is far shorter)
+_OWN = 2 << 20  # bytes of a body each masking window answers for ...
+_OVERLAP = 512 << 10  # ... seen with this much on each side (a credential, even spelt across events, is far shorter)
 
 
 class Body:
@@ -586,15 +586,17 @@ def _split_places(data: bytes) -> list[tuple[int, int]]:
 def _leaves(doc: Any, path: tuple = ()) -> list[tuple[tuple, str]]:
     """Every string in a parsed event with its path (``("choices", 0, "delta", "content")``),
     without recursion."""
+    if isinstance(doc, str):
+        return [(path, doc)]
     out, stack = [], [(path, doc)]
     while stack:
         where, item = stack.pop()
-        if isinstance(item, str):
-            out.append((where, item))
-        elif isinstance(item, dict):
-            stack.extend((where + (key,), value) for key, value in item.items())
-        elif isinstance(item, list):
-            stack.extend((where + (n,), value) for n, value in enumerate(item))
+        for key, value in item.items() if type(item) is dict else enumerate(item):
+            kind = type(value)
+            if kind is str:
+                out.append((where + (key,), value))
+            elif kind is dict or kind is list:
+                stack.append((where + (key,), value))
     return out
 
 
