@@ -141,6 +141,7 @@ class Recorder:
                 out.enable_chunked_encoding()
             await out.prepare(request)
             content = upstream.content
+            unspooled = None  # why the reads could not all be kept (a full disk): relayed all the same
             try:
                 while True:
                     data = await content.readany()
@@ -149,7 +150,11 @@ class Recorder:
                     now = (time.monotonic() - t0) * 1000
                     if capture.first_byte_ms is None:
                         capture.first_byte_ms = now
-                    capture.add(now, data)
+                    if unspooled is None:
+                        try:
+                            capture.add(now, data)
+                        except OSError as exc:
+                            unspooled = f"cannot keep the stream ({_reason(exc)}): recorded as far as it was kept"
                     try:
                         await out.write(data)
                     except (ConnectionError, RuntimeError) as exc:  # the client has gone: stop reading
@@ -165,8 +170,10 @@ class Recorder:
             if capture.error is not None:
                 if request.transport is not None:
                     request.transport.abort()  # the client sees the stream cut, as the proxy did
+                capture.error = f"{capture.error}; {unspooled}" if unspooled else capture.error
                 return out
             await out.write_eof()
+            capture.error = unspooled
             return out
 
     def _failed(self, capture: Capture, t0: float, status: int, message: str) -> web.Response:

@@ -45,7 +45,11 @@ class Spool:
     __slots__ = ("path", "fd")
 
     def __init__(self, folder: str | Path | None):
-        fd, path = tempfile.mkstemp(prefix=PREFIX, suffix=SUFFIX, dir=str(folder) if folder else None)
+        try:
+            fd, path = tempfile.mkstemp(prefix=PREFIX, suffix=SUFFIX, dir=str(folder) if folder else None)
+        except FileNotFoundError:  # the record folder was removed meanwhile: made again
+            os.makedirs(str(folder), exist_ok=True)
+            fd, path = tempfile.mkstemp(prefix=PREFIX, suffix=SUFFIX, dir=str(folder))
         self.path, self.fd = path, fd
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
