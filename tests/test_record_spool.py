@@ -23,6 +23,7 @@ from aiohttp import web
 from llmtrace import secrets
 from llmtrace.server import saving, spool
 from llmtrace.server.app import Listening
+from test_adversarial import _peak_rss
 from test_record import _in_thread
 
 TIMEOUT = 60
@@ -125,13 +126,6 @@ def _wait(proc: subprocess.Popen, folder: Path, n: int) -> list[Path]:
     assert sum("→" in line for line in lines) >= n, "".join(lines)
     assert "NOT SAVED" not in "".join(lines), "".join(lines)
     return sorted(folder.glob("*.har"))
-
-
-def _peak_rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM")
 
 
 def _reassembled(path: Path) -> str:
@@ -257,3 +251,34 @@ def test_masking_window_by_window_finds_what_the_whole_body_does(tmp_path: Path,
         assert chunks == content["text"].encode()  # the reads masked as the body is
 
     check()
+
+
+def test_a_cassette_keeps_a_body_beyond_max_size_truncated(tmp_path: Path) -> None:
+    """``--save-as vcr`` holds the run in one YAML document: a 4.7 MB stream recorded with
+    ``--max-size 1M`` is kept truncated at 1 MiB there, ``_error`` saying so, the client
+    getting every byte."""
+    import yaml
+
+    out = tmp_path / "rec"
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "100"}
+    with _in_thread(Upstream("127.0.0.1", 0)) as upstream:
+        proc = subprocess.Popen([sys.executable, "-m", "llmtrace", "record", "--upstream", upstream.base_url,
+                                 "--listen", "127.0.0.1:0", "-o", str(out), "--save-as", "vcr", "--max-size", "1M"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                start_new_session=True)
+        proc.base = proc.stdout.readline().strip()
+        try:
+            got = _send(proc.base, "blocks=50")
+            lines, deadline = [], time.monotonic() + TIMEOUT
+            while time.monotonic() < deadline and not any("→" in line for line in lines):
+                lines.append(proc.stderr.readline())
+        finally:
+            err = _stop(proc)
+    assert proc.returncode == 0, "".join(lines) + err
+    parts, _ = _stream(50)
+    assert got == len(b"".join(parts))
+    (cassette,) = out.glob("session-*.yaml")
+    response = yaml.safe_load(cassette.read_text())["interactions"][0]["response"]
+    assert len(response["body"]["string"].encode()) == 1 << 20
+    assert "beyond the 1 MiB limit (--max-size): saved truncated there" in response["_timing"]["error"]
+    assert sum(len(c["text"].encode()) for c in response["_chunks"]) == 1 << 20
