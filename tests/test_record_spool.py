@@ -59,8 +59,17 @@ class Upstream(Listening):
     def application(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.answer)
-        self.stopping = None
         return app
+
+    async def start(self):
+        import asyncio
+
+        self.stopping = asyncio.Event()
+        return await super().start()
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        await super().stop()
 
     async def answer(self, request: web.Request) -> web.StreamResponse:
         import asyncio
@@ -72,8 +81,11 @@ class Upstream(Listening):
         await out.prepare(request)
         for part in parts:
             await out.write(part)
-        if hang:
-            await asyncio.sleep(60)  # bounded: the test kills the recorder long before
+        if hang:  # until stopped (bounded: the test kills the recorder long before)
+            try:
+                await asyncio.wait_for(self.stopping.wait(), 60)
+            except asyncio.TimeoutError:
+                pass
         await out.write_eof()
         return out
 
@@ -175,7 +187,8 @@ def test_a_long_stream_is_spooled_memory_does_not_grow_with_it(tmp_path: Path) -
 
 def test_a_recorder_killed_mid_stream_leaves_what_it_received(tmp_path: Path) -> None:
     """``kill -9`` during an endless stream: the spool in the record folder holds every byte
-    the client got; the next ``record`` run into the folder turns it into a recording (masked,
+    the client got, ``reassemble`` reads it as a cut stream; the next ``record`` run into the
+    folder turns it into a recording (masked,
     ``_error`` saying why it stopped, ``check``: no-finish) and removes the spool."""
     out = tmp_path / "rec"
     with _in_thread(Upstream("127.0.0.1", 0)) as upstream:
@@ -197,9 +210,15 @@ def test_a_recorder_killed_mid_stream_leaves_what_it_received(tmp_path: Path) ->
         received = left.body
         left.spool.close()
         assert len(received) >= got and received.startswith(_BLOCK * 20)
+        cut = _reassembled(spooled)  # the spool itself reads as the recording it would have become
+        assert len(cut) > len(_BLOCK_TEXT) * 20 and cut == _stream(40, hang=True)[1][:len(cut)]
         again = _record(out, upstream.base_url)
         try:
-            (path,) = _wait(again, out, 1)
+            (path,) = _wait(again, out, 1)  # recovered as it starts
+            for line in iter(again.stderr.readline, ""):
+                if "SIGTERM or Ctrl-C stops" in line:
+                    break
+            time.sleep(0.5)  # its signal handlers are set just after that line
         finally:
             err = _stop(again)
     assert again.returncode == 0, err

@@ -4,13 +4,10 @@ recorder killed mid-stream (``kill -9``, a crash, a power cut after the kernel w
 what it received on disk.
 
 A spool is ``.llmtrace-spool-XXXXXXXX.partial`` in the record folder (hidden: folder walkers
-skip it). It is a sequence of frames after the line ``LLMTRACE-SPOOL 1``: one byte of kind, the
-payload's length (4 bytes, little-endian), a time in milliseconds from the request's start
-(a little-endian double), the payload. ``Q``: the request (JSON: method, url, path, HTTP
-version, headers, start time) followed by its body (a ``B`` frame); ``S``: the response's status
-and headers (JSON); ``D``: one network read as received; ``E``: the end (JSON: end time, what
-broke). Frames are written unbuffered, each with one system call: a killed process leaves every
-frame it wrote whole (a frame cut by a power loss is ignored).
+skip it), in the format ``llmtrace.containers.spool`` reads (``llmtrace show`` of the file
+reads it as the recording it would have become). Frames are written unbuffered, each with one
+system call: a killed process leaves every frame it wrote whole (a frame cut by a full disk or
+a power loss ends the spool).
 
 The file is locked (``flock``) while its recorder lives: the next ``record`` run (or ``serve
 --upstream``) into the folder turns every spool no process holds into a recording, saved like
@@ -21,22 +18,22 @@ from __future__ import annotations
 
 import io
 import os
-import struct
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 import orjson
 
+from llmtrace.containers.spool import HEAD, MAGIC
+from llmtrace.containers.spool import frames as read_frames
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - no flock (Windows): spools are not recovered
     fcntl = None  # type: ignore[assignment]
 
-MAGIC = b"LLMTRACE-SPOOL 1\n"
 PREFIX = ".llmtrace-spool-"
 SUFFIX = ".partial"
-_HEAD = struct.Struct("<cId")  # kind, payload length, offset in ms
 
 
 class Spool:
@@ -58,7 +55,7 @@ class Spool:
     def write(self, kind: bytes, payload: bytes, offset: float = 0.0) -> None:
         if self.fd < 0:
             raise ValueError("the spool is closed")
-        head = _HEAD.pack(kind, len(payload), offset)
+        head = HEAD.pack(kind, len(payload), offset)
         if len(payload) < 4096:
             os.write(self.fd, head + payload)
         else:
@@ -85,20 +82,9 @@ class Spool:
 
 
 def frames(path: str) -> Iterator[tuple[bytes, float, bytes]]:
-    """The whole frames of a spool, in order: (kind, offset in ms, payload)."""
+    """The whole frames of the spool at ``path``, in order: (kind, offset in ms, payload)."""
     with open(path, "rb", buffering=0) as raw, io.BufferedReader(raw, 1 << 20) as fh:
-        if fh.read(len(MAGIC)) != MAGIC:
-            return
-        size = _HEAD.size
-        while True:
-            head = fh.read(size)
-            if len(head) < size:
-                return
-            kind, length, offset = _HEAD.unpack(head)
-            payload = fh.read(length)
-            if len(payload) < length:
-                return
-            yield kind, offset, payload
+        yield from read_frames(fh)
 
 
 def orphans(folder: Path) -> Iterator[Spool]:
