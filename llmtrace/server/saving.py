@@ -4,7 +4,10 @@ a HAR 1.2 file per exchange or into one VCR.py cassette per run.
 A capture keeps every byte: the request as the client sent it, the response as the upstream
 sent it (``Content-Encoding`` kept), and each network read of the response body as one chunk
 with its arrival offset in milliseconds from the request's start (monotonic clock), plus the
-first byte's and the end's offsets and, when the exchange broke, what broke it.
+first byte's and the end's offsets and, when the exchange broke, what broke it. The reads go
+to a spool file in the record folder as they arrive (``llmtrace.server.spool``), never into
+memory; the HAR file is written from it piece by piece (``write_har``), the body inflated into a
+temporary file and masked window by window (``Body``): memory does not grow with the stream.
 
 HAR: ``response.content.text`` is the body decoded for reading (base64 when it is no UTF-8
 text), the reads go to ``response.content._chunks: [{"offset_ms", "text" | "base64"}]`` (a
@@ -640,10 +643,10 @@ def _har(capture: Capture, mask: bool, body: Body, text: Any, chunks: Any) -> di
             post.update(text=base64.b64encode(capture.request_body).decode("ascii"), encoding="base64")
         request["postData"] = post
     content: dict[str, Any] = {"size": body.size, "mimeType": capture.header("content-type") or ""}
-    if body.size:
+    if body.utf8:
         content["text"] = text
-        if not body.utf8:
-            content["encoding"] = "base64"
+    elif body.size:
+        content.update(text=text, encoding="base64")
     if body.size != body.raw_size:
         content["compression"] = body.size - body.raw_size
     if chunks is None:
