@@ -301,3 +301,34 @@ def test_a_cassette_keeps_a_body_beyond_max_size_truncated(tmp_path: Path) -> No
     assert len(response["body"]["string"].encode()) == 1 << 20
     assert "beyond the 1 MiB limit (--max-size): saved truncated there" in response["_timing"]["error"]
     assert sum(len(c["text"].encode()) for c in response["_chunks"]) == 1 << 20
+
+
+def test_a_full_disk_while_spooling_still_relays_the_stream(tmp_path: Path) -> None:
+    """Files limited to 1 MiB (``RLIMIT_FSIZE``, as a full disk): the spool stops growing, the
+    client still gets every byte of a 4.7 MB stream, no traceback; what was spooled stays for
+    the next run (the HAR file cannot be written either)."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+    out = tmp_path / "rec"
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "100"}
+    with _in_thread(Upstream("127.0.0.1", 0)) as upstream:
+        proc = subprocess.Popen([sys.executable, "-m", "llmtrace", "record", "--upstream", upstream.base_url,
+                                 "--listen", "127.0.0.1:0", "-o", str(out)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env, preexec_fn=limit)
+        proc.base = proc.stdout.readline().strip()
+        try:
+            got = _send(proc.base, "blocks=50")
+            lines, deadline = [], time.monotonic() + TIMEOUT
+            while time.monotonic() < deadline and not any("POST" in line for line in lines):
+                lines.append(proc.stderr.readline())
+        finally:
+            err = _stop(proc)
+    log = "".join(lines) + err
+    assert got == len(b"".join(_stream(50)[0]))
+    assert proc.returncode == 0 and "Traceback" not in log, log
+    assert "NOT SAVED" in log
+    (spooled,) = out.glob(".llmtrace-spool-*.partial")
+    assert 0 < spooled.stat().st_size <= 1 << 20

@@ -16,6 +16,7 @@ any other (masked) with ``_error`` saying the recorder stopped mid-exchange, and
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import tempfile
@@ -57,9 +58,11 @@ class Spool:
             raise ValueError("the spool is closed")
         head = HEAD.pack(kind, len(payload), offset)
         if len(payload) < 4096:
-            os.write(self.fd, head + payload)
+            written = os.write(self.fd, head + payload)
         else:
-            os.writev(self.fd, [head, payload])
+            written = os.writev(self.fd, [head, payload])
+        if written < len(head) + len(payload):  # the disk is full: the frame is cut, the spool ends there
+            raise OSError(errno.ENOSPC, "the spool could not be written whole (disk full?)")
 
     def write_json(self, kind: bytes, doc: Any) -> None:
         self.write(kind, orjson.dumps(doc))
