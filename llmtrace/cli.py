@@ -80,7 +80,7 @@ def _complete_fault(incomplete: str) -> list[str]:
 
 
 CONTAINER_NAMES = ("llama-stack", "vcr", "har", "sse", "ndjson", "json-chunks", "websocket", "aws-eventstream",
-                   "mitmproxy", "otlp", "nock", "claude-agent-sdk")
+                   "mitmproxy", "otlp", "nock", "claude-agent-sdk", "llmtrace-spool")
 FORMAT_HELP = f"Container format, overriding detection ({', '.join(CONTAINER_NAMES)})."
 MAX_SIZE_HELP = "Largest file or decoded (gunzipped) body to read, e.g. 200M or 2G (default 1G)."
 STORAGE_HELP = ("For URLs (s3://, gs://, az://, http(s)://): an option of the store's fsspec driver, e.g. "

@@ -208,6 +208,9 @@ def select(data: bytes) -> tuple[Any, Any]:
     """
     kind = kind_of(data)
     text_containers = [m for m in containers.modules() if containers.is_text(m)]
+    spool = containers.by_name("llmtrace-spool")
+    if spool.sniff_text(data):  # binary, with a magic line: never parsed as a document first
+        return spool, None
     if kind != "sse":
         try:
             doc = parse_document(data)

@@ -23,7 +23,8 @@ ALL = sorted(p for p in EXAMPLES.rglob("*") if p.is_file() and not p.name.starts
 
 def test_container_names():
     assert sorted(containers.names()) == sorted(["llama-stack", "vcr", "har", "sse", "ndjson", "json-chunks", "websocket",
-                                                 "aws-eventstream", "mitmproxy", "otlp", "nock", "claude-agent-sdk"])
+                                                 "aws-eventstream", "mitmproxy", "otlp", "nock", "claude-agent-sdk",
+                                                 "llmtrace-spool"])
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(EXAMPLES)))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import importlib
 
-_MODULES = ("llama_stack", "websocket", "claude_agent_sdk", "vcr", "har", "otlp", "nock", "json_chunks", "mitmproxy", "sse_text", "ndjson", "aws_eventstream")
+_MODULES = ("llama_stack", "websocket", "claude_agent_sdk", "vcr", "har", "otlp", "nock", "json_chunks", "mitmproxy", "spool", "sse_text", "ndjson", "aws_eventstream")
 
 
 @functools.cache

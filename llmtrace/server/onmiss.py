@@ -77,16 +77,23 @@ class Grower:
         landed = self.inflight[key] = loop.create_future()
         captured: list[Capture] = []
         try:
-            response = await self.recorder.forward(request, captured.append)
+            try:
+                response = await self.recorder.forward(request, captured.append)
+            except BaseException:  # stopped mid-exchange: not kept, like a cut stream
+                for capture in captured:
+                    capture.discard()
+                raise
             capture = captured[0]
             why = _not_kept(capture)
             head = f"{capture.method} {capture.path} → upstream {capture.status if capture.status is not None else 'failed'}"
             if why is not None:
+                capture.discard()
                 self.log(f"{head}, not recorded ({why})")
                 return response
             try:
                 where, recording = await loop.run_in_executor(self.recorder.writer, self._keep, capture)
             except (OSError, UnreadableInput) as exc:
+                capture.discard()
                 self.log(f"{head}, NOT recorded ({_reason(exc)})")
                 return response
             if recording is None:
@@ -94,7 +101,7 @@ class Grower:
                 return response
             self.add(recording)
             self.recorded += 1
-            chunks = len(capture.reads)
+            chunks = capture.count
             self.log(f"{head}, {chunks} chunk{'s' if chunks != 1 else ''}, recorded → {where}")
             return response
         finally:

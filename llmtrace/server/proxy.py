@@ -69,6 +69,10 @@ class Recorder:
 
     async def open(self) -> None:
         self.saver.prepare()
+        for capture, where in self.saver.recover():
+            reads = f"{capture.count} network read{'s' if capture.count != 1 else ''}"
+            self.log(f"recovered {capture.method} {capture.path} ({reads} before its recorder stopped) "
+                     f"{where if isinstance(where, str) else f'→ {where}'}")
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.options.connect_timeout,
                                         sock_read=self.options.read_timeout)
         connector = aiohttp.TCPConnector(limit=0, force_close=False)
@@ -98,9 +102,12 @@ class Recorder:
         body = await request.read()
         version = f"HTTP/{request.version.major}.{request.version.minor}"
         capture = Capture(request.method, upstream_url(self.upstream, request.raw_path), request.raw_path, version,
-                          _forwarded(request.raw_headers), body, started)
+                          _forwarded(request.raw_headers), body, started, self.saver.folder)
         if request.path.startswith(OWN_PATHS):  # llmtrace's own endpoints (serve's, the proxy's): passed, not kept
-            return await self._relay(request, capture, t0)
+            try:
+                return await self._relay(request, capture, t0)
+            finally:
+                capture.discard()
         try:
             return await self._relay(request, capture, t0)
         except asyncio.CancelledError:  # the proxy is stopping: kept as far as it went
@@ -125,6 +132,7 @@ class Recorder:
             capture.status = upstream.status
             capture.reason = upstream.reason or ""
             capture.response_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in upstream.raw_headers]
+            capture.responded()
             out = web.StreamResponse(status=upstream.status, reason=upstream.reason)
             for name, value in capture.response_headers:
                 if name.lower() not in HOP_BY_HOP:
@@ -133,6 +141,7 @@ class Recorder:
                 out.enable_chunked_encoding()
             await out.prepare(request)
             content = upstream.content
+            unspooled = None  # why the reads could not all be kept (a full disk): relayed all the same
             try:
                 while True:
                     data = await content.readany()
@@ -141,7 +150,11 @@ class Recorder:
                     now = (time.monotonic() - t0) * 1000
                     if capture.first_byte_ms is None:
                         capture.first_byte_ms = now
-                    capture.reads.append((now, data))
+                    if unspooled is None:
+                        try:
+                            capture.add(now, data)
+                        except OSError as exc:
+                            unspooled = f"cannot keep the stream ({_reason(exc)}): recorded as far as it was kept"
                     try:
                         await out.write(data)
                     except (ConnectionError, RuntimeError) as exc:  # the client has gone: stop reading
@@ -157,8 +170,10 @@ class Recorder:
             if capture.error is not None:
                 if request.transport is not None:
                     request.transport.abort()  # the client sees the stream cut, as the proxy did
+                capture.error = f"{capture.error}; {unspooled}" if unspooled else capture.error
                 return out
             await out.write_eof()
+            capture.error = unspooled
             return out
 
     def _failed(self, capture: Capture, t0: float, status: int, message: str) -> web.Response:
@@ -169,7 +184,13 @@ class Recorder:
     def _save(self, capture: Capture) -> None:
         self.count += 1
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.writer, self.saver.save, capture)
+        what = []
+
+        def save():
+            what.append(received(capture))  # before the spool it reads is gone
+            return self.saver.save(capture)
+
+        future = loop.run_in_executor(self.writer, save)
         self.pending.add(future)
 
         def done(fut: asyncio.Future) -> None:
@@ -179,7 +200,7 @@ class Recorder:
             broke = f", {capture.error}" if capture.error else ""
             exc = fut.exception()
             where = f"→ {fut.result()}" if exc is None else f"NOT SAVED ({exc})"
-            self.log(f"{capture.method} {capture.path} → {status}, {received(capture)}"
+            self.log(f"{capture.method} {capture.path} → {status}, {what[0] if what else received(capture)}"
                      f"{first}, {capture.end_ms:.0f} ms{broke} {where}")
 
         future.add_done_callback(done)
@@ -187,31 +208,54 @@ class Recorder:
 
 def received(capture: Capture) -> str:
     """What came back, for the log line: the stream's events (SSE events, NDJSON lines) where the
-    body is one and readable as sent, and the network reads they came in, counted apart."""
-    reads = len(capture.reads)
+    body is one and readable as sent, and the network reads they came in, counted apart (the
+    body read back piece by piece: memory does not grow with it)."""
+    reads = capture.count
     text = f"{reads} network read{'s' if reads != 1 else ''}"
     kind = (capture.header("content-type") or "").split(";")[0].strip().lower()
     if capture.header("content-encoding") not in (None, "", "identity"):
         return text
     if kind == "text/event-stream":
-        events = sum(1 for block in _blocks(capture.body) if _is_event(block))
-        unit = "SSE event"
+        events, unit = _count(capture, True), "SSE event"
     elif kind in NDJSON_TYPES:
-        events = sum(1 for line in capture.body.splitlines() if line.strip())
-        unit = "NDJSON line"
+        events, unit = _count(capture, False), "NDJSON line"
     else:
         return text
     return f"{events} {unit}{'s' if events != 1 else ''} in {text}"
 
 
-def _blocks(body: bytes) -> list[bytes]:
-    """An SSE body's events, as the blank lines between them cut it (any line ending)."""
-    return body.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n\n")
-
-
-def _is_event(block: bytes) -> bool:
-    """Whether an SSE block carries a field (not only comments or nothing)."""
-    return any(line and not line.startswith(b":") for line in block.split(b"\n"))
+def _count(capture: Capture, sse: bool) -> int:
+    """SSE events (runs of lines between blank lines with a field, not only comments) or
+    NDJSON lines (not blank) in the body, any line ending, read piece by piece."""
+    count, held = 0, b""
+    has = False  # the run (SSE) or line (NDJSON) so far counts
+    line = b""  # the start of the line being read (at most its first byte)
+    for _, data in capture.pieces():
+        data = held + data
+        held = b"\r" if data.endswith(b"\r") else b""  # maybe half a CRLF
+        data = (data[:-1] if held else data).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = data.split(b"\n")
+        for done in lines[:-1]:
+            whole = line + done[:1]
+            if sse:
+                if not whole and not line:  # a blank line ends the run
+                    count += has
+                    has = False
+                elif not whole.startswith(b":"):
+                    has = True
+            else:
+                count += has or bool(done.strip())
+                has = False
+            line = b""
+        last = lines[-1]
+        if last:
+            if not sse:
+                has = has or bool(last.strip())
+            line = (line + last[:1])[:1]
+    if sse:
+        whole = line
+        return count + (has or (bool(whole) and not whole.startswith(b":")))
+    return count + has
 
 
 NDJSON_TYPES = frozenset(("application/x-ndjson", "application/ndjson", "application/jsonl", "application/json-seq",

@@ -4,7 +4,10 @@ a HAR 1.2 file per exchange or into one VCR.py cassette per run.
 A capture keeps every byte: the request as the client sent it, the response as the upstream
 sent it (``Content-Encoding`` kept), and each network read of the response body as one chunk
 with its arrival offset in milliseconds from the request's start (monotonic clock), plus the
-first byte's and the end's offsets and, when the exchange broke, what broke it.
+first byte's and the end's offsets and, when the exchange broke, what broke it. The reads go
+to a spool file in the record folder as they arrive (``llmtrace.server.spool``), never into
+memory; the HAR file is written from it piece by piece (``write_har``), the body inflated into a
+temporary file and masked window by window (``Body``): memory does not grow with the stream.
 
 HAR: ``response.content.text`` is the body decoded for reading (base64 when it is no UTF-8
 text), the reads go to ``response.content._chunks: [{"offset_ms", "text" | "base64"}]`` (a
@@ -29,18 +32,21 @@ file, and a HAR file never replaces one that exists.
 from __future__ import annotations
 
 import base64
+import bisect
 import os
 import re
+import tempfile
 import zlib
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Iterator
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
 from llmtrace import secrets
 from llmtrace.output import temporary_file, write_atomically
+from llmtrace.server.spool import Spool
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 _NUMBERED = re.compile(r"^(\d{4,})-")
@@ -48,13 +54,16 @@ _SESSION = re.compile(r"^session-(\d{4,})\.yaml$")
 
 
 class Capture:
-    """One exchange as it crossed the proxy."""
+    """One exchange as it crossed the proxy. The response's reads go to a spool file in
+    ``folder`` as they arrive (``spool``: memory does not grow with the stream, and a killed
+    recorder leaves them on disk); ``pieces()`` reads them back."""
 
     __slots__ = ("method", "url", "path", "http_version", "request_headers", "request_body", "started",
-                 "status", "reason", "response_headers", "reads", "first_byte_ms", "end_ms", "error")
+                 "status", "reason", "response_headers", "first_byte_ms", "end_ms", "error", "spool", "count",
+                 "size")
 
     def __init__(self, method: str, url: str, path: str, http_version: str, request_headers: list,
-                 request_body: bytes, started: float):
+                 request_body: bytes, started: float, folder: str | Path | None = None, spooled: Spool | None = None):
         self.method = method
         self.url = url  # the upstream URL the request went to
         self.path = path  # as the client asked for it
@@ -65,10 +74,18 @@ class Capture:
         self.status: int | None = None
         self.reason = ""
         self.response_headers: list[tuple[str, str]] = []
-        self.reads: list[tuple[float, bytes]] = []  # (offset in ms, bytes as received)
         self.first_byte_ms: float | None = None
         self.end_ms: float | None = None
         self.error: str | None = None
+        self.count = 0  # network reads
+        self.size = 0  # their bytes
+        if spooled is not None:
+            self.spool = spooled
+            return
+        self.spool = Spool(folder)
+        self.spool.write_json(b"Q", {"method": method, "url": url, "path": path, "http_version": http_version,
+                                     "headers": request_headers, "started": started})
+        self.spool.write(b"B", request_body)
 
     def header(self, name: str, response: bool = True) -> str | None:
         for key, value in self.response_headers if response else self.request_headers:
@@ -76,9 +93,68 @@ class Capture:
                 return value
         return None
 
+    def responded(self) -> None:
+        """The status and headers are known (spooled)."""
+        self.spool.write_json(b"S", {"status": self.status, "reason": self.reason, "headers": self.response_headers})
+
+    def add(self, offset: float, data: bytes) -> None:
+        """One network read of the response body, ``offset`` ms after the request's start."""
+        self.spool.write(b"D", data, offset)
+        self.count += 1
+        self.size += len(data)
+
+    def pieces(self, limit: int | None = None) -> Iterator[tuple[float, bytes]]:
+        """The reads as received, (offset in ms, bytes), read back from the spool (the first
+        ``limit`` bytes only when given)."""
+        left = self.size if limit is None else limit
+        for kind, offset, data in self.spool.frames():
+            if kind == b"D":
+                if len(data) >= left:
+                    if left:
+                        yield offset, data[:left]
+                    return
+                left -= len(data)
+                yield offset, data
+
+    @property
+    def reads(self) -> list[tuple[float, bytes]]:
+        return list(self.pieces())
+
     @property
     def body(self) -> bytes:
-        return b"".join(data for _, data in self.reads)
+        return b"".join(data for _, data in self.pieces())
+
+    def discard(self) -> None:
+        """Not kept: the spool is removed."""
+        self.spool.remove()
+
+    @classmethod
+    def recovered(cls, spooled: Spool) -> "Capture | None":
+        """The exchange a spool left by a stopped recorder holds (None: not even its request)."""
+        frames = spooled.frames()
+        head = next(frames, None)
+        body = next(frames, None)
+        if head is None or head[0] != b"Q" or body is None or body[0] != b"B":
+            return None
+        try:
+            q = orjson.loads(head[2])
+            capture = cls(str(q["method"]), str(q["url"]), str(q["path"]), str(q["http_version"]),
+                          [(str(k), str(v)) for k, v in q["headers"]], body[2], float(q["started"]), spooled=spooled)
+            for kind, offset, payload in frames:
+                if kind == b"S":
+                    r = orjson.loads(payload)
+                    capture.status, capture.reason = int(r["status"]), str(r["reason"])
+                    capture.response_headers = [(str(k), str(v)) for k, v in r["headers"]]
+                elif kind == b"D":
+                    if capture.first_byte_ms is None:
+                        capture.first_byte_ms = offset
+                    capture.end_ms = offset
+                    capture.count += 1
+                    capture.size += len(payload)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return None
+        capture.error = "the recorder stopped during the exchange (recovered from its spool)"
+        return capture
 
 
 # --- file names and atomic writes ----------------------------------------------------------------
@@ -108,7 +184,11 @@ def write_new(folder: Path, name_for, number: int, data: bytes) -> tuple[Path, i
     """Write ``data`` to ``folder/name_for(number)``, taking the next number while that name
     exists (another process may write there too): never replaces a file. Returns the path and
     the number taken."""
-    tmp = temporary_file(str(folder), data)
+    return _placed(temporary_file(str(folder), data), folder, name_for, number)
+
+
+def _placed(tmp: str, folder: Path, name_for, number: int) -> tuple[Path, int]:
+    """The written temporary file ``tmp`` moved to ``folder/name_for(number)`` (``write_new``)."""
     try:
         while True:
             target = folder / name_for(number)
@@ -156,64 +236,295 @@ def _wbits(capture: Capture) -> int | None:
     return _WBITS.get((capture.header("content-encoding") or "").strip().lower())
 
 
-def decoded_body(capture: Capture) -> bytes:
-    """The response body with its ``Content-Encoding`` (gzip, deflate) undone, never beyond
-    ``--max-size`` (a bomb is kept truncated there, and ``capture.error`` says so); as sent when
-    it cannot be (an encoding llmtrace does not read, a stream cut inside the compressed data)."""
-    from llmtrace import limits
+_PIECE = 1 << 20  # bytes of a decoded body read at a time
+_OWN = 2 << 20  # bytes of a body each masking window answers for ...
+_OVERLAP = 512 << 10  # ... seen with this much on each side (a credential, even spelt across events, is far shorter)
 
-    raw = capture.body
-    wbits = _wbits(capture)
-    if wbits is None or not raw:
-        return raw
-    limit = limits.max_size()
-    inflater = zlib.decompressobj(wbits)
-    try:
-        out = inflater.decompress(raw, limit + 1)
-    except zlib.error:
-        return raw
-    if len(out) > limit:
-        note = f"{limits.beyond_limit('the body inflates', limit)}: saved truncated there"
-        capture.error = f"{capture.error}; {note}" if capture.error and note not in capture.error else capture.error or note
-        return out[:limit]
+
+class Body:
+    """The response body of a capture made ready to write, in bounded memory: inflated (its
+    ``Content-Encoding`` undone, never beyond ``--max-size``: a bomb is kept truncated there,
+    ``capture.error`` saying so) into a temporary file beside the recordings, and, when
+    masking, the places of the credentials found in it (``edits``: pieces of a credential spelt
+    across events, overwritten with ``*``; ``spans``: credentials, replaced by their mask),
+    searched window by window with overlap. ``text()`` and ``chunks()`` give it in pieces."""
+
+    def __init__(self, capture: Capture, mask: bool, limit: int | None = None):
+        self.capture, self.mask, self.limit = capture, mask, limit
+        self.wbits = _wbits(capture)
+        self.raw_size = min(capture.size, limit) if limit is not None else capture.size
+        self.inflated: str | None = None
+        self.size = self.raw_size
+        if self.wbits is not None and self.raw_size:
+            self._inflate()
+        self.edits: list[tuple[int, int]] = []
+        self.spans: list[tuple[int, int, bytes]] = []
+        self.utf8 = True
+        if mask:
+            self.edits = _split_edits(self.pieces())
+        self._scan()
+
+    def _inflate(self) -> None:
+        from llmtrace import limits
+
+        limit = limits.max_size()
+        inflater = zlib.decompressobj(self.wbits)
+        fd, tmp = tempfile.mkstemp(prefix=".llmtrace-", suffix=".tmp", dir=os.path.dirname(self.capture.spool.path))
+        total, truncated = 0, False
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for _, data in self.capture.pieces(self.limit):
+                    while data and not truncated:
+                        part = inflater.decompress(data, _PIECE)
+                        data = inflater.unconsumed_tail
+                        keep = part[:limit - total]
+                        out.write(keep)
+                        total += len(keep)
+                        truncated = len(keep) < len(part)
+                    if truncated:
+                        break
+        except zlib.error:
+            os.unlink(tmp)
+            return
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        self.inflated, self.size = tmp, total
+        if truncated:
+            note = f"{limits.beyond_limit('the body inflates', limit)}: saved truncated there"
+            error = self.capture.error
+            self.capture.error = f"{error}; {note}" if error and note not in error else error or note
+
+    def close(self) -> None:
+        if self.inflated is not None:
+            os.unlink(self.inflated)
+            self.inflated = None
+
+    def pieces(self) -> Iterator[tuple[float, bytes]]:
+        """The body (decoded) in pieces: the reads, or the inflated file's pieces."""
+        if self.inflated is None:
+            yield from self.capture.pieces(self.limit)
+            return
+        with open(self.inflated, "rb") as fh:
+            while True:
+                data = fh.read(_PIECE)
+                if not data:
+                    return
+                yield 0.0, data
+
+    def _scan(self) -> None:
+        """Whether the body is UTF-8 and, when masking, where its credentials are."""
+        import codecs
+
+        check = codecs.getincrementaldecoder("utf-8")()
+        spans: list[tuple[int, int, bytes]] = []
+        for base, window, own, own_end in _windows(self.pieces()):
+            if self.utf8:
+                try:
+                    check.decode(window[own - base:own_end - base])
+                except UnicodeDecodeError:
+                    self.utf8 = False
+            if not self.mask:
+                continue
+            window = _starred(window, base, self.edits)
+            if not secrets.might_hold_secrets(window):
+                continue
+            text = window.decode("utf-8", "surrogateescape")  # byte-exact both ways, whatever the bytes
+            for start, end, found in _byte_spans(text, window, secrets.find_secrets(text)):
+                if own <= base + start < own_end:
+                    spans.append((base + start, base + end, secrets.mask_of(found).encode("utf-8", "surrogateescape")))
+        if self.utf8:
+            try:
+                check.decode(b"", final=True)
+            except UnicodeDecodeError:
+                self.utf8 = False
+        self.spans = _merged(spans)
+
+    def holds_secret(self) -> bool:
+        return bool(self.spans or self.edits)
+
+    def masked(self, data: bytes, start: int) -> bytes:
+        """``data`` (the body's bytes from ``start``, never cutting a credential) masked."""
+        if not self.mask:
+            return data
+        data = _starred(data, start, self.edits)
+        spans = self.spans
+        k = bisect.bisect_left(spans, (start,))
+        if k >= len(spans) or spans[k][0] >= start + len(data):
+            return data
+        out, at = [], 0
+        while k < len(spans) and spans[k][0] < start + len(data):
+            begin, end, mask = spans[k]
+            out += [data[at:begin - start], mask]
+            at = end - start
+            k += 1
+        out.append(data[at:])
+        return b"".join(out)
+
+    def text(self) -> Iterator[str]:
+        """The body as ``content.text`` holds it, in pieces: UTF-8 text masked, or base64."""
+        if not self.utf8:
+            carry = b""
+            for _, data in self.pieces():  # as sent: binary bodies are not masked
+                data = carry + data
+                cut = len(data) - len(data) % 3
+                carry = data[cut:]
+                yield base64.b64encode(data[:cut]).decode("ascii")
+            yield base64.b64encode(carry).decode("ascii")
+            return
+        import codecs
+
+        decode = codecs.getincrementaldecoder("utf-8")().decode
+        for _, start, data in _regrouped(self.pieces(), self.spans):
+            yield decode(self.masked(data, start))
+        yield decode(b"", True)
+
+    def chunks(self) -> Iterator[dict[str, Any]]:
+        """The reads as ``_chunks`` entries, masked like the body: a read boundary inside a
+        credential moved to its end so that it is masked whole. Compressed reads cannot be
+        masked inside: ``holds_secret()`` says whether they may be written at all."""
+        whole = self.inflated is None  # the reads make the body: masked where it is
+        for offset, start, data in _regrouped(self.capture.pieces(self.limit), self.spans if whole else []):
+            if whole:
+                data = self.masked(data, start)
+            text = _utf8(data)
+            item: dict[str, Any] = {"offset_ms": round(offset, 3)}
+            if text is not None:
+                item["text"] = _text(text, self.mask)
+            else:
+                item["base64"] = base64.b64encode(data).decode("ascii")
+            yield item
+
+    def dropped(self) -> bool:
+        """Whether the reads are left out (compressed, holding a credential)."""
+        return self.mask and self.wbits is not None and self.holds_secret()
+
+
+def _windows(pieces: Iterator[tuple[float, bytes]]) -> Iterator[tuple[int, bytes, int, int]]:
+    """A body in overlapping windows: (where the window starts, its bytes, the start and end of
+    the part it answers for). Each part is seen with ``_OVERLAP`` bytes around it, the window
+    cut at a line's start and end where there is one (events are searched whole)."""
+    buf, base, own, done = bytearray(), 0, 0, False
+    while True:
+        while not done and base + len(buf) < own + _OWN + _OVERLAP:
+            data = next(pieces, None)
+            if data is None:
+                done = True
+            else:
+                buf += data[1]
+        end = base + len(buf)
+        if own >= end:
+            return
+        own_end = min(own + _OWN, end)
+        left, right = max(own - _OVERLAP, base) - base, min(own_end + _OVERLAP, end) - base
+        if left > 0:
+            line = buf.find(b"\n", left, own - base)
+            left = line + 1 if line >= 0 else left
+        if right < len(buf):
+            line = buf.rfind(b"\n", own_end - base, right)
+            right = line + 1 if line >= 0 else right
+        yield base + left, bytes(buf[left:right]), own, own_end
+        own = own_end
+        drop = own - _OVERLAP - base
+        if drop > 0:
+            del buf[:drop]
+            base += drop
+
+
+def _byte_spans(text: str, data: bytes, found: list) -> Iterator[tuple[int, int, str]]:
+    """``found`` (spans of ``text``, ``data`` decoded with surrogateescape) as spans of ``data``,
+    with the credential's text."""
+    if len(text) == len(data):  # ASCII
+        for item in found:
+            yield item.start, item.end, text[item.start:item.end]
+        return
+    at = byte = 0
+    for item in sorted(found, key=lambda f: f.start):
+        byte += len(text[at:item.start].encode("utf-8", "surrogateescape"))
+        secret = text[item.start:item.end]
+        yield byte, byte + len(secret.encode("utf-8", "surrogateescape")), secret
+        at = item.start
+
+
+def _merged(spans: list[tuple[int, int, bytes]]) -> list[tuple[int, int, bytes]]:
+    """Spans in order, without overlaps (two found in different windows: masked as one)."""
+    out: list[tuple[int, int, bytes]] = []
+    for begin, end, mask in sorted(spans):
+        if out and begin < out[-1][1]:
+            if end > out[-1][1]:
+                out[-1] = (out[-1][0], end, secrets.MASK.encode())
+            continue
+        out.append((begin, end, mask))
     return out
 
 
-def reads(capture: Capture, mask: bool, body: bytes | None = None) -> list[dict[str, Any]] | None:
-    """The reads as ``_chunks`` entries, masked like the body: a credential split between two
-    reads or two events is masked whole (``_secrets_whole``, ``mask_split``). Compressed reads
-    cannot be masked inside: when the decoded ``body`` holds a credential they are dropped
-    (None; the caller says so)."""
-    received = capture.reads
-    if mask and _wbits(capture) is not None and body is not None and _holds_secret(body):
-        return None
-    if mask and len(received) > 1:
-        received = _resplit(received, mask_split(b"".join(data for _, data in received)))
-    out = []
-    for offset, data in (_secrets_whole(received) if mask else received):
-        text = _utf8(data)
-        item: dict[str, Any] = {"offset_ms": round(offset, 3)}
-        if text is not None:
-            item["text"] = _text(text, mask)
-        else:
-            item["base64"] = base64.b64encode(data).decode("ascii")
-        out.append(item)
-    return out
+def _starred(data: bytes, start: int, edits: list[tuple[int, int]]) -> bytes:
+    """``data`` (bytes of the body from ``start``) with the ``edits`` in it overwritten by ``*``."""
+    k = bisect.bisect_right(edits, (start, start)) - 1
+    k = max(k, 0)
+    end = start + len(data)
+    out = None
+    while k < len(edits) and edits[k][0] < end:
+        low, high = max(edits[k][0], start), min(edits[k][1], end)
+        if low < high:
+            out = bytearray(data) if out is None else out
+            out[low - start:high - start] = b"*" * (high - low)
+        k += 1
+    return data if out is None else bytes(out)
 
 
-def _holds_secret(body: bytes) -> bool:
-    text = body.decode("utf-8", "surrogateescape")
-    return bool(secrets.might_hold_secrets(text) and secrets.find_secrets(text)) or mask_split(body) != body
+def _split_edits(pieces: Iterator[tuple[float, bytes]]) -> list[tuple[int, int]]:
+    """Where the body's events spell a credential only together (``mask_split``), window by
+    window."""
+    edits: set[tuple[int, int]] = set()
+    for base, window, _, _ in _windows(pieces):
+        edits.update((base + low, base + high) for low, high in _split_places(window))
+    return sorted(edits)
 
 
-def _resplit(received: list[tuple[float, bytes]], joined: bytes) -> list[tuple[float, bytes]]:
-    """``joined`` (the reads' bytes, masked without changing their length) cut where the reads
-    were."""
-    out, at = [], 0
-    for offset, data in received:
-        out.append((offset, joined[at:at + len(data)]))
-        at += len(data)
-    return out
+def _regrouped(pieces: Iterator[tuple[float, bytes]], spans: list[tuple[int, int, bytes]]
+               ) -> Iterator[tuple[float, int, bytes]]:
+    """The reads (offset, where in the body, bytes) with no credential of ``spans`` split
+    across two of them: a read boundary inside one moves to its end (the rest of the secret is
+    taken into the read where it starts; a read left empty is dropped)."""
+    start, pending, since, need, k = 0, bytearray(), 0.0, 0, 0
+    for offset, data in pieces:
+        if need > start + len(pending):  # the read where a credential started takes its rest
+            take = need - start - len(pending)
+            pending += data[:take]
+            data = data[take:]
+            if need > start + len(pending):
+                continue
+            yield since, start, bytes(pending)
+            start += len(pending)
+            pending.clear()
+            if not data:
+                continue
+        if not pending:
+            since = offset
+        pending += data
+        boundary = start + len(pending)
+        while k < len(spans) and spans[k][1] <= boundary:
+            k += 1
+        if k < len(spans) and spans[k][0] < boundary:
+            need = spans[k][1]
+            continue
+        yield since, start, bytes(pending)
+        start = boundary
+        pending.clear()
+    if pending:
+        yield since, start, bytes(pending)
+
+
+def _secrets_whole(received: list[tuple[float, bytes]]) -> list[tuple[float, bytes]]:
+    """The reads with no credential split across two of them (``_regrouped``, the credentials
+    found in all of them together)."""
+    if len(received) < 2:
+        return received
+    joined = b"".join(data for _, data in received)
+    text = joined.decode("utf-8", "surrogateescape")
+    spans = [(a, b, b"") for a, b, _ in _byte_spans(text, joined, secrets.find_secrets(text))]
+    return [(offset, data) for offset, _, data in _regrouped(iter(received), spans)]
 
 
 # An event's JSON: an SSE ``data:`` line or an NDJSON line.
@@ -222,15 +533,20 @@ _STRING_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"')
 
 
 def mask_split(data: bytes) -> bytes:
+    """``data`` with ``_split_places`` overwritten by ``*``."""
+    return _starred(data, 0, _split_places(data))
+
+
+def _split_places(data: bytes) -> list[tuple[int, int]]:
     """A stream's bytes with every credential that its events spell only together masked (the
     model wrote ``gsk_ab`` in one delta and the rest in the next: ``check`` reads the folded
     text and finds it). Events are SSE ``data:`` or NDJSON lines of JSON; the strings at one
     path in successive events (``choices.0.delta.content``) are joined in order, as dialects
     fold them, and searched; each piece of a credential found across pieces is overwritten with
     ``*`` in place (a credential's characters are plain in JSON: the length never changes).
-    Bytes without such a credential are returned as they are."""
+    Returns where: (start, end) of each piece."""
     if data.count(b"\n") < 1 or not secrets.might_hold_secrets(data):
-        return data
+        return []
     runs: dict[tuple, list[tuple[int, str]]] = {}
     for match in _EVENT_LINE.finditer(data):
         try:
@@ -254,9 +570,7 @@ def mask_split(data: bytes) -> bytes:
                 if low < high and not (start <= found.start and found.end <= end):
                     edits.append((at, value, low - start, high - start))
                 start = end
-    if not edits:
-        return data
-    out = bytearray(data)
+    out = []
     for at, value, low, high in edits:
         line_end = data.find(b"\n", at)
         line_end = len(data) if line_end < 0 else line_end
@@ -267,52 +581,25 @@ def mask_split(data: bytes) -> bytes:
                 if orjson.loads(token.group()) != value:
                     continue
                 begin = token.start() + 1 + (0 if low == 0 else len(inner) - len(piece))
-                out[begin:begin + len(piece)] = b"*" * len(piece)
+                out.append((begin, begin + len(piece)))
                 break
-    return bytes(out)
+    return sorted(set(out))
 
 
 def _leaves(doc: Any, path: tuple = ()) -> list[tuple[tuple, str]]:
     """Every string in a parsed event with its path (``("choices", 0, "delta", "content")``),
     without recursion."""
+    if isinstance(doc, str):
+        return [(path, doc)]
     out, stack = [], [(path, doc)]
     while stack:
         where, item = stack.pop()
-        if isinstance(item, str):
-            out.append((where, item))
-        elif isinstance(item, dict):
-            stack.extend((where + (key,), value) for key, value in item.items())
-        elif isinstance(item, list):
-            stack.extend((where + (n,), value) for n, value in enumerate(item))
-    return out
-
-
-def _secrets_whole(received: list[tuple[float, bytes]]) -> list[tuple[float, bytes]]:
-    """The reads with no credential split across two of them, so that masking each read masks
-    it: a read boundary inside a secret moves to the secret's end (the rest of the secret is
-    taken into the read where it starts; a read left empty is dropped). As received otherwise."""
-    if len(received) < 2:
-        return received
-    joined = b"".join(data for _, data in received)
-    text = joined.decode("utf-8", "surrogateescape")  # byte-exact both ways, whatever the bytes
-    found = secrets.find_secrets(text)
-    if not found:
-        return received
-    spans = [(len(text[:f.start].encode("utf-8", "surrogateescape")),
-              len(text[:f.end].encode("utf-8", "surrogateescape"))) for f in found]
-    out, start, boundary, k = [], 0, 0, 0
-    for offset, data in received:
-        boundary += len(data)  # where this read ended as received
-        end = max(boundary, start)
-        while k < len(spans) and spans[k][1] <= end:
-            k += 1
-        if k < len(spans) and spans[k][0] < end < spans[k][1]:
-            end = spans[k][1]  # inside a secret: this read takes the rest of it
-        if end > start:
-            out.append((offset, joined[start:end]))
-            start = end
-    if start < len(joined):
-        out.append((received[-1][0], joined[start:]))
+        for key, value in item.items() if type(item) is dict else enumerate(item):
+            kind = type(value)
+            if kind is str:
+                out.append((where + (key,), value))
+            elif kind is dict or kind is list:
+                stack.append((where + (key,), value))
     return out
 
 
@@ -323,8 +610,21 @@ def _iso(epoch: float) -> str:
 # --- HAR -----------------------------------------------------------------------------------------
 
 
-def har(capture: Capture, mask: bool) -> dict[str, Any]:
-    """One HAR 1.2 document holding the exchange."""
+def har(capture: Capture, mask: bool, body: Body | None = None) -> dict[str, Any]:
+    """One HAR 1.2 document holding the exchange (in memory: ``write_har`` streams it)."""
+    own = body is None
+    body = Body(capture, mask) if body is None else body
+    try:
+        doc = _har(capture, mask, body, "".join(body.text()), None if body.dropped() else list(body.chunks()))
+    finally:
+        if own:
+            body.close()
+    return doc
+
+
+def _har(capture: Capture, mask: bool, body: Body, text: Any, chunks: Any) -> dict[str, Any]:
+    """The HAR document with ``text`` as the body's text and ``chunks`` as its reads (None:
+    dropped)."""
     from llmtrace import __version__
 
     url = secrets.mask_url(capture.url) if mask else capture.url
@@ -336,28 +636,29 @@ def har(capture: Capture, mask: bool) -> dict[str, Any]:
     }
     if capture.request_body:
         post: dict[str, Any] = {"mimeType": capture.header("content-type", response=False) or ""}
-        text = _utf8(capture.request_body)
-        if text is not None:
-            post["text"] = _text(text, mask)
+        request_text = _utf8(capture.request_body)
+        if request_text is not None:
+            post["text"] = _text(request_text, mask)
         else:
             post.update(text=base64.b64encode(capture.request_body).decode("ascii"), encoding="base64")
         request["postData"] = post
-    body = decoded_body(capture)
-    content: dict[str, Any] = {"size": len(body), "mimeType": capture.header("content-type") or ""}
-    text = _utf8(mask_split(body) if mask else body)
-    if text is not None:
-        content["text"] = _text(text, mask)
-    elif body:
-        content.update(text=base64.b64encode(body).decode("ascii"), encoding="base64")
-    if len(body) != len(capture.body):
-        content["compression"] = len(body) - len(capture.body)
-    _add_reads(content, capture, mask, body)
+    content: dict[str, Any] = {"size": body.size, "mimeType": capture.header("content-type") or ""}
+    if body.utf8:
+        content["text"] = text
+    elif body.size:
+        content.update(text=text, encoding="base64")
+    if body.size != body.raw_size:
+        content["compression"] = body.size - body.raw_size
+    if chunks is None:
+        content["_chunks_dropped"] = _DROPPED
+    else:
+        content["_chunks"] = chunks
     redirect = capture.header("location") or ""
     response: dict[str, Any] = {
         "status": capture.status or 0, "statusText": capture.reason or "", "httpVersion": capture.http_version,
         "cookies": [], "headers": [{"name": k, "value": v} for k, v in _headers(capture.response_headers, mask)],
         "content": content, "redirectURL": secrets.mask_url(redirect) if mask else redirect, "headersSize": -1,
-        "bodySize": len(capture.body),
+        "bodySize": body.raw_size,
     }
     if capture.error:
         response["_error"] = capture.error
@@ -376,17 +677,42 @@ def har(capture: Capture, mask: bool) -> dict[str, Any]:
                     "entries": [entry]}}
 
 
+def write_har(capture: Capture, mask: bool, out: BinaryIO) -> None:
+    """The HAR document of the exchange written to ``out`` piece by piece: the body's text and
+    its reads in bounded pieces, whatever their size."""
+    body = Body(capture, mask)
+    try:
+        mark = os.urandom(8).hex()
+        text_mark, chunks_mark = f"\x00llmtrace-text-{mark}", f"\x00llmtrace-chunks-{mark}"
+        doc = orjson.dumps(_har(capture, mask, body, text_mark, None if body.dropped() else chunks_mark),
+                           option=orjson.OPT_INDENT_2)
+        text_at = orjson.dumps(text_mark)
+        chunks_at = orjson.dumps(chunks_mark)
+        head, has_text, rest = doc.partition(text_at)
+        if not has_text:
+            head, rest = b"", doc
+        out.write(head)
+        if has_text:
+            out.write(b'"')
+            for piece in body.text():
+                out.write(orjson.dumps(piece)[1:-1])
+            out.write(b'"')
+        head, has_chunks, rest = rest.partition(chunks_at)
+        out.write(head)
+        if has_chunks:
+            indent = b" " * (len(head) - head.rfind(b"\n") - 1 - len(b'"_chunks": '))
+            first = True
+            for item in body.chunks():
+                out.write(b"[\n" if first else b",\n")
+                out.write(indent + b"  " + orjson.dumps(item))
+                first = False
+            out.write(b"[]" if first else b"\n" + indent + b"]")
+        out.write(rest)
+    finally:
+        body.close()
+
+
 _DROPPED = "the compressed reads held a credential, which cannot be masked inside them: dropped (the body is kept, masked)"
-
-
-def _add_reads(into: dict[str, Any], capture: Capture, mask: bool, body: bytes) -> None:
-    """``_chunks`` (the reads) into a HAR content or VCR response; ``_chunks_dropped`` instead
-    when they cannot be written masked."""
-    kept = reads(capture, mask, body)
-    if kept is None:
-        into["_chunks_dropped"] = _DROPPED
-    else:
-        into["_chunks"] = kept
 
 
 def har_name(capture: Capture):
@@ -406,15 +732,28 @@ def _vcr_headers(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
 
 
 def interaction(capture: Capture, mask: bool) -> dict[str, Any]:
-    """One VCR.py interaction: what vcrpy records, plus the reads and times it ignores."""
-    request_text = _utf8(capture.request_body)
-    raw = capture.body
-    body = decoded_body(capture)
-    if mask and _wbits(capture) is not None and _holds_secret(body):  # masked inside, compressed again
-        decoded = _utf8(mask_split(body))
-        if decoded is not None:
-            raw = _recompressed(secrets.mask_text(decoded).encode("utf-8"), _wbits(capture))
-    text = _utf8(raw)
+    """One VCR.py interaction: what vcrpy records, plus the reads and times it ignores. The
+    cassette is one document in memory: a body beyond ``--max-size`` is kept truncated there,
+    ``_error`` saying so."""
+    from llmtrace import limits
+
+    limit = limits.max_size()
+    if capture.size > limit:
+        note = f"{limits.beyond_limit('the body', limit)}: saved truncated there in the cassette"
+        capture.error = f"{capture.error}; {note}" if capture.error else note
+    body = Body(capture, mask, limit if capture.size > limit else None)
+    try:
+        request_text = _utf8(capture.request_body)
+        raw = b"".join(data for _, data in capture.pieces(body.raw_size))
+        if body.inflated is None or (mask and body.holds_secret() and body.utf8):
+            text: Any = "".join(body.text()) if body.utf8 else raw
+            if body.inflated is not None:  # masked inside, compressed again
+                text = _recompressed(text.encode("utf-8"), body.wbits)
+        else:
+            text = raw
+        chunks = None if body.dropped() else list(body.chunks())
+    finally:
+        body.close()
     first = capture.first_byte_ms
     timing: dict[str, Any] = {"started": _iso(capture.started), "first_byte_ms": round(first, 3) if first is not None else None,
                               "end_ms": round(capture.end_ms or 0.0, 3)}
@@ -431,12 +770,14 @@ def interaction(capture: Capture, mask: bool) -> dict[str, Any]:
         "response": {
             "status": {"code": capture.status or 0, "message": capture.reason or ""},
             "headers": _vcr_headers(_headers(capture.response_headers, mask)),
-            "body": {"string": _text(_utf8(mask_split(raw)) or text, mask) if text is not None and mask
-                     else text if text is not None else raw},
+            "body": {"string": text},
             "_timing": timing,
         },
     }
-    _add_reads(doc["response"], capture, mask, body)
+    if chunks is None:
+        doc["response"]["_chunks_dropped"] = _DROPPED
+    else:
+        doc["response"]["_chunks"] = chunks
     return doc
 
 
@@ -502,12 +843,48 @@ class Saver:
             self.number = next_number(self.folder)
 
     def save(self, capture: Capture) -> Path:
-        """Write the exchange (called from one thread at a time)."""
+        """Write the exchange (called from one thread at a time) and remove its spool; a
+        failed write leaves the spool (the next run recovers it)."""
+        try:
+            path = self._write(capture)
+        except BaseException:
+            capture.spool.close()
+            raise
+        capture.discard()
+        return path
+
+    def _write(self, capture: Capture) -> Path:
         if self.save_as == "vcr":
             self.interactions.append(interaction(capture, self.mask))
             write_atomically(str(self.cassette), cassette(self.interactions))
             return self.cassette
-        data = orjson.dumps(har(capture, self.mask), option=orjson.OPT_INDENT_2)
-        path, taken = write_new(self.folder, har_name(capture), self.number, data)
+        fd, tmp = tempfile.mkstemp(prefix=".llmtrace-", suffix=".tmp", dir=str(self.folder))
+        try:
+            with os.fdopen(fd, "wb", buffering=1 << 20) as out:
+                write_har(capture, self.mask, out)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, 0o644)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        path, taken = _placed(tmp, self.folder, har_name(capture), self.number)
         self.number = taken + 1
         return path
+
+    def recover(self) -> list[tuple[Capture, Path | str]]:
+        """Turn the spools that stopped recorders left in the folder into recordings: each
+        (capture, where it went, or why it was not saved)."""
+        from llmtrace.server import spool
+
+        out: list[tuple[Capture, Path | str]] = []
+        for left in spool.orphans(self.folder):
+            capture = Capture.recovered(left)
+            if capture is None:  # not even the request: nothing to keep
+                left.remove()
+                continue
+            try:
+                out.append((capture, self.save(capture)))
+            except OSError as exc:
+                out.append((capture, f"NOT SAVED ({exc.strerror or exc})"))
+        return out
