@@ -169,6 +169,8 @@ def skim(data: bytes, items: int = 8) -> dict | None:
         opening = body + len(_BODY_KEY)
         while data[opening:opening + 1] in (b" ", b"\n", b"\r", b"\t"):
             opening += 1
+        if data[opening:opening + 1] != b"[":
+            return None  # a body that is no array of chunks: parsed whole anyway
         try:
             head = orjson.loads(data[:opening] + b"0}}")
         except orjson.JSONDecodeError:
@@ -180,7 +182,7 @@ def skim(data: bytes, items: int = 8) -> dict | None:
     response = head.get("response") if isinstance(head, dict) else None
     if not isinstance(response, dict) or list(response)[-1:] != ["body"] or response["body"] != 0 \
             or list(head)[-1:] != ["response"] or not isinstance(head.get("request"), dict) \
-            or not isinstance(head["request"].get("url"), str) or data[opening:opening + 1] != b"[":
+            or not isinstance(head["request"].get("url"), str):
         return None
     # The chunks: one per line at the first chunk's indentation, the body's end two spaces left.
     line = data.find(b"\n", opening) + 1

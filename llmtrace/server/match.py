@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from llmtrace import compare, dialects
+from llmtrace import dialects
 from llmtrace.model import Exchange, Recording
 from llmtrace.view import request_doc
 
@@ -213,6 +213,8 @@ def conversation_key(request: dict) -> bytes:
 def differences(recorded: dict, received: dict) -> list[dict]:
     """What differs between two canonical requests: ``{"path", "recorded", "received"}`` in
     document order (values whole; ``shown`` cuts them for output)."""
+    from llmtrace import compare  # (difflib and the diff machinery: only once a request differs)
+
     out: list[dict] = []
     for key in ("model", "messages", "params"):
         for d in compare.value_diff(recorded.get(key), received.get(key)):
