@@ -298,6 +298,8 @@ class Skim(NamedTuple):
     method: str | None
     dialect: str
     request: dict  # the canonical request
+    key: bytes  # its digest (``strict_key``)
+    conversation: bytes  # the digest of its conversation (``conversation_key``)
 
 
 class Indexed(NamedTuple):
@@ -314,8 +316,9 @@ def skim(exchange: Exchange) -> Skim | None:
     endpoint = endpoint_key(exchange.request.endpoint or DEFAULT_PATHS.get(exchange.dialect))
     if endpoint is None:
         return None
-    return Skim(exchange.index, endpoint, exchange.request.method, exchange.dialect,
-                canonical(request_doc(exchange), exchange.dialect))
+    request = canonical(request_doc(exchange), exchange.dialect)
+    return Skim(exchange.index, endpoint, exchange.request.method, exchange.dialect, request, strict_key(request),
+                conversation_key(request))
 
 
 def indexed(recording: Recording, fmt: str | None = None) -> Indexed:
@@ -355,7 +358,7 @@ class Folds:
 
     def add(self, recording: Indexed) -> None:
         self.formats[recording.source] = recording.fmt
-        self.keys[recording.source] = [(skim.index, strict_key(skim.request)) for skim in recording.exchanges]
+        self.keys[recording.source] = [(skim.index, skim.key) for skim in recording.exchanges]
 
     def exchange(self, entry: Entry) -> Exchange:
         source = entry.source
@@ -368,7 +371,7 @@ class Folds:
             except FoldFailed as exc:
                 self.failed[source] = exc.reason
                 if self.log is not None:
-                    self.log(f"{entry.file}: {exc.reason} (read again when first matched: not served)")
+                    self.log(f"{entry.file}: {exc.reason} (found when first matched: not served)")
                 raise
             self.kept[source] = recording
             if len(self.kept) > self.size:
@@ -425,17 +428,16 @@ class Catalog:
         name = relative_name(recording.source, self.roots)
         if isinstance(recording, Indexed):
             self.folds.add(recording)
-            filed = [(skim.endpoint, Entry(name, None, skim.request, index=skim.index, method=skim.method,
-                                            source=recording.source, folds=self.folds))
-                     for skim in recording.exchanges]
+            filed = [(s, Entry(name, None, s.request, index=s.index, method=s.method, source=recording.source,
+                               folds=self.folds)) for s in recording.exchanges]
         else:
             found = ((exchange, skim(exchange)) for exchange in recording.exchanges)
-            filed = [(s.endpoint, Entry(name, exchange, s.request)) for exchange, s in found if s is not None]
-        for endpoint, entry in filed:
-            self.by_endpoint[endpoint].append(entry)
-            self.by_key.setdefault((endpoint, strict_key(entry.request)), entry)
-            self.by_conversation[(endpoint, conversation_key(entry.request))].append(entry)
-            self.queues.setdefault(endpoint, deque()).append(entry)
+            filed = [(s, Entry(name, exchange, s.request)) for exchange, s in found if s is not None]
+        for s, entry in filed:
+            self.by_endpoint[s.endpoint].append(entry)
+            self.by_key.setdefault((s.endpoint, s.key), entry)
+            self.by_conversation[(s.endpoint, s.conversation)].append(entry)
+            self.queues.setdefault(s.endpoint, deque()).append(entry)
 
     def rewind(self) -> None:
         """Every ``sequence`` position back to the first exchange."""
