@@ -14,7 +14,6 @@ import pytest
 from conftest import DATA
 from llmtrace import loader
 from llmtrace.commands.per_file import load_all
-from llmtrace.commands.serve import _read
 from llmtrace.containers import bodies
 from llmtrace.server import match
 from llmtrace.server.app import Background, Options, Server
@@ -32,7 +31,7 @@ def _raw_bodies():
 
 def _both(folder) -> tuple[list, list]:
     eager, failed = load_all([str(folder)])
-    lazy, failed_lazy = load_all([str(folder)], read=_read)
+    lazy, failed_lazy = load_all([str(folder)], read=match.read_input)
     assert not failed and not failed_lazy
     assert all(isinstance(r, match.Indexed) for r in lazy)
     return eager, lazy
@@ -97,7 +96,7 @@ def _folder_of(tmp_path, count: int):
 
 
 def _server(folder, lines: list) -> Server:
-    recordings, failed = load_all([str(folder)], read=_read)
+    recordings, failed = load_all([str(folder)], read=match.read_input)
     assert not failed
     return Server(recordings, options=Options(log=lines.append, roots=(str(folder),)))
 

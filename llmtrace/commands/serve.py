@@ -48,7 +48,9 @@ def run(paths: list[str], host: str = "127.0.0.1", port: int = 8000, speed: str 
     import_aiohttp_loading_certificates_later()  # aiohttp without waiting for the CA certificates
 
     keep_raw(True)  # serve the recorded bytes where the recording has them
-    recordings, failed = load_all(paths, fmt, read=_read)
+    from llmtrace.server.match import read_input
+
+    recordings, failed = load_all(paths, fmt, read=read_input)
     if failed and not skip_bad:
         return 2
     if not recordings and grow is None:
@@ -60,20 +62,6 @@ def run(paths: list[str], host: str = "127.0.0.1", port: int = 8000, speed: str 
                     options=Options(speed=pace, rate=rate, faults=faults, seed=seed, mode=match_mode, cors=cors,
                                     roots=tuple(paths), upstream=grow))
     return asyncio.run(_serve(server))
-
-
-def _read(item, fmt: str | None):
-    """A file named on the command line (or stdin, or a URL) read and folded now, as every
-    command reads it; a file found in a folder indexed only — its requests filed for matching,
-    its response folded when a request first matches it (``match.Indexed``): a folder of
-    thousands starts in a fraction of the time."""
-    from llmtrace.loader import load
-
-    if item.explicit or item.path == "-" or "://" in item.path:
-        return load(item.path, fmt=fmt)
-    from llmtrace.server.match import indexed
-
-    return indexed(load(item.path, fmt=fmt, fold=False), fmt)
 
 
 def on_miss(paths: list[str], upstream: str | None, record_to: str | None, save_as: str | None):

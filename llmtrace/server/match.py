@@ -327,6 +327,18 @@ def indexed(recording: Recording, fmt: str | None = None) -> Indexed:
     return Indexed(recording.source, recording.container, tuple(s for s in found if s is not None), fmt)
 
 
+def read_input(item, fmt: str | None = None) -> Recording | Indexed:
+    """One input of ``serve`` (a ``walk.Input``): a file named on the command line (or stdin, or
+    a URL) read and folded now, as every command reads it; a file found in a folder indexed
+    only — its requests filed for matching, its response folded when a request first matches it:
+    a folder of thousands starts in a fraction of the time."""
+    from llmtrace.loader import load
+
+    if item.explicit or item.path == "-" or "://" in item.path:
+        return load(item.path, fmt=fmt)
+    return indexed(load(item.path, fmt=fmt, fold=False), fmt)
+
+
 def dialects_of(recording: Recording | Indexed) -> set[str]:
     return {exchange.dialect for exchange in recording.exchanges}
 
@@ -386,7 +398,10 @@ class Folds:
         from llmtrace.errors import UnreadableInput
         from llmtrace.loader import load
 
+        from llmtrace.containers import bodies
+
         self.count += 1
+        kept, bodies.KEEP_RAW = bodies.KEEP_RAW, True  # served as the recorded bytes, as at start
         try:
             recording = load(source, fmt=self.formats.get(source))
         except UnreadableInput as exc:
@@ -395,6 +410,8 @@ class Folds:
             if os.environ.get("LLMTRACE_DEBUG"):
                 raise
             raise FoldFailed(f"internal error: {type(exc).__name__}: {exc}") from None
+        finally:
+            bodies.KEEP_RAW = kept
         exchanges = recording.exchanges
         for index, key in self.keys.get(source, ()):
             if index >= len(exchanges) or strict_key(canonical(request_doc(exchanges[index]),
