@@ -107,15 +107,17 @@ def _too_large(size: int | None, limit: int) -> str:
     return limits.beyond_limit(what, limit)
 
 
-def load(path: str, data: bytes | None = None, fmt: str | None = None) -> Recording:
-    """Read and fold one recording. Raises UnreadableInput, never anything else, for bad input."""
+def load(path: str, data: bytes | None = None, fmt: str | None = None, fold: bool = True) -> Recording:
+    """Read and fold one recording. Raises UnreadableInput, never anything else, for bad input.
+    ``fold=False`` stops before the folds (every ``result`` None): what ``serve`` indexes a
+    folder with, folding a recording when a request first matches it."""
     source = "<stdin>" if path == "-" else path
     if data is None:
         data = read_bytes(path, limits.max_size())
     elif len(data) > limits.max_size():
         raise UnreadableInput(limits.beyond_limit(f"file is {limits.describe(len(data))},"), path=source)
     try:
-        return _load(source, data, fmt)
+        return _load(source, data, fmt, fold)
     except UnreadableInput as exc:
         exc.path = exc.path or source
         raise
@@ -127,7 +129,7 @@ def load(path: str, data: bytes | None = None, fmt: str | None = None) -> Record
         raise UnreadableInput(limits.out_of_memory(len(data), ran_out=True), path=source) from None
 
 
-def _load(source: str, data: bytes, fmt: str | None) -> Recording:
+def _load(source: str, data: bytes, fmt: str | None, fold: bool = True) -> Recording:
     data = unwrap(data)
     if kind_of(data) == "empty":
         raise UnreadableInput("empty file")
@@ -138,11 +140,11 @@ def _load(source: str, data: bytes, fmt: str | None) -> Recording:
                 raise UnreadableInput(f"unknown format {fmt!r} (known: {', '.join(containers.names())})")
             pairs = mod.read_bytes(data) if containers.is_text(mod) else mod.read(parse_document(data))
         else:
-            mod, doc = select(data)
+            mod, doc = select(data) if fold else _select_skimmed(data)
             pairs = mod.read_bytes(data) if doc is None else mod.read(doc)
         del data
         pairs = [pair for req, resp in pairs for pair in _streams_of(req, resp)]
-        exchanges = [_built(mod, i, req, resp) for i, (req, resp) in enumerate(pairs)]
+        exchanges = [_built(mod, i, req, resp, fold) for i, (req, resp) in enumerate(pairs)]
     return Recording(source=source, container=mod.NAME, exchanges=exchanges)
 
 
@@ -234,6 +236,18 @@ def select(data: bytes) -> tuple[Any, Any]:
     return next(m for m in text_containers if m.sniff_text(data)), None
 
 
+def _select_skimmed(data: bytes) -> tuple[Any, Any]:
+    """``select``, for a read that stops before the folds: a Llama Stack recording (the first
+    container sniffed) skimmed — its request and first chunks parsed, not the rest of its
+    response (``llama_stack.skim``); any other file as ``select`` reads it."""
+    from llmtrace.containers import llama_stack
+
+    doc = llama_stack.skim(data) if kind_of(data) == "json" else None
+    if doc is not None and llama_stack.sniff(doc):
+        return llama_stack, doc
+    return select(data)
+
+
 def _document_lines(data: bytes) -> tuple[Any, Any] | None:
     """JSON Lines of whole documents that a document container reads as one (``merge``): an
     OpenTelemetry collector's file export, one OTLP request per line. Only the first line is
@@ -259,11 +273,11 @@ def _document_lines(data: bytes) -> tuple[Any, Any] | None:
     return mod, mod.merge(docs)
 
 
-def _built(mod, index: int, req: Request, resp: Response) -> Exchange:
+def _built(mod, index: int, req: Request, resp: Response, fold: bool = True) -> Exchange:
     """``build_exchange``; in containers that hold many exchanges (``MANY_EXCHANGES``: cassettes,
     HAR), the place of a bad chunk starts with the exchange's index (the one ``--index`` takes)."""
     try:
-        return build_exchange(index, mod.NAME, req, resp)
+        return build_exchange(index, mod.NAME, req, resp, fold)
     except ShapeError as exc:
         if not getattr(mod, "MANY_EXCHANGES", False):
             raise
@@ -307,7 +321,7 @@ def _describe(doc: Any) -> str:
     return f"a JSON {type(doc).__name__}"
 
 
-def build_exchange(index: int, container: str, req: Request, resp: Response) -> Exchange:
+def build_exchange(index: int, container: str, req: Request, resp: Response, fold: bool = True) -> Exchange:
     payloads = resp.chunks if resp.streaming else ([resp.body] if resp.body is not None else [])
     if resp.streaming and not payloads and resp.body is not None:
         payloads = [resp.body]
@@ -327,6 +341,8 @@ def build_exchange(index: int, container: str, req: Request, resp: Response) -> 
         raise ShapeError("nested too deeply", "request body") from None
     exchange = Exchange(index=index, container=container, dialect=dialect, request=req, response=resp,
                         normalized_request=normalized)
+    if not fold:
+        return exchange
     exchange.result = fold_exchange(exchange)
     if resp.chunk_timing and resp.chunk_times is not None and exchange.result is not None:
         # Arrival times ``llmtrace record`` measured win over any the chunks carry (created_at:

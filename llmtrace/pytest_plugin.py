@@ -340,13 +340,15 @@ def llmtrace_server(request: pytest.FixtureRequest):
 
     from llmtrace.containers import bodies
 
-    paths = [item.path for item in iter_inputs([str(p) for p in _served_paths(request)])]
+    from llmtrace.server.match import read_input
+
+    items = list(iter_inputs([str(p) for p in _served_paths(request)]))
     recordings = []
     bodies.keep_raw(True)  # served as their recorded bytes
     try:
-        for path in paths:
+        for item in items:  # a folder's files indexed, folded when first matched (as ``serve``)
             try:
-                recordings.append(llmtrace.load(path))
+                recordings.append(read_input(item))
             except llmtrace.UnreadableInput as exc:
                 if request.node.get_closest_marker("llmtrace_recordings") is not None:
                     raise pytest.UsageError(exc.line()) from None

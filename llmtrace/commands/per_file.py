@@ -33,11 +33,12 @@ def refused(item: Input) -> UnreadableInput | None:
     return UnreadableInput(item.error, path=item.path) if item.error else None
 
 
-def load_all(paths: list[str], fmt: str | None = None, explicit_only: bool = False) -> tuple[list, list]:
-    """Every recording the paths name, read whole before anything is served or drawn
-    (``serve``, ``report``): the recordings, and ``(source, reason)`` for each that could not be
-    read (its line already on stderr). A file a folder walk finds unreadable is skipped quietly
-    (as ``check`` does) unless ``explicit_only``: then every failure counts."""
+def load_all(paths: list[str], fmt: str | None = None, explicit_only: bool = False, read=None) -> tuple[list, list]:
+    """Every recording the paths name, read before anything is served or drawn (``serve``,
+    ``report``): the recordings, and ``(source, reason)`` for each that could not be read (its
+    line already on stderr). A file a folder walk finds unreadable is skipped quietly (as
+    ``check`` does) unless ``explicit_only``: then every failure counts. ``read(item, fmt)``
+    reads one input instead of ``loader.load`` (``serve`` indexes a folder's files)."""
     from llmtrace.loader import load
     from llmtrace.output import warn
     from llmtrace.sources import iter_inputs
@@ -50,7 +51,7 @@ def load_all(paths: list[str], fmt: str | None = None, explicit_only: bool = Fal
             error = refused(item)
             if error is not None:
                 raise error
-            recordings.append(load(item.path, fmt=fmt))
+            recordings.append(load(item.path, fmt=fmt) if read is None else read(item, fmt))
         except UnreadableInput as exc:
             if not explicit_only and skip_unreadable(item, exc):
                 continue

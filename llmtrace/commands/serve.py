@@ -1,5 +1,6 @@
 """``llmtrace serve``: recordings as a live endpoint. Reads every recording first (an
-unreadable one: the usual line and exit 2 before listening, unless ``--skip-bad``), binds
+unreadable one: the usual line and exit 2 before listening, unless ``--skip-bad``; the files of
+a folder are indexed, their responses folded when first matched), binds
 (a port in use: one line, exit 2), prints the base URL and the variables that point the SDKs at
 it on stdout (xAI gRPC calls are answered over HTTP/2 on the same port: stderr says how to point
 the xAI SDK at it), then serves until SIGTERM (exit 0) or Ctrl-C (exit 130), finishing or cutting the
@@ -47,7 +48,9 @@ def run(paths: list[str], host: str = "127.0.0.1", port: int = 8000, speed: str 
     import_aiohttp_loading_certificates_later()  # aiohttp without waiting for the CA certificates
 
     keep_raw(True)  # serve the recorded bytes where the recording has them
-    recordings, failed = load_all(paths, fmt)
+    from llmtrace.server.match import read_input
+
+    recordings, failed = load_all(paths, fmt, read=read_input)
     if failed and not skip_bad:
         return 2
     if not recordings and grow is None:

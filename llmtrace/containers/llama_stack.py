@@ -137,3 +137,85 @@ def _http_response(resp: dict, status: int | None) -> Response:
     headers = headers_of(resp.get("headers"), "response.headers")
     return recorded.response(status, bodies.split(body_text(resp.get("body"), headers, "response.body"),
                                                   "response.body"))
+
+
+# --- skimming: the request and the first chunks, without parsing the whole file ------------------
+
+_BODY_KEY = b'"body":'
+
+
+def skim(data: bytes, items: int = 8) -> dict | None:
+    """The recording with ``response.body`` cut to its first ``items`` chunks, parsing only
+    what precedes the body, those chunks and what follows the body; None when the file is not
+    shaped for that (then it is read whole). What ``serve`` indexes a folder with: the request
+    and the first chunks (which tell the dialect) are all matching needs.
+
+    It relies on the layout the recorder writes (``json.dumps(indent=2)``): a raw newline is only
+    ever between tokens, so a line is where a chunk or the body ends. Every cut is checked by
+    parsing: what precedes the body must read as an object whose last member is
+    ``response.body``, the chunks kept as a whole array, and what follows the body as the rest
+    of ``response`` and of the document — a wrong cut unbalances the brackets and fails to parse.
+    """
+    import orjson
+
+    start = data.find(b"{")
+    if start < 0 or data[:start].strip():
+        return None
+    at = data.find(b'"response"', start)
+    while at >= 0:
+        body = data.find(_BODY_KEY, at)
+        if body < 0:
+            return None
+        opening = body + len(_BODY_KEY)
+        while data[opening:opening + 1] in (b" ", b"\n", b"\r", b"\t"):
+            opening += 1
+        if data[opening:opening + 1] != b"[":
+            return None  # a body that is no array of chunks: parsed whole anyway
+        try:
+            head = orjson.loads(data[:opening] + b"0}}")
+        except orjson.JSONDecodeError:
+            at = data.find(b'"response"', at + 1)
+            continue
+        break
+    else:
+        return None
+    response = head.get("response") if isinstance(head, dict) else None
+    if not isinstance(response, dict) or list(response)[-1:] != ["body"] or response["body"] != 0 \
+            or list(head)[-1:] != ["response"] or not isinstance(head.get("request"), dict) \
+            or not isinstance(head["request"].get("url"), str):
+        return None
+    # The chunks: one per line at the first chunk's indentation, the body's end two spaces left.
+    line = data.find(b"\n", opening) + 1
+    if line == 0:
+        return None
+    margin = line
+    while data[margin:margin + 1] == b" ":
+        margin += 1
+    indent = data[line:margin]
+    if len(indent) < 2 or data[margin:margin + 1] != b"{":
+        return None
+    close = b"\n" + indent + b"}"
+    cut = opening + 1
+    for _ in range(items):
+        found = data.find(close, cut)
+        if found < 0:
+            return None
+        cut = found + len(close)
+        if data[cut:cut + 1] != b",":
+            break
+    end = data.find(b"\n" + indent[:-2] + b"]", cut)
+    if end < 0:
+        return None
+    try:
+        chunks = orjson.loads(data[opening:cut] + b"]")
+        tail = orjson.loads(b'{"response":{"body":0' + data[end + len(indent):])
+    except orjson.JSONDecodeError:
+        return None
+    rest = tail.get("response") if isinstance(tail, dict) else None
+    if not isinstance(rest, dict) or rest.get("body") != 0 or list(rest)[:1] != ["body"] \
+            or any(key in head for key in tail if key != "response"):
+        return None
+    response.update(rest)
+    response["body"] = chunks
+    head.update((key, value) for key, value in tail.items() if key != "response")
+    return head

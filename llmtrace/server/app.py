@@ -64,6 +64,7 @@ class Replay:
         self.rng = random.Random(options.seed)
         self.matched = 0
         self.log = options.log or _stderr
+        self.catalog.folds.log, self.catalog.folds.evicted = self.log, self._forget
         self._remembered: dict[tuple, match.Hit] = {}
         self._cache: dict[tuple, Any] = {}
         self.connections: set = set()  # open gRPC connections (``server.grpc``)
@@ -95,15 +96,27 @@ class Replay:
             found = self.catalog.match(path, request_doc(asked), asked.dialect)
             if isinstance(found, match.Hit) and self.options.mode != "sequence" and len(self._remembered) < 10_000:
                 self._remembered[key] = found
+        if isinstance(found, match.Hit):
+            try:
+                found.entry.exchange  # noqa: B018 - folded now (a recording indexed at start)
+            except match.FoldFailed as exc:
+                return match.Miss(None, [], f"{found.entry.file} exchange {found.entry.index} matched, but "
+                                            f"{exc.reason}")
         return found
+
+    def _forget(self, recording: Recording) -> None:
+        """What was made for the exchanges of a folded recording the index let go of."""
+        gone = {id(exchange) for exchange in recording.exchanges}
+        for key in [key for key in self._cache if len(key) > 1 and key[1] in gone]:
+            del self._cache[key]
 
     @staticmethod
     def miss_text(found: match.Miss) -> str:
         closest = found.closest
         if closest is None:
-            return "nothing recorded for this endpoint"
+            return found.reason or "nothing recorded for this endpoint"
         why = found.reason or (match.summary(found.differences) if found.differences else "—")
-        return f"closest {closest.file} exchange {closest.exchange.index}: {why}"
+        return f"closest {closest.file} exchange {closest.index}: {why}"
 
     # --- the journal (``GET /llmtrace/requests``, ``POST /llmtrace/reset``, ``server.requests``) ---
 
@@ -129,7 +142,7 @@ class Replay:
     def noted(entry: dict, found: match.Hit | match.Miss) -> None:
         """What matching found, in the journal entry."""
         if isinstance(found, match.Hit):
-            entry["matched"] = {"file": found.entry.file, "exchange": found.entry.exchange.index}
+            entry["matched"] = {"file": found.entry.file, "exchange": found.entry.index}
         entry["differences"] = match.shown(found.differences)
 
     def requests(self) -> list[dict]:
@@ -198,7 +211,7 @@ class Replay:
         """Whether a recording answers ``method`` at ``path`` (a GET of a listing, say), or the
         path is none a recording or provider serves (then it is a 404)."""
         if self._methods is None:
-            self._methods = {(endpoint, (entry.exchange.request.method or "POST").upper())
+            self._methods = {(endpoint, (entry.method or "POST").upper())
                              for endpoint, entries in self.catalog.by_endpoint.items() for entry in entries}
         endpoint = match.endpoint_key(path)
         if (endpoint, method) in self._methods or (method == "HEAD" and (endpoint, "GET") in self._methods):
@@ -308,7 +321,7 @@ class Replay:
         try:
             return await self._answer(request, entry, number, body, started)
         except ConnectionError as exc:  # the client went away mid-answer: ordinary, one line
-            self.log(f"{request.method} {path} → {entry.file} exchange {entry.exchange.index}: the client left "
+            self.log(f"{request.method} {path} → {entry.file} exchange {entry.index}: the client left "
                      f"mid-answer ({type(exc).__name__})")
             raise asyncio.CancelledError from None
 
@@ -498,7 +511,7 @@ def miss_body(fam: str, found: match.Miss) -> dict:
     member saying which recorded exchange came closest and what differs (contracts.md)."""
     closest = found.closest
     extra = {"code": "no_match",
-             "llmtrace": {"closest": {"file": closest.file, "exchange": closest.exchange.index} if closest else None,
+             "llmtrace": {"closest": {"file": closest.file, "exchange": closest.index} if closest else None,
                           "differences": match.shown(found.differences),
                           **({"reason": found.reason} if found.reason else {})}}
     return wire.error_body(fam, 404, "no recorded exchange matches this request", extra)
@@ -597,7 +610,7 @@ class Server(Listening):
         super().__init__(host, port)
         self.replay = Replay(recordings, options)
         self.replay.loopback_only = is_loopback_host(host)
-        self.grpc = self.replay.grpc = any(ex.dialect == "xai-grpc" for r in recordings for ex in r.exchanges)
+        self.grpc = self.replay.grpc = any("xai-grpc" in match.dialects_of(r) for r in recordings)
 
     def application(self) -> web.Application:
         return self.replay.app()

@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from llmtrace import compare, dialects
+from llmtrace import dialects
 from llmtrace.model import Exchange, Recording
 from llmtrace.view import request_doc
 
@@ -83,10 +83,33 @@ DEFAULT_PATHS = {"openai-chat": "/v1/chat/completions", "openai-completions": "/
 GRPC_ENDPOINT = DEFAULT_PATHS["xai-grpc"]
 
 
-class Entry(NamedTuple):
-    file: str  # the recording, relative to the paths given
-    exchange: Exchange
-    request: dict  # the canonical request (``canonical``)
+class Entry:
+    """One servable exchange: its recording (``file``, relative to the paths given), its place
+    there (``index``), the method it was sent with, its canonical request (``canonical``), and the
+    exchange itself — held, or for a recording indexed at start (``Indexed``), folded from its
+    file when first asked for (``Folds``)."""
+
+    __slots__ = ("file", "request", "index", "method", "source", "_exchange", "_folds")
+
+    def __init__(self, file: str, exchange: Exchange | None, request: dict, *, index: int = 0,
+                 method: str | None = None, source: str | None = None, folds: Folds | None = None):
+        self.file = file
+        self.request = request
+        self._exchange = exchange
+        self.index = exchange.index if exchange is not None else index
+        self.method = exchange.request.method if exchange is not None else method
+        self.source = source
+        self._folds = folds
+
+    @property
+    def exchange(self) -> Exchange:
+        """The exchange, folded (raises ``FoldFailed`` when its file no longer reads as it did)."""
+        if self._exchange is not None:
+            return self._exchange
+        return self._folds.exchange(self)
+
+    def __repr__(self) -> str:
+        return f"Entry({self.file!r}, exchange {self.index})"
 
 
 class Hit(NamedTuple):
@@ -190,6 +213,8 @@ def conversation_key(request: dict) -> bytes:
 def differences(recorded: dict, received: dict) -> list[dict]:
     """What differs between two canonical requests: ``{"path", "recorded", "received"}`` in
     document order (values whole; ``shown`` cuts them for output)."""
+    from llmtrace import compare  # (difflib and the diff machinery: only once a request differs)
+
     out: list[dict] = []
     for key in ("model", "messages", "params"):
         for d in compare.value_diff(recorded.get(key), received.get(key)):
@@ -260,12 +285,147 @@ def relative_name(source: str, roots) -> str:
 # --- the catalog ----------------------------------------------------------------------------------
 
 
+# --- recordings indexed at start, folded on first match ------------------------------------------
+
+# How many folded recordings an index keeps (the least recently matched are folded again if asked).
+FOLDS_KEPT = 256
+
+
+class Skim(NamedTuple):
+    """What matching needs of one exchange, taken at start without folding its response."""
+    index: int
+    endpoint: str
+    method: str | None
+    dialect: str
+    request: dict  # the canonical request
+    key: bytes  # its digest (``strict_key``)
+    conversation: bytes  # the digest of its conversation (``conversation_key``)
+
+
+class Indexed(NamedTuple):
+    """A recording as ``serve`` indexes a folder's files: its source, container and servable
+    exchanges (``Skim``); folded from ``source`` when a request first matches it."""
+    source: str
+    container: str
+    exchanges: tuple[Skim, ...]
+    fmt: str | None = None
+
+
+def skim(exchange: Exchange) -> Skim | None:
+    """An exchange as matching files it; None when it has no endpoint (not servable)."""
+    endpoint = endpoint_key(exchange.request.endpoint or DEFAULT_PATHS.get(exchange.dialect))
+    if endpoint is None:
+        return None
+    request = canonical(request_doc(exchange), exchange.dialect)
+    return Skim(exchange.index, endpoint, exchange.request.method, exchange.dialect, request, strict_key(request),
+                conversation_key(request))
+
+
+def indexed(recording: Recording, fmt: str | None = None) -> Indexed:
+    """A recording read without its folds (``loader.load(..., fold=False)``) as its index."""
+    found = (skim(exchange) for exchange in recording.exchanges)
+    return Indexed(recording.source, recording.container, tuple(s for s in found if s is not None), fmt)
+
+
+def read_input(item, fmt: str | None = None) -> Recording | Indexed:
+    """One input of ``serve`` (a ``walk.Input``): a file named on the command line (or stdin, or
+    a URL) read and folded now, as every command reads it; a file found in a folder indexed
+    only — its requests filed for matching, its response folded when a request first matches it:
+    a folder of thousands starts in a fraction of the time."""
+    from llmtrace.loader import load
+
+    if item.explicit or item.path == "-" or "://" in item.path:
+        return load(item.path, fmt=fmt)
+    return indexed(load(item.path, fmt=fmt, fold=False), fmt)
+
+
+def dialects_of(recording: Recording | Indexed) -> set[str]:
+    return {exchange.dialect for exchange in recording.exchanges}
+
+
+class FoldFailed(Exception):
+    """An indexed recording that no longer reads as it did at start: ``reason`` says why."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Folds:
+    """The indexed recordings folded so far, the ``size`` latest matched kept (an evicted one is
+    handed to ``evicted``). A file that fails to fold, or no longer holds the requests it held
+    at start, fails every time after (``FoldFailed``), with one line to ``log`` the first time."""
+
+    def __init__(self, size: int = FOLDS_KEPT):
+        from collections import OrderedDict
+
+        self.size = size
+        self.kept: OrderedDict[str, Recording] = OrderedDict()
+        self.failed: dict[str, str] = {}
+        self.formats: dict[str, str | None] = {}
+        self.keys: dict[str, list[tuple[int, bytes]]] = {}
+        self.count = 0  # folds done (a file folded again after eviction counts again)
+        self.log = None
+        self.evicted = None
+
+    def add(self, recording: Indexed) -> None:
+        self.formats[recording.source] = recording.fmt
+        self.keys[recording.source] = [(skim.index, skim.key) for skim in recording.exchanges]
+
+    def exchange(self, entry: Entry) -> Exchange:
+        source = entry.source
+        if source in self.failed:
+            raise FoldFailed(self.failed[source])
+        recording = self.kept.get(source)
+        if recording is None:
+            try:
+                recording = self._fold(source)
+            except FoldFailed as exc:
+                self.failed[source] = exc.reason
+                if self.log is not None:
+                    self.log(f"{entry.file}: {exc.reason} (found when first matched: not served)")
+                raise
+            self.kept[source] = recording
+            if len(self.kept) > self.size:
+                _, old = self.kept.popitem(last=False)
+                if self.evicted is not None:
+                    self.evicted(old)
+        else:
+            self.kept.move_to_end(source)
+        return recording.exchanges[entry.index]
+
+    def _fold(self, source: str) -> Recording:
+        from llmtrace.errors import UnreadableInput
+        from llmtrace.loader import load
+
+        from llmtrace.containers import bodies
+
+        self.count += 1
+        kept, bodies.KEEP_RAW = bodies.KEEP_RAW, True  # served as the recorded bytes, as at start
+        try:
+            recording = load(source, fmt=self.formats.get(source))
+        except UnreadableInput as exc:
+            raise FoldFailed(exc.what if not exc.where else f"{exc.what}, {exc.where}") from None
+        except Exception as exc:  # noqa: BLE001 - one file's bug must not stop the server
+            if os.environ.get("LLMTRACE_DEBUG"):
+                raise
+            raise FoldFailed(f"internal error: {type(exc).__name__}: {exc}") from None
+        finally:
+            bodies.KEEP_RAW = kept
+        exchanges = recording.exchanges
+        for index, key in self.keys.get(source, ()):
+            if index >= len(exchanges) or strict_key(canonical(request_doc(exchanges[index]),
+                                                                exchanges[index].dialect)) != key:
+                raise FoldFailed("changed since serve started")
+        return recording
+
+
 class Catalog:
     """Every servable exchange of the recordings, filed by endpoint, and the indexes that make
     strict and loose look-ups: endpoint + digest of the canonical request, endpoint + digest of
     its conversation."""
 
-    def __init__(self, recordings: list[Recording], mode: str = "strict", roots: list[str] | None = None):
+    def __init__(self, recordings: list[Recording | Indexed], mode: str = "strict", roots: list[str] | None = None):
         if mode not in MODES:
             raise ValueError(f"unknown match mode {mode!r} (known: {', '.join(MODES)})")
         self.mode = mode
@@ -274,25 +434,30 @@ class Catalog:
         self.by_conversation: dict[tuple[str, bytes], list[Entry]] = defaultdict(list)
         self.roots = roots or []
         self.queues: dict[str, deque[Entry]] = {}
+        self.folds = Folds()
         for recording in recordings:
             self.add(recording)
         self.rewind()
 
-    def add(self, recording: Recording) -> None:
-        """File a recording's exchanges (after those filed before: last in a sequence). A
-        websocket session's are not HTTP exchanges: ``server.realtime`` serves the session."""
+    def add(self, recording: Recording | Indexed) -> None:
+        """File a recording's exchanges (after those filed before: last in a sequence); an
+        ``Indexed`` one's are folded when first matched. A websocket session's are not HTTP
+        exchanges: ``server.realtime`` serves the session."""
         if recording.container == "websocket":
             return
         name = relative_name(recording.source, self.roots)
-        for exchange in recording.exchanges:
-            endpoint = endpoint_key(exchange.request.endpoint or DEFAULT_PATHS.get(exchange.dialect))
-            if endpoint is None:
-                continue
-            entry = Entry(name, exchange, canonical(request_doc(exchange), exchange.dialect))
-            self.by_endpoint[endpoint].append(entry)
-            self.by_key.setdefault((endpoint, strict_key(entry.request)), entry)
-            self.by_conversation[(endpoint, conversation_key(entry.request))].append(entry)
-            self.queues.setdefault(endpoint, deque()).append(entry)
+        if isinstance(recording, Indexed):
+            self.folds.add(recording)
+            filed = [(s, Entry(name, None, s.request, index=s.index, method=s.method, source=recording.source,
+                               folds=self.folds)) for s in recording.exchanges]
+        else:
+            found = ((exchange, skim(exchange)) for exchange in recording.exchanges)
+            filed = [(s, Entry(name, exchange, s.request)) for exchange, s in found if s is not None]
+        for s, entry in filed:
+            self.by_endpoint[s.endpoint].append(entry)
+            self.by_key.setdefault((s.endpoint, s.key), entry)
+            self.by_conversation[(s.endpoint, s.conversation)].append(entry)
+            self.queues.setdefault(s.endpoint, deque()).append(entry)
 
     def rewind(self) -> None:
         """Every ``sequence`` position back to the first exchange."""

@@ -61,7 +61,7 @@ async def _respond(replay, request: web.Request, ws, event: dict, raw: str) -> b
                                "differences": found_differences}, own=True)
         await _send(ws, error_event("openai", "invalid_request_error", "no_match",
                                     "llmtrace serve: no recorded response matches this response.create",
-                                    {"llmtrace": {"closest": {"file": closest.file, "exchange": closest.exchange.index}
+                                    {"llmtrace": {"closest": {"file": closest.file, "exchange": closest.index}
                                                   if closest else None, "differences": found_differences}}))
         return True
     ex = found.entry.exchange
