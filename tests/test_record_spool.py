@@ -90,11 +90,11 @@ class Upstream(Listening):
         return out
 
 
-def _record(out: Path, upstream: str) -> subprocess.Popen:
+def _record(out: Path, upstream: str, *more: str, preexec_fn=None) -> subprocess.Popen:
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "100"}
     proc = subprocess.Popen([sys.executable, "-m", "llmtrace", "record", "--upstream", upstream, "--listen",
-                             "127.0.0.1:0", "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, start_new_session=True)
+                             "127.0.0.1:0", "-o", str(out), *more], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, start_new_session=True, preexec_fn=preexec_fn)
     proc.base = proc.stdout.readline().strip()
     if not proc.base.startswith("http://127.0.0.1:"):
         proc.kill()
@@ -272,6 +272,21 @@ def test_masking_window_by_window_finds_what_the_whole_body_does(tmp_path: Path,
     check()
 
 
+def _one_stream(out: Path, *more: str, preexec_fn=None) -> tuple[subprocess.Popen, int, str]:
+    """A ``record`` process (with ``more`` options) relaying one 4.7 MB stream, then stopped:
+    the process, the bytes the client got, its log."""
+    with _in_thread(Upstream("127.0.0.1", 0)) as upstream:
+        proc = _record(out, upstream.base_url, *more, preexec_fn=preexec_fn)
+        try:
+            got = _send(proc.base, "blocks=50")
+            lines, deadline = [], time.monotonic() + TIMEOUT
+            while time.monotonic() < deadline and not any("POST" in line for line in lines):
+                lines.append(proc.stderr.readline())
+        finally:
+            err = _stop(proc)
+    return proc, got, "".join(lines) + err
+
+
 def test_a_cassette_keeps_a_body_beyond_max_size_truncated(tmp_path: Path) -> None:
     """``--save-as vcr`` holds the run in one YAML document: a 4.7 MB stream recorded with
     ``--max-size 1M`` is kept truncated at 1 MiB there, ``_error`` saying so, the client
@@ -279,21 +294,8 @@ def test_a_cassette_keeps_a_body_beyond_max_size_truncated(tmp_path: Path) -> No
     import yaml
 
     out = tmp_path / "rec"
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "100"}
-    with _in_thread(Upstream("127.0.0.1", 0)) as upstream:
-        proc = subprocess.Popen([sys.executable, "-m", "llmtrace", "record", "--upstream", upstream.base_url,
-                                 "--listen", "127.0.0.1:0", "-o", str(out), "--save-as", "vcr", "--max-size", "1M"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                                start_new_session=True)
-        proc.base = proc.stdout.readline().strip()
-        try:
-            got = _send(proc.base, "blocks=50")
-            lines, deadline = [], time.monotonic() + TIMEOUT
-            while time.monotonic() < deadline and not any("→" in line for line in lines):
-                lines.append(proc.stderr.readline())
-        finally:
-            err = _stop(proc)
-    assert proc.returncode == 0, "".join(lines) + err
+    proc, got, log = _one_stream(out, "--save-as", "vcr", "--max-size", "1M")
+    assert proc.returncode == 0, log
     parts, _ = _stream(50)
     assert got == len(b"".join(parts))
     (cassette,) = out.glob("session-*.yaml")
@@ -313,20 +315,7 @@ def test_a_full_disk_while_spooling_still_relays_the_stream(tmp_path: Path) -> N
         resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
 
     out = tmp_path / "rec"
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "100"}
-    with _in_thread(Upstream("127.0.0.1", 0)) as upstream:
-        proc = subprocess.Popen([sys.executable, "-m", "llmtrace", "record", "--upstream", upstream.base_url,
-                                 "--listen", "127.0.0.1:0", "-o", str(out)], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=env, preexec_fn=limit)
-        proc.base = proc.stdout.readline().strip()
-        try:
-            got = _send(proc.base, "blocks=50")
-            lines, deadline = [], time.monotonic() + TIMEOUT
-            while time.monotonic() < deadline and not any("POST" in line for line in lines):
-                lines.append(proc.stderr.readline())
-        finally:
-            err = _stop(proc)
-    log = "".join(lines) + err
+    proc, got, log = _one_stream(out, preexec_fn=limit)
     assert got == len(b"".join(_stream(50)[0]))
     assert proc.returncode == 0 and "Traceback" not in log, log
     assert "NOT SAVED" in log
