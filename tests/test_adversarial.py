@@ -979,37 +979,149 @@ def test_sigterm_ends_streams_in_flight_at_once() -> None:
     assert isinstance(got[-1], httpx.HTTPError)  # the client sees the stream end early
 
 
-def test_ordinary_client_behaviour_is_one_line_each_and_no_traceback() -> None:
-    """Malformed HTTP, a body cut off by a reset, a client that leaves mid-stream: each is one
-    ``llmtrace:`` line on serve's stderr, never a traceback."""
+RST = b"\x01\x00\x00\x00\x00\x00\x00\x00"  # SO_LINGER on, 0 s: close() sends a reset
+
+
+class _Client(NamedTuple):
+    sock: object
+    port: int  # the client's own port: what a "bad HTTP request from" line names
+
+
+def _raw(port: int, data: bytes, *, read: int = 0, reset_after: float | None = None, answer: bool = False) -> _Client:
+    """A raw client: sends ``data``; reads ``read`` bytes first if asked; then resets the
+    connection after ``reset_after`` seconds, or reads the answer (``answer``), or keeps the
+    socket open (the caller closes it)."""
     import socket
 
-    served = _serve("--speed", "1", str(_CHAT))  # paced: the stream is still going when the client leaves
-    port = int(served.base.rsplit(":", 1)[1])
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    client = _Client(sock, sock.getsockname()[1])
+    sock.sendall(data)
+    got = b""
+    while len(got) < read:
+        more = sock.recv(read - len(got))
+        if not more:
+            break
+        got += more
+    if reset_after is not None:
+        time.sleep(reset_after)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RST)
+        sock.close()
+    elif answer:
+        try:
+            sock.recv(1024)
+        except OSError:
+            pass
+        sock.close()
+    return client
+
+
+def _post(body: bytes, path: str = "/v1/chat/completions", length: int | None = None) -> bytes:
+    return (b"POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % (path.encode(), len(body) if length is None else length)) + body
+
+
+def _collect(proc: subprocess.Popen):
+    """The process's stderr lines as they come (a reader thread, done when the process ends)."""
+    import threading
+
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
+    reader.start()
+    return lines, reader
+
+
+def _until(lines: list[str], count: Callable[[list[str]], int], n: int) -> None:
+    """Wait until ``count(lines)`` reaches ``n``: a guard against a hang, not a time bound."""
+    deadline = time.monotonic() + 60
+    while count(list(lines)) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _slow_upstream():
+    """An upstream for ``record``: ``/late`` answers after half a second (the client has left
+    by then), ``/stall`` sends a chunk, waits a second, sends another, ``/hold`` sends a chunk
+    and waits a minute (the proxy is stopped meanwhile)."""
+    from aiohttp import web
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        if request.path == "/late":
+            await asyncio.sleep(0.5)
+        out = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await out.prepare(request)
+        await out.write(b'data: {"n": 1}\n\n')
+        if request.path == "/stall":
+            await asyncio.sleep(1.0)
+        for _ in range(600 if request.path == "/hold" else 0):  # until the proxy goes (a minute at most)
+            if request.transport is None or request.transport.is_closing():
+                return out
+            await asyncio.sleep(0.1)
+        await out.write(b"data: [DONE]\n\n")
+        await out.write_eof()
+        return out
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", answer)
+    return app
+
+
+@pytest.mark.parametrize("command", ["serve", "record"])
+def test_ordinary_client_behaviour_is_one_line_each_and_no_traceback(command: str, tmp_path: Path) -> None:
+    """Malformed HTTP (a bad method on a connection's first request too), a body cut off by a
+    reset, a client that leaves before the answer or mid-stream (the reset surfacing inside
+    aiohttp's own write), a stream and a body still in flight when the process is stopped (the
+    handler cancelled): each request is exactly one ``llmtrace:`` line on stderr, a malformed
+    one naming the client's address and port and what was wrong; never a traceback."""
+    import contextlib
+
+    from test_record import _in_thread
+
+    from llmtrace.server.app import Listening
+
+    class Upstream(Listening):
+        def application(self):
+            return _slow_upstream()
+
     body = orjson.dumps(_chat_body())
-
-    def send(data: bytes, reset_after: float | None = None) -> None:
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            sock.sendall(data)
-            if reset_after is not None:
-                time.sleep(reset_after)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST
-                return
-            try:
-                sock.recv(1024)
-            except OSError:
-                pass
-
-    try:
-        send(b"GARBAGE\r\n\r\n")
-        send(b"GET / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n")
-        send(b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n{\"a\":", 0.3)
-        send(b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-             b"Content-Length: %d\r\n\r\n" % len(body) + body, 0.3)
-        time.sleep(1.0)  # let the server notice the last reset while streaming
-    finally:
-        err = _stop(served)
+    held: list = []
+    with contextlib.ExitStack() as stack:
+        if command == "serve":  # the first matched request stalls 1 s after frame 1, the second a minute
+            served = _serve("--fault", "stall:after=1,seconds=1,request=0", "--fault",
+                            "stall:after=1,seconds=60,request=1", str(_CHAT))
+            proc, port = served.proc, int(served.base.rsplit(":", 1)[1])
+            stall = hold = "/v1/chat/completions"
+        else:
+            upstream = stack.enter_context(_in_thread(Upstream("127.0.0.1", 0)))
+            env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "100"}
+            proc = subprocess.Popen([sys.executable, "-m", "llmtrace", "record", "--upstream", upstream.base_url,
+                                     "--listen", "127.0.0.1:0", "-o", str(tmp_path / "rec")], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, env=env, preexec_fn=_limit)
+            port = int(proc.stdout.readline().strip().rsplit(":", 1)[1])
+            stall, hold = "/stall", "/hold"
+        stack.callback(lambda: proc.poll() is None and (proc.kill(), proc.wait(30)))
+        stack.callback(lambda: [sock.close() for sock in held])
+        lines, reader = _collect(proc)
+        requests = lambda seen: sum(" → " in line and "POST /" in line for line in seen)  # noqa: E731
+        bad = [_raw(port, b"GARBAGE\r\n\r\n", answer=True),  # a bad method: aiohttp logs it at debug level only
+               _raw(port, b"GET / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n"
+                          b"Content-Length: 5\r\n\r\n", answer=True)]
+        _raw(port, _post(b'{"a":', length=1000), reset_after=0.3)  # the body cut off by a reset
+        if command == "record":  # the client leaves before the upstream answers: the answer cannot begin
+            _raw(port, _post(body, "/late"), reset_after=0.2)
+        _raw(port, _post(body, stall), read=100, reset_after=0.0)  # leaves mid-stream, during the stall
+        _until(lines, requests, 2 if command == "serve" else 3)
+        held.append(_raw(port, _post(body, hold), read=100).sock)  # a stream still going when stopped
+        held.append(_raw(port, _post(b'{"a":', length=1000)).sock)  # a body still coming when stopped
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        reader.join(30)
+    err = "".join(lines)
     assert "Traceback" not in err, err
     for line in err.splitlines():
         assert line.startswith("llmtrace: "), f"stray line: {line!r}\n{err}"
-    assert "aborted" in err and "BadHttpMessage" in err, err
+    assert requests(lines) == (5 if command == "record" else 4), err  # one line per request, no more, no fewer
+    for client, what in zip(bad, ("Invalid method", "Content-Length can't be present with Transfer-Encoding")):
+        assert f"llmtrace: bad HTTP request from 127.0.0.1:{client.port}: {what}" in err, err
+    assert err.count("bad HTTP request") == 2 and "Error handling request" not in err, err
+    assert err.count("aborted (the client left while sending its body") == 1, err
