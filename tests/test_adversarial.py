@@ -1072,6 +1072,7 @@ def _slow_upstream():
     by then), ``/stall`` sends a chunk, waits 0.3 s, sends another, ``/hold`` sends a chunk
     and waits a minute (the proxy is stopped meanwhile)."""
     from aiohttp import web
+    from test_record import posting
 
     async def answer(request: web.Request) -> web.StreamResponse:
         await request.read()
@@ -1090,9 +1091,7 @@ def _slow_upstream():
         await out.write_eof()
         return out
 
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", answer)
-    return app
+    return posting(answer)
 
 
 @pytest.mark.parametrize("command", ["serve", "record"])

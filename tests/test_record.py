@@ -326,6 +326,11 @@ def _held_upstream(stall: float, resume: threading.Event):
         await out.write_eof()
         return out
 
+    return posting(answer)
+
+
+def posting(answer) -> web.Application:
+    """An aiohttp application answering every POST with ``answer`` (a test's upstream)."""
     app = web.Application()
     app.router.add_post("/{tail:.*}", answer)
     return app
