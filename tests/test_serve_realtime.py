@@ -492,7 +492,7 @@ def test_fault_stall_is_seen_by_the_client_and_by_show(tmp_path):
     ex = load(str(tmp_path / "captured.json")).exchanges[0]
     stall = timeline.summarize(ex.result, ex.response.timings).longest_stall
     gaps = [b - a for a, b in zip(ex.result.timeline.times, ex.result.timeline.times[1:])]
-    assert stall is not None and stall.seconds == max(gaps)  # show reports the longest wait the client saw
+    assert stall is not None and stall.seconds == pytest.approx(max(gaps), abs=1e-3)  # the longest wait the client saw
 
 
 def test_fault_error_refuses_the_upgrade_with_the_status():
