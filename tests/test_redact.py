@@ -300,3 +300,72 @@ def test_in_place_through_a_symlink_replaces_the_target(tmp_path):
     link.symlink_to(path.name)
     assert llmtrace("redact", "--in-place", str(link)).returncode == 1
     assert link.is_symlink() and unmasked(path) == []
+
+
+# --- a credential spelt across two stream events: each piece masked in place ------------------------
+
+SPLIT_KEY = K["openai-api-key"]
+HALVES = (SPLIT_KEY[:20], SPLIT_KEY[20:])
+
+
+def _sse_with_split_key(newline: str) -> str:
+    events = [{"id": "c", "object": "chat.completion.chunk", "model": "m",
+               "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+              for text in ("Here: ", HALVES[0], HALVES[1], " ok")]
+    events.append({"id": "c", "object": "chat.completion.chunk", "model": "m",
+                   "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    return "".join(f"data: {orjson.dumps(e).decode()}{newline}{newline}" for e in events) + f"data: [DONE]{newline}{newline}"
+
+
+def _pieces_masked(original: bytes) -> bytes:
+    """The original with each half of the key overwritten by ``*``, nothing else."""
+    for half in HALVES:
+        assert original.count(half.encode()) == 1
+        original = original.replace(half.encode(), b"*" * len(half))
+    return original
+
+
+def _split_cassette() -> bytes:
+    """The crewAI chat cassette (a vcrpy body: a YAML single-quoted scalar of SSE lines, an event
+    whose text starts with a space folded onto the next line there) with the key in its second
+    and third text deltas: " did" (folded) becomes " " and the first half, " the" the second."""
+    text = (DATA.parent / "cassettes" / "crewAI" / "cassettes--test_usage_info_streaming_with_acall.yaml").read_text()
+    for old, new in (('"content":"\n        did"}', f'"content":"\n        {HALVES[0]}"}}'),
+                     ('"content":"\n        the"}', f'"content":"{HALVES[1]}"}}')):
+        assert text.count(old) == 1
+        text = text.replace(old, new, 1)
+    return text.encode()
+
+
+def _split_har() -> bytes:
+    """A HAR file whose SSE body is one JSON string (its quotes and line ends escaped), CRLF lines."""
+    doc = orjson.loads((EXAMPLES / "har" / "openai-chat-base64.har").read_bytes())
+    content = doc["log"]["entries"][0]["response"]["content"]
+    content.pop("encoding", None)
+    content["text"] = _sse_with_split_key("\n")
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2).replace(b"\n", b"\r\n")
+
+
+@pytest.mark.parametrize("name, data", [
+    ("bom-crlf.sse", b"\xef\xbb\xbf" + _sse_with_split_key("\r\n").encode()),
+    ("plain.sse", _sse_with_split_key("\n").encode()),
+    ("cassette.yaml", _split_cassette()),
+    ("crlf.har", _split_har()),
+], ids=["sse-bom-crlf", "sse", "vcr-cassette", "har-crlf"])
+def test_a_key_split_across_events_is_masked_piece_by_piece(tmp_path, name, data):
+    """``check`` finds a key the stream spells only across two events; ``redact`` overwrites
+    each piece with ``*`` where it stands (every other byte kept, BOM and CRLF too), after which
+    ``check`` finds nothing and the stream still reads."""
+    path = tmp_path / name
+    path.write_bytes(data)
+    assert [a["details"]["place"] for a in unmasked(path)] == ["response chunks"]
+    out = tmp_path / f"out-{name}"
+    result = llmtrace("redact", "-o", str(out), str(path))
+    assert result.returncode == 1, result.stderr
+    assert out.read_bytes() == _pieces_masked(data)
+    lines = result.stdout.decode().splitlines()
+    assert len(lines) == 2 and all("split credential" in line for line in lines), lines
+    assert SPLIT_KEY not in result.stdout.decode() and HALVES[1] not in result.stdout.decode()
+    assert unmasked(out) == []
+    text = llmtrace("reassemble", str(out))
+    assert text.returncode == 0 and "*" * len(SPLIT_KEY) in text.stdout.decode(), text

@@ -11,6 +11,10 @@ What is replaced, in a file's text (UTF-8; other bytes are carried through untou
 - the values of the request's secret headers (``api-key``, ``Cookie``, ...) that have no
   recognisable shape: taken from the parsed document, then replaced wherever the same string
   stands as a token in the file;
+- a credential a stream spells only across its events (``gsk_ab`` in one delta, the rest in the
+  next): each piece is overwritten with ``*`` where it stands (``split_secrets.mask_split``, as
+  ``record`` does), in SSE and NDJSON lines, a cassette's body scalar (folded lines too) and a
+  stream held in one JSON string (HAR);
 - inside encoded bodies (YAML ``!!binary`` and Ruby VCR ``base64_string`` blocks, base64 JSON
   strings such as HAR ``encoding: base64`` bodies; gzip or deflate inside them): decoded
   (never beyond ``--max-size``), searched, and re-encoded only when a secret was inside, with
@@ -35,10 +39,13 @@ import sys
 import zlib
 from typing import Any, Iterator, NamedTuple
 
+import orjson
+
 from llmtrace.errors import ShapeError, UnreadableInput, UsageError
 from llmtrace.output import one_line, warn, write_atomically
 from llmtrace.secrets import (PLACEHOLDERS, find_secrets, header_secrets, is_placeholder, is_secret_param, kind_of,
-                              mask_of)
+                              mask_of, might_hold_secrets)
+from llmtrace.split_secrets import mask_split
 
 _BOM = b"\xef\xbb\xbf"
 _GZIP = b"\x1f\x8b"
@@ -172,6 +179,7 @@ def redact_text(text: str, credentials: dict[str, str] | None = None, where: str
     spans = [_Span(f.start, f.end, f.kind, f.placeholder) for f in find_secrets(text)]
     for secret, kind in (credentials or {}).items():
         spans.extend(_occurrences(text, secret, kind))
+    spans.extend(_split_pieces(text))
     for span in _without_overlaps(spans):
         if any(start <= span.start < end or start < span.end <= end for start, end, _ in encoded):
             continue  # base64 text: the decoded body was searched instead
@@ -220,6 +228,136 @@ def _occurrences(text: str, secret: str, kind: str) -> Iterator[_Span]:
                 not (after and _TOKEN_CHAR.match(after) and _TOKEN_CHAR.match(secret[-1])):
             yield _Span(at, end, kind, placeholder)
         at = text.find(secret, end)
+
+
+# --- credentials split across stream events -------------------------------------------------------
+
+SPLIT = "split credential"
+# A stream event's JSON on a line of its own: an SSE ``data:`` line, an NDJSON line, and such a
+# line inside a YAML scalar (indented, or after its key and quote: ``string: 'data: {…}``), where
+# a YAML writer may have folded it onto the lines below at a space.
+_EVENT_LINE = re.compile(r"^[ \t]*(?:[\w-]+:[ \t]*['\"]?)?(\{[^\r\n]*?)[ \t]*\r?$", re.MULTILINE)
+_FOLDED_LINE = re.compile(r"[ \t]+([^\s][^\r\n]*?)[ \t]*\r?(?:\n|$)")
+# A JSON (or YAML double-quoted) string literal: a stream stored as one string (a HAR
+# ``content.text``) is one.
+_STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _split_pieces(text: str) -> list[_Span]:
+    """The pieces of each credential a stream spells only across its events (``mask_split``
+    finds them) where ``text`` holds them: its lines of event JSON (an SSE or NDJSON file, a
+    decoded body, a cassette's body string), and each JSON string literal holding a stream (a
+    line break escaped in it). Each piece is overwritten with ``*`` in place, one per character."""
+    if not might_hold_secrets(text):
+        return []
+    spans = _in_event_lines(text)
+    for literal in _STRING_LITERAL.finditer(text):
+        raw = literal.group()
+        if "\\n" not in raw or not might_hold_secrets(raw):
+            continue
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue  # no JSON string (a YAML escape, a quote inside a plain scalar)
+        masked = mask_split(value.encode("utf-8")).decode("utf-8")
+        changed = [at for start, end in _masked_runs(value, masked) for at in range(start, end)]
+        runs: list[list[int]] = []
+        for start, end in _encoded_at(raw, changed):
+            if runs and runs[-1][1] == start:
+                runs[-1][1], runs[-1][2] = end, runs[-1][2] + 1
+            else:
+                runs.append([start, end, 1])
+        base = literal.start()
+        spans.extend(_Span(base + start, base + end, SPLIT, "*" * count) for start, end, count in runs)
+    return spans
+
+
+def _in_event_lines(text: str) -> list[_Span]:
+    """The pieces in ``text``'s lines of event JSON: the lines, without what stands before the
+    JSON (and a folded line joined again, with the space the fold stands for), are one stream for
+    ``mask_split``; what it overwrites is mapped back to the text."""
+    import bisect
+
+    views, places, parts = [], [], []  # where each piece of an event's JSON starts in the stream and in the text
+    at = 0
+    for match in _EVENT_LINE.finditer(text):
+        line = match.group(1)
+        views.append(at)
+        places.append(match.start(1))
+        parts.append(line)
+        at += len(line)
+        end = match.end() + 1
+        for _ in range(64 if line[-1] not in "}{[," else 0):  # folded: its continuation lines, indented
+            more = _FOLDED_LINE.match(text, end)
+            if more is None or more.group(1).startswith(("data:", "{")):
+                break
+            parts.append(" " + more.group(1))
+            views.append(at + 1)
+            places.append(more.start(1))
+            at += len(parts[-1])
+            end = more.end()
+            if more.group(1).endswith("}"):
+                break
+        parts.append("\n")
+        views.append(at)
+        places.append(-1)
+        at += 1
+    if len(parts) < 4:
+        return []
+    stream = "".join(parts)
+    masked = mask_split(stream.encode("utf-8", "surrogateescape")).decode("utf-8", "surrogateescape")
+    spans = []
+    for start, end in _masked_runs(stream, masked):  # a run never crosses a line or a fold
+        piece = bisect.bisect_right(views, start) - 1
+        shift = places[piece] - views[piece]
+        spans.append(_Span(start + shift, end + shift, SPLIT, "*" * (end - start)))
+    return spans
+
+
+def _masked_runs(before: str, after: str) -> list[tuple[int, int]]:
+    """Where ``after`` (``before`` with pieces overwritten by ``*``, the same length) differs."""
+    if after == before or len(after) != len(before):
+        return []
+    runs: list[tuple[int, int]] = []
+    for run in re.finditer(r"\*+", after):
+        at = run.start()
+        while at < run.end():
+            if before[at] == "*":
+                at += 1
+                continue
+            end = at
+            while end < run.end() and before[end] != "*":
+                end += 1
+            runs.append((at, end))
+            at = end
+    return runs
+
+
+def _encoded_at(raw: str, wanted: list[int]) -> list[tuple[int, int]]:
+    """Where in the JSON string literal ``raw`` (its quotes included) each decoded character
+    whose index is in ``wanted`` (ascending) is written: ``(start, end)``, an escape's whole width."""
+    out: list[tuple[int, int]] = []
+    pending = iter(wanted)
+    want = next(pending, None)
+    at, index, last = 1, 0, len(raw) - 1
+    while want is not None and at < last:
+        escape = raw.find("\\", at, last)
+        plain = (escape if escape >= 0 else last) - at  # characters written as themselves
+        while want is not None and want < index + plain:
+            start = at + want - index
+            out.append((start, start + 1))
+            want = next(pending, None)
+        index, at = index + plain, at + plain
+        if escape < 0 or want is None:
+            break
+        width = 2
+        if raw[at + 1] == "u":
+            width = 12 if 0xD800 <= int(raw[at + 2:at + 6], 16) < 0xDC00 and raw[at + 6:at + 8] == "\\u" else 6
+        if want == index:
+            out.append((at, at + width))
+            want = next(pending, None)
+        index, at = index + 1, at + width
+    return out
 
 
 # --- encoded bodies ----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections import deque
+from contextvars import ContextVar
 from typing import Any, NamedTuple
 
 import orjson
@@ -35,6 +36,8 @@ RESET = "/llmtrace/reset"
 JOURNAL_SIZE = 10_000
 # Where a request carries its journal entry while it is answered.
 NOTE = web.RequestKey("llmtrace", dict) if hasattr(web, "RequestKey") else "llmtrace"  # aiohttp < 3.13: a str
+# The log lines said for the request a task answers (``Replay.log``, ``Replay.handle``).
+_SAID: ContextVar[list | None] = ContextVar("llmtrace_said", default=None)
 # Paths the providers serve, even when no recording holds them (a miss there is a no_match,
 # elsewhere a plain 404).
 PROVIDER_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/messages", "/api/chat",
@@ -63,7 +66,7 @@ class Replay:
         self.catalog = match.Catalog(recordings, options.mode, [str(r) for r in roots])
         self.rng = random.Random(options.seed)
         self.matched = 0
-        self.log = options.log or _stderr
+        self._sink = options.log or _stderr
         self.catalog.folds.log, self.catalog.folds.evicted = self.log, self._forget
         self._remembered: dict[tuple, match.Hit] = {}
         self._cache: dict[tuple, Any] = {}
@@ -76,6 +79,14 @@ class Replay:
             from llmtrace.server import onmiss
 
             self.grower = onmiss.Grower(options.upstream, self.add, self.log)
+
+    def log(self, line: str) -> None:
+        """One log line; counted for the request being answered (``handle`` says one itself when
+        an answer ended without any)."""
+        said = _SAID.get(None)
+        if said is not None:
+            said.append(None)
+        self._sink(line)
 
     def add(self, recording: Recording) -> None:
         """A recording served from now on (one recorded on a miss)."""
@@ -263,18 +274,36 @@ class Replay:
         return response
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """One request, noted in the journal with how it was answered."""
+        """One request, noted in the journal with how it was answered, and one log line however
+        it ends: a client that leaves, a reset inside aiohttp's own writing, a cancel (the server
+        stopping) each say what became of it when nothing else did."""
         entry = request[NOTE] = self.note(request.method, request.path)
+        said: list = []
+        _SAID.set(said)  # this request's task only (aiohttp runs each request in its own task)
         try:
             response = await self._handle(request)
-        except ConnectionResetError:  # the client left mid-stream (e.g. `curl | head`): no traceback
-            self.log(f"{request.method} {request.path} → the client closed the connection after "
-                     f"{entry.get('frames') or 0} frames")
+        except ConnectionError as exc:  # the client left (e.g. `curl | head`): no traceback
+            if not said:
+                self.log(f"{request.method} {request.path} → the client closed the connection after "
+                         f"{entry.get('frames') or 0} frames ({type(exc).__name__})")
             if request.transport is not None:
                 request.transport.abort()
             raise asyncio.CancelledError from None
+        except asyncio.CancelledError:
+            if not said:
+                why = "the server is stopping" if self.stopping else "cancelled"
+                matched = entry.get("matched")
+                label = f"{matched['file']} exchange {matched['exchange']}: " if matched else ""
+                frames = entry.get("frames") or 0
+                after = f" after {frames} frame{'s' if frames != 1 else ''}" if frames or entry.get("status") else ""
+                self.log(f"{request.method} {request.path} → {label}ended{after} ({why})")
+            raise
         entry["status"] = response.status
+        if not said:
+            self.log(f"{request.method} {request.path} → {response.status}")
         return response
+
+    stopping = False  # set by ``Server.stop``: the streams it cancels say so
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         started = time.monotonic()
@@ -638,6 +667,7 @@ class Server(Listening):
             from llmtrace.server import realtime
 
             await realtime.close_all(self.replay)
+        self.replay.stopping = True
         streams = [task for task in self.replay.streaming if not task.done()]
         for task in streams:  # streams in flight end now, not after aiohttp's grace time
             task.cancel()
@@ -676,14 +706,22 @@ class _SniffingSite(web.TCPSite):
 
 def quiet_aiohttp(log) -> None:
     """aiohttp's loggers (``aiohttp.server``: malformed HTTP, a reset mid-request) say one
-    line each through ``log``, with no traceback; nothing reaches Python's last-resort handler."""
+    line each through ``log``, with no traceback; nothing reaches Python's last-resort handler.
+    A request aiohttp cannot parse is ``bad HTTP request from ADDRESS:PORT: what was wrong``
+    (aiohttp logs a bad method on a connection's first request at debug level only: here it is
+    a line like the others)."""
     import logging
 
     class OneLine(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             try:
-                message = record.getMessage().strip()
                 exc = record.exc_info[1] if record.exc_info else None
+                if _bad_http(exc):
+                    log(f"bad HTTP request from {_peer(record)}: {_bad_http_reason(exc)}")
+                    return
+                if record.levelno < logging.WARNING:
+                    return
+                message = record.getMessage().strip()
                 if exc is not None:
                     reason = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())[:200]
                     message = f"{message}: {type(exc).__name__}" + (f" ({reason})" if reason else "")
@@ -695,7 +733,43 @@ def quiet_aiohttp(log) -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = [OneLine()]
         logger.propagate = False
-        logger.setLevel(logging.WARNING)
+        logger.setLevel(logging.DEBUG if name == "aiohttp.server" else logging.WARNING)
+
+
+def _bad_http(exc: BaseException | None) -> bool:
+    from aiohttp.http_exceptions import HttpProcessingError
+
+    return isinstance(exc, HttpProcessingError)
+
+
+def _bad_http_reason(exc: BaseException) -> str:
+    """What aiohttp's parser found wrong, without the bytes it quotes and the caret under them
+    ("Invalid method encountered", "Bad status line: Invalid HTTP version")."""
+    text = str(getattr(exc, "message", "") or "")
+    parts = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("b'", 'b"', "^", "bytearray(")):
+            break
+        parts.append(line.rstrip(":").split(": b'", 1)[0].split(": bytearray(", 1)[0].rstrip(":"))
+    return ": ".join(parts)[:200] or type(exc).__name__
+
+
+def _peer(record) -> str:
+    """The address and port of the client a record of aiohttp's ``handle_error`` is about: its
+    ``request`` is in that frame (the record's own arguments carry the address only)."""
+    frame = sys._getframe()
+    for _ in range(20):
+        frame = frame.f_back
+        if frame is None:
+            break
+        if frame.f_code.co_name == "handle_error":
+            transport = getattr(frame.f_locals.get("request"), "transport", None)
+            peer = transport.get_extra_info("peername") if transport is not None else None
+            if isinstance(peer, tuple) and len(peer) >= 2:
+                return f"[{peer[0]}]:{peer[1]}" if ":" in str(peer[0]) else f"{peer[0]}:{peer[1]}"
+            break
+    return str(record.args[0]) if isinstance(record.args, tuple) and record.args else "a client"
 
 
 def announce(base: str) -> None:

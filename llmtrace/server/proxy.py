@@ -99,7 +99,16 @@ class Recorder:
         exchange ended (``record`` saves it; ``serve --upstream`` decides)."""
         t0 = time.monotonic()
         started = time.time()
-        body = await request.read()
+        try:
+            body = await request.read()
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:  # nothing forwarded: nothing kept
+            self.log(f"{request.method} {request.path} → aborted (the client left while sending its body: "
+                     f"{type(exc).__name__})")
+            raise asyncio.CancelledError from None
+        except asyncio.CancelledError:
+            self.log(f"{request.method} {request.path} → not forwarded (the proxy stopped while the client sent "
+                     f"its body)")
+            raise
         version = f"HTTP/{request.version.major}.{request.version.minor}"
         capture = Capture(request.method, upstream_url(self.upstream, request.raw_path), request.raw_path, version,
                           _forwarded(request.raw_headers), body, started, self.saver.folder)
@@ -139,7 +148,11 @@ class Recorder:
                     out.headers.add(name, value)
             if upstream.headers.get("content-length") is None and request.method != "HEAD":
                 out.enable_chunked_encoding()
-            await out.prepare(request)
+            try:
+                await out.prepare(request)
+            except ConnectionError as exc:  # the client left before the answer began: kept as far as it went
+                capture.error = f"the client closed the connection before the answer ({_reason(exc)})"
+                raise asyncio.CancelledError from None
             content = upstream.content
             unspooled = None  # why the reads could not all be kept (a full disk): relayed all the same
             try:
@@ -172,8 +185,12 @@ class Recorder:
                     request.transport.abort()  # the client sees the stream cut, as the proxy did
                 capture.error = f"{capture.error}; {unspooled}" if unspooled else capture.error
                 return out
-            await out.write_eof()
-            capture.error = unspooled
+            try:
+                await out.write_eof()
+                capture.error = unspooled
+            except ConnectionError as exc:  # the client left as the answer ended
+                capture.error = "; ".join(filter(None, (f"the client closed the connection ({_reason(exc)})",
+                                                        unspooled)))
             return out
 
     def _failed(self, capture: Capture, t0: float, status: int, message: str) -> web.Response:
