@@ -12,6 +12,7 @@ from typing import List, Optional, Tuple
 import typer
 
 from llmtrace import __version__
+from llmtrace._startup import answer_plain_values_without_typer_adapters
 
 app = typer.Typer(
     name="llmtrace",
@@ -42,6 +43,7 @@ def _no_type_after_flags() -> None:
 
 
 _no_type_after_flags()
+answer_plain_values_without_typer_adapters()
 
 
 def _version(value: bool) -> None:
@@ -411,6 +413,24 @@ def _silence_stdout() -> None:
         pass
 
 
+def _app_for(args: List[str]) -> typer.Typer:
+    """The app, holding only the command named first on the command line when there is one:
+    typer builds every registered command's parameters before it parses anything (a sixth of a
+    small command's start-up), and a named command's run, help and errors involve no other.
+    The whole app for anything else (``--help``, ``--version``, an unknown name, completion)."""
+    if not args or f"_{app.info.name.upper()}_COMPLETE" in os.environ:
+        return app
+    named = [info for info in app.registered_commands
+             if (info.name or info.callback.__name__.replace("_", "-")) == args[0]]
+    if len(named) != 1:
+        return app
+    import copy
+
+    only = copy.copy(app)
+    only.registered_commands = named
+    return only
+
+
 def main() -> None:
     # A short-lived process that builds large acyclic trees (parsed JSON, chunks): the cycle
     # collector would only rescan them. Memory is returned when the process exits.
@@ -420,6 +440,6 @@ def main() -> None:
 
     disable_pydantic_plugins()
     try:
-        app(prog_name="llmtrace")
+        _app_for(sys.argv[1:])(prog_name="llmtrace")
     except KeyboardInterrupt:
         sys.exit(130)

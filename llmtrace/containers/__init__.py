@@ -20,10 +20,24 @@ import importlib
 _MODULES = ("llama_stack", "websocket", "claude_agent_sdk", "vcr", "har", "otlp", "nock", "json_chunks", "mitmproxy", "sse_text", "ndjson", "aws_eventstream")
 
 
+_IMPORTED: list = []  # the first modules of _MODULES, as far as they were needed
+
+
+def in_order():
+    """The container modules in sniffing order, each imported when the iteration reaches it: a
+    file that the first container reads imports only that one."""
+    n = 0
+    while n < len(_MODULES):
+        if n == len(_IMPORTED):
+            _IMPORTED.append(importlib.import_module(f"llmtrace.containers.{_MODULES[n]}"))
+        yield _IMPORTED[n]
+        n += 1
+
+
 @functools.cache
 def modules() -> tuple:
     """The container modules, in sniffing order (imported on first use, once)."""
-    return tuple(importlib.import_module(f"llmtrace.containers.{name}") for name in _MODULES)
+    return tuple(in_order())
 
 
 def names() -> list[str]:

@@ -68,30 +68,44 @@ class FoldContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+_IMPORTED: list = []  # the first modules of _MODULES, as far as they were needed
+
+
+def in_order():
+    """The dialect modules in sniffing order, each imported when the iteration reaches it: a
+    command reading one recording imports the dialects up to the one it speaks."""
+    n = 0
+    while n < len(_MODULES):
+        if n == len(_IMPORTED):
+            _IMPORTED.append(importlib.import_module(f"llmtrace.dialects.{_MODULES[n]}"))
+        yield _IMPORTED[n]
+        n += 1
+
+
 @functools.cache
 def modules() -> tuple:
     """The dialect modules, in sniffing order (imported on first use, once)."""
-    return tuple(importlib.import_module(f"llmtrace.dialects.{name}") for name in _MODULES)
+    return tuple(in_order())
+
+
+_BY_NAME: dict[str, Any] = {}
 
 
 def module_for(dialect: str):
-    return _by_name().get(dialect)
-
-
-@functools.cache
-def _by_name() -> dict[str, Any]:
-    """Dialect name → its module (the first in sniffing order that has the name)."""
-    found: dict[str, Any] = {}
-    for mod in modules():
-        for name in mod.NAMES:
-            found.setdefault(name, mod)
+    """The module of ``dialect`` (the first in sniffing order that has the name), else None."""
+    try:
+        return _BY_NAME[dialect]
+    except KeyError:
+        pass
+    found = next((mod for mod in in_order() if dialect in mod.NAMES), None)
+    _BY_NAME[dialect] = found
     return found
 
 
 def sniff(payload: Any) -> str | None:
     if not isinstance(payload, dict):
         return None
-    for mod in modules():
+    for mod in in_order():
         found = mod.sniff(payload)
         if found:
             return found
