@@ -119,8 +119,7 @@ def _in_value(value: Any, place: str) -> list[Leak]:
 
 # A JSON string that starts with 1,024 base64 characters: an image, audio, a file.
 _LONG_BASE64 = re.compile(rb'"[A-Za-z0-9+/]{1024}')
-_BASE64_RUN = re.compile(rb"[A-Za-z0-9+/=]*")
-_QUOTE = ord('"')
+_BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 
 
 def _without_base64(data: bytes) -> bytes:
@@ -133,10 +132,10 @@ def _without_base64(data: bytes) -> bytes:
     last = 0
     for match in _LONG_BASE64.finditer(data):
         start = match.start() + 1
-        end = _BASE64_RUN.match(data, match.end()).end()  # the string is base64 when the run reaches its end
-        if end == len(data):
+        end = data.find(b'"', start)
+        if end < 0:
             break
-        if data[end] == _QUOTE:
+        if not data[start:end].translate(None, _BASE64_ALPHABET):
             parts.append(data[last:start])
             last = end
     if not parts:
