@@ -1,8 +1,6 @@
 """The command line: a thin typer app. Each command parses its options and hands over to
 ``llmtrace.commands.<name>.run``; heavy modules (rich, pydantic models) load only there."""
 
-from __future__ import annotations
-
 import gc
 import os
 import sys
