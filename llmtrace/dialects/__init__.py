@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import threading
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,15 +70,25 @@ class FoldContext:
 
 
 _IMPORTED: list = []  # the first modules of _MODULES, as far as they were needed
+_ALL: list = []  # all of them, once every one is imported
+_LOCK = threading.Lock()
 
 
 def in_order():
     """The dialect modules in sniffing order, each imported when the iteration reaches it: a
     command reading one recording imports the dialects up to the one it speaks."""
+    return _ALL[0] if _ALL else _importing()
+
+
+def _importing():
     n = 0
     while n < len(_MODULES):
         if n == len(_IMPORTED):
-            _IMPORTED.append(importlib.import_module(f"llmtrace.dialects.{_MODULES[n]}"))
+            with _LOCK:  # two threads sniffing at once import each module once, in order
+                if n == len(_IMPORTED):
+                    _IMPORTED.append(importlib.import_module(f"llmtrace.dialects.{_MODULES[n]}"))
+                    if len(_IMPORTED) == len(_MODULES):
+                        _ALL.append(tuple(_IMPORTED))
         yield _IMPORTED[n]
         n += 1
 
