@@ -15,34 +15,19 @@ order documents are sniffed in). How a file's container is found from its conten
 from __future__ import annotations
 
 import functools
-import importlib
-import threading
+
+from llmtrace.registry import InOrder
 
 _MODULES = ("llama_stack", "websocket", "claude_agent_sdk", "vcr", "har", "otlp", "nock", "json_chunks", "mitmproxy", "sse_text", "ndjson", "aws_eventstream")
 
 
-_IMPORTED: list = []  # the first modules of _MODULES, as far as they were needed
-_ALL: list = []  # all of them, once every one is imported
-_LOCK = threading.Lock()
+_REGISTRY = InOrder("llmtrace.containers", _MODULES)
 
 
 def in_order():
     """The container modules in sniffing order, each imported when the iteration reaches it: a
     file that the first container reads imports only that one."""
-    return _ALL[0] if _ALL else _importing()
-
-
-def _importing():
-    n = 0
-    while n < len(_MODULES):
-        if n == len(_IMPORTED):
-            with _LOCK:  # two threads sniffing at once import each module once, in order
-                if n == len(_IMPORTED):
-                    _IMPORTED.append(importlib.import_module(f"llmtrace.containers.{_MODULES[n]}"))
-                    if len(_IMPORTED) == len(_MODULES):
-                        _ALL.append(tuple(_IMPORTED))
-        yield _IMPORTED[n]
-        n += 1
+    return _REGISTRY.in_order()
 
 
 @functools.cache

@@ -19,8 +19,6 @@ Adding a dialect means adding a module and listing it in ``_MODULES``.
 from __future__ import annotations
 
 import functools
-import importlib
-import threading
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +26,7 @@ from typing import Any
 import orjson
 
 from llmtrace.errors import ShapeError
+from llmtrace.registry import InOrder
 from llmtrace.urls import url_path
 
 # Order matters only where shapes overlap: the more specific sniffers come first.
@@ -69,28 +68,13 @@ class FoldContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-_IMPORTED: list = []  # the first modules of _MODULES, as far as they were needed
-_ALL: list = []  # all of them, once every one is imported
-_LOCK = threading.Lock()
+_REGISTRY = InOrder("llmtrace.dialects", _MODULES)
 
 
 def in_order():
     """The dialect modules in sniffing order, each imported when the iteration reaches it: a
     command reading one recording imports the dialects up to the one it speaks."""
-    return _ALL[0] if _ALL else _importing()
-
-
-def _importing():
-    n = 0
-    while n < len(_MODULES):
-        if n == len(_IMPORTED):
-            with _LOCK:  # two threads sniffing at once import each module once, in order
-                if n == len(_IMPORTED):
-                    _IMPORTED.append(importlib.import_module(f"llmtrace.dialects.{_MODULES[n]}"))
-                    if len(_IMPORTED) == len(_MODULES):
-                        _ALL.append(tuple(_IMPORTED))
-        yield _IMPORTED[n]
-        n += 1
+    return _REGISTRY.in_order()
 
 
 @functools.cache
