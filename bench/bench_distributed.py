@@ -9,8 +9,13 @@ difference to the 1-worker cluster is the per-file overhead of running them as D
 
 Prints:
 - the speed-up of 2 workers over 1 (goal >= 1.6x on a 2-core machine);
-- Dask's overhead per file relative to the scan's own time per file (goal <= 10%);
-- CPU time of the whole process tree and the load average, since the machine may be shared.
+- Dask's overhead per file relative to the scan's own time per file (goal <= 10%), in wall time
+  and in CPU time (the 1-worker cluster's worker process against this process: steadier than
+  wall time when the machine is shared);
+- the load average, since the machine may be shared.
+
+The clusters get the settings ``scan --scheduler local`` gives its own
+(``llmtrace.distributed.LOCAL_CLUSTER_CONFIG``: no statistical profiler on the workers).
 
 Usage: python bench/bench_distributed.py [--files 10000] [--runs 3]
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -36,6 +42,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
+    import dask
     from dask.distributed import Client, LocalCluster
 
     from llmtrace import distributed
@@ -46,20 +53,27 @@ def main() -> None:
         items = distributed.list_all([str(root)], [])
         print(f"input: {len(items)} recordings, {size / 2**20:.1f} MiB; {os.cpu_count()} cores; "
               f"load average at start {os.getloadavg()[0]:.1f}")
-        clusters = {n: LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                    dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) for n in (1, 2)}
+        with dask.config.set(distributed.LOCAL_CLUSTER_CONFIG):
+            clusters = {n: LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                        dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) for n in (1, 2)}
         clients = {n: Client(cluster) for n, cluster in clusters.items()}
         try:
             for client in clients.values():  # warm-up: imports on the workers
                 distributed.run_tasks(client, items[:50], None, None)
             times: dict[str, list[float]] = {"in process": [], "1 worker": [], "2 workers": []}
+            cpu: dict[str, list[float]] = {"in process": [], "1 worker": []}
             tasks = {"1 worker": len(distributed.groups(items, 1)), "2 workers": len(distributed.groups(items, 2))}
             for _ in range(args.runs):
+                before = _cpu()
                 times["in process"].append(_in_process(items))
+                cpu["in process"].append(_cpu() - before)
                 for n in (1, 2):
+                    before = sum(clients[n].run(_cpu).values())
                     start = time.perf_counter()
                     results = distributed.run_tasks(clients[n], items, None, None)
                     times[f"{n} worker{'s' if n > 1 else ''}"].append(time.perf_counter() - start)
+                    if n == 1:
+                        cpu["1 worker"].append(sum(clients[n].run(_cpu).values()) - before)
                     assert len(results) == len(items)
         finally:
             for client in clients.values():
@@ -76,7 +90,17 @@ def main() -> None:
     print(f"2 workers vs 1: {medians['1 worker'] / medians['2 workers']:.2f}x (goal >= 1.6x)")
     print(f"Dask's overhead per file: {overhead * 1e6:.0f} µs against the scan's own {own * 1e6:.0f} µs "
           f"= {overhead / own:.1%} (goal <= 10%)")
+    own_cpu = statistics.median(cpu["in process"]) / len(items)
+    worker_cpu = statistics.median(cpu["1 worker"]) / len(items)
+    print(f"CPU per file: {own_cpu * 1e6:.0f} µs in process, {worker_cpu * 1e6:.0f} µs in the worker process = "
+          f"{(worker_cpu - own_cpu) / own_cpu:+.1%}")
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
+
+
+def _cpu() -> float:
+    """This process's CPU time so far (user + system), seconds: of a worker when run there."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _in_process(items: list) -> float:

@@ -15,6 +15,8 @@ import importlib
 import os
 import sys
 import types
+from enum import Enum
+from typing import List
 
 LOADER = "pydantic.plugin._loader"
 DISABLED = ("__all__", "1", "true")  # the values pydantic's loader treats as "no plugins"
@@ -88,3 +90,46 @@ def certificates_loaded() -> None:
     """Wait until aiohttp's default TLS contexts trust the system's CA certificates."""
     while _LOADING:
         _LOADING.pop().join()
+
+
+# typer (0.2x) turns each command-line value into its parameter's type through a pydantic
+# TypeAdapter built on first use: importing typer's adapters (pydantic.types, annotated_types)
+# and building one adapter per parameter is about as much work as importing all of typer, rich
+# and pydantic together — and every command pays it, even for options left at None. Values that
+# need no conversion are answered here: an option not given (None, or nothing for a repeatable
+# one), a ``str`` that is a ``str``, a list of them, an Enum member that is already one. Each
+# answer is the one typer's adapter gives for that value. Anything else (a number, a choice
+# typed on the command line, a file, a custom parser) goes to typer's own runtime parameter,
+# built then, so conversions and error messages stay typer's.
+def answer_plain_values_without_typer_adapters() -> None:
+    try:
+        from typer import _coercion, core
+    except ImportError:  # a typer without this machinery: nothing to trim
+        return
+    cls = getattr(core, "_TyperParameter", None)
+    base = getattr(_coercion, "RuntimeParam", None)
+    real = getattr(cls, "get_runtime_param", None)
+    if real is None or base is None or getattr(real, "_llmtrace", False):
+        return
+
+    class PlainValues(base):
+        def _coerce_value(self, value, param, ctx):
+            annotation = self.annotation
+            if self.parameter_info.parser is None:
+                if annotation is str and type(value) is str:
+                    return value
+                if (annotation == List[str] or annotation == list[str]) and isinstance(value, (list, tuple)) \
+                        and all(type(item) is str for item in value):
+                    return list(value)
+                if isinstance(annotation, type) and issubclass(annotation, Enum) and type(value) is annotation:
+                    return value
+            return real(param)._coerce_value(value, param=param, ctx=ctx)
+
+    def get_runtime_param(self):
+        descriptor = getattr(self, "type_descriptor", None)
+        if self._runtime_param is None and descriptor is not None and descriptor.file_annotation is None:
+            return PlainValues(parameter_info=descriptor.parameter_info, annotation=descriptor.annotation)
+        return real(self)
+
+    get_runtime_param._llmtrace = True
+    cls.get_runtime_param = get_runtime_param

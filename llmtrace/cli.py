@@ -1,8 +1,6 @@
 """The command line: a thin typer app. Each command parses its options and hands over to
 ``llmtrace.commands.<name>.run``; heavy modules (rich, pydantic models) load only there."""
 
-from __future__ import annotations
-
 import gc
 import os
 import sys
@@ -12,6 +10,7 @@ from typing import List, Optional, Tuple
 import typer
 
 from llmtrace import __version__
+from llmtrace._startup import answer_plain_values_without_typer_adapters
 
 app = typer.Typer(
     name="llmtrace",
@@ -42,6 +41,7 @@ def _no_type_after_flags() -> None:
 
 
 _no_type_after_flags()
+answer_plain_values_without_typer_adapters()
 
 
 def _version(value: bool) -> None:
@@ -411,6 +411,24 @@ def _silence_stdout() -> None:
         pass
 
 
+def _app_for(args: List[str]) -> typer.Typer:
+    """The app, holding only the command named first on the command line when there is one:
+    typer builds every registered command's parameters before it parses anything (a sixth of a
+    small command's start-up), and a named command's run, help and errors involve no other.
+    The whole app for anything else (``--help``, ``--version``, an unknown name, completion)."""
+    if not args or f"_{app.info.name.upper()}_COMPLETE" in os.environ:
+        return app
+    named = [info for info in app.registered_commands
+             if (info.name or info.callback.__name__.replace("_", "-")) == args[0]]
+    if len(named) != 1:
+        return app
+    import copy
+
+    only = copy.copy(app)
+    only.registered_commands = named
+    return only
+
+
 def main() -> None:
     # A short-lived process that builds large acyclic trees (parsed JSON, chunks): the cycle
     # collector would only rescan them. Memory is returned when the process exits.
@@ -420,6 +438,6 @@ def main() -> None:
 
     disable_pydantic_plugins()
     try:
-        app(prog_name="llmtrace")
+        _app_for(sys.argv[1:])(prog_name="llmtrace")
     except KeyboardInterrupt:
         sys.exit(130)

@@ -332,23 +332,46 @@ def _dask():
     return dask
 
 
+# Dask settings of the clusters ``--scheduler local`` starts (never of a user's cluster): the
+# workers' statistical profiler samples the task thread's stack every 10 ms for the dashboard's
+# profile page, which nobody sees here (bench/bench_distributed.py).
+LOCAL_CLUSTER_CONFIG = {"distributed.worker.profile.enabled": False}
+# How long connecting to ``--scheduler tcp://…`` may take: Dask's own setting where it differs
+# from Dask's shipped default (``DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=1m`` or a Dask config
+# file), else this.
+CONNECT_TIMEOUT = "10s"
+_CONNECT_KEY = "distributed.comm.timeouts.connect"
+
+
+def connect_timeout() -> str | float:
+    """Dask's ``distributed.comm.timeouts.connect`` where the environment or a config file sets
+    it to something else than Dask's shipped default (30 s), else ``CONNECT_TIMEOUT``: a command
+    line that names a wrong address should say so soon."""
+    dask = _dask()  # with dask.distributed imported: its defaults are known
+    value = dask.config.get(_CONNECT_KEY, None)
+    shipped = [d.get("distributed", {}).get("comm", {}).get("timeouts", {}).get("connect") for d in dask.config.defaults
+               if isinstance(d, dict)]
+    return CONNECT_TIMEOUT if value in (None, "") or value in shipped else value
+
+
 def client_for(scheduler: str, workers: int | None):
     """A Dask client: on the cluster at ``scheduler`` (``tcp://HOST:8786``), or on a
     ``LocalCluster`` of ``workers`` processes (one thread each) for ``local``. Returns
     ``(client, cluster or None)``; the caller closes both."""
     import logging
 
-    _dask()
+    dask = _dask()
     from dask.distributed import Client, LocalCluster
 
     if scheduler == "local":
-        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
+        with dask.config.set(LOCAL_CLUSTER_CONFIG):
+            cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                                   host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
         return Client(cluster), cluster
     if workers is not None:
         raise UsageError("--workers is for --scheduler local; a cluster has the workers it has")
     try:
-        return Client(scheduler, timeout="10s"), None
+        return Client(scheduler, timeout=connect_timeout()), None
     except (OSError, ValueError) as exc:
         raise UsageError(f"--scheduler {scheduler}: cannot connect ({_reason(exc)})") from None
 

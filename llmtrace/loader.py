@@ -209,10 +209,12 @@ def select(data: bytes) -> tuple[Any, Any]:
     line is NDJSON.
     """
     kind = kind_of(data)
-    text_containers = [m for m in containers.modules() if containers.is_text(m)]
-    spool = containers.by_name("llmtrace-spool")
-    if spool.sniff_text(data):  # binary, with a magic line: never parsed as a document first
-        return spool, None
+    if data.startswith(b"LLMTRACE-SPOOL "):  # record's spool: binary, never parsed as a document first
+        from llmtrace.containers import spool
+
+        if spool.sniff_text(data):
+            return spool, None
+    text_containers = (m for m in containers.in_order() if containers.is_text(m))
     if kind != "sse":
         try:
             doc = parse_document(data)
@@ -229,7 +231,7 @@ def select(data: bytes) -> tuple[Any, Any]:
                 error.not_recording = True
                 raise error from None
             return mod, None
-        mod = next((m for m in containers.modules() if not containers.is_text(m) and m.sniff(doc)), None)
+        mod = next((m for m in containers.in_order() if not containers.is_text(m) and m.sniff(doc)), None)
         if mod is None:
             raise UnreadableInput(f"not a recording ({_describe(doc)})", not_recording=True)
         return mod, doc

@@ -244,6 +244,9 @@ class Anomaly(_Model):
     """A detected fault (contracts.md): stable kebab-case ``code``, ``severity``, a one-line
     ``message``, where (exchange, choice, chunk indices, character span) and ``details``."""
 
+    # Built on first use: a command that runs no check (reassemble) never makes one.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
     code: str
     severity: Severity
     message: str

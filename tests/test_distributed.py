@@ -231,6 +231,8 @@ def test_check_and_report_read_urls(store, tmp_path):
 
 def test_usage_errors_are_one_line(store, tmp_path):
     env, _, _, local = store
+    # Dask's own connect timeout, honoured: the refused connection is given up after 1 s, not 10.
+    env = {**env, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"}
     for args, says in [
         (["scan", f"s3://{BUCKET}/data", "--storage-option", "no-equals-sign"], "expected KEY=VALUE"),
         (["scan", str(local), "--workers", "2"], "--workers goes with --scheduler local"),
@@ -239,6 +241,38 @@ def test_usage_errors_are_one_line(store, tmp_path):
         proc = llmtrace_cli(*args, env=env)
         assert proc.returncode == 2 and says in proc.stderr, (args, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.parametrize("setting, timeout", [(None, "10s"), ("2500ms", "2500ms"), ("1m", "1m"), ("30s", "10s")])
+def test_connect_timeout_is_dasks_where_set(monkeypatch, setting, timeout):
+    """``--scheduler tcp://`` waits as long as Dask's ``distributed.comm.timeouts.connect`` says
+    where a user set it; Dask's shipped 30 s is shortened to 10 s."""
+    import dask
+
+    from llmtrace.distributed import connect_timeout
+
+    with dask.config.set({} if setting is None else {"distributed.comm.timeouts.connect": setting}):
+        assert connect_timeout() == timeout
+
+
+def test_local_clusters_run_without_the_profiler(cluster):
+    """``--scheduler local`` starts its workers with Dask's statistical profiler off (it samples
+    the task thread every 10 ms for a dashboard nobody sees); a user's cluster is left as it is."""
+    import dask
+    from dask.distributed import Client
+
+    from llmtrace import distributed
+
+    client, local = distributed.client_for("local", 1)
+    try:
+        profiled = client.run(lambda dask_worker: "profile" in dask_worker.periodic_callbacks)
+        assert list(profiled.values()) == [False]
+    finally:
+        client.close()
+        local.close()
+    assert dask.config.get("distributed.worker.profile.enabled") is True  # this process: untouched
+    with Client(cluster) as theirs:
+        assert all(theirs.run(lambda dask_worker: "profile" in dask_worker.periodic_callbacks).values())
 
 
 @pytest.mark.parametrize("blocked, args, says", [

@@ -15,15 +15,25 @@ order documents are sniffed in). How a file's container is found from its conten
 from __future__ import annotations
 
 import functools
-import importlib
+
+from llmtrace.registry import InOrder
 
 _MODULES = ("llama_stack", "websocket", "claude_agent_sdk", "vcr", "har", "otlp", "nock", "json_chunks", "mitmproxy", "spool", "sse_text", "ndjson", "aws_eventstream")
+
+
+_REGISTRY = InOrder("llmtrace.containers", _MODULES)
+
+
+def in_order():
+    """The container modules in sniffing order, each imported when the iteration reaches it: a
+    file that the first container reads imports only that one."""
+    return _REGISTRY.in_order()
 
 
 @functools.cache
 def modules() -> tuple:
     """The container modules, in sniffing order (imported on first use, once)."""
-    return tuple(importlib.import_module(f"llmtrace.containers.{name}") for name in _MODULES)
+    return tuple(in_order())
 
 
 def names() -> list[str]:

@@ -19,7 +19,6 @@ Adding a dialect means adding a module and listing it in ``_MODULES``.
 from __future__ import annotations
 
 import functools
-import importlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 import orjson
 
 from llmtrace.errors import ShapeError
+from llmtrace.registry import InOrder
 from llmtrace.urls import url_path
 
 # Order matters only where shapes overlap: the more specific sniffers come first.
@@ -68,30 +68,39 @@ class FoldContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+_REGISTRY = InOrder("llmtrace.dialects", _MODULES)
+
+
+def in_order():
+    """The dialect modules in sniffing order, each imported when the iteration reaches it: a
+    command reading one recording imports the dialects up to the one it speaks."""
+    return _REGISTRY.in_order()
+
+
 @functools.cache
 def modules() -> tuple:
     """The dialect modules, in sniffing order (imported on first use, once)."""
-    return tuple(importlib.import_module(f"llmtrace.dialects.{name}") for name in _MODULES)
+    return tuple(in_order())
+
+
+_BY_NAME: dict[str, Any] = {}
 
 
 def module_for(dialect: str):
-    return _by_name().get(dialect)
-
-
-@functools.cache
-def _by_name() -> dict[str, Any]:
-    """Dialect name → its module (the first in sniffing order that has the name)."""
-    found: dict[str, Any] = {}
-    for mod in modules():
-        for name in mod.NAMES:
-            found.setdefault(name, mod)
+    """The module of ``dialect`` (the first in sniffing order that has the name), else None."""
+    try:
+        return _BY_NAME[dialect]
+    except KeyError:
+        pass
+    found = next((mod for mod in in_order() if dialect in mod.NAMES), None)
+    _BY_NAME[dialect] = found
     return found
 
 
 def sniff(payload: Any) -> str | None:
     if not isinstance(payload, dict):
         return None
-    for mod in modules():
+    for mod in in_order():
         found = mod.sniff(payload)
         if found:
             return found

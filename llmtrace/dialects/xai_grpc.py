@@ -39,7 +39,6 @@ from llmtrace.dialects import (
     parse_arguments,
     stop_of,
 )
-from llmtrace import protobuf
 from llmtrace.dialects.ollama import parse_timestamp
 from llmtrace.errors import ShapeError
 from llmtrace.model import Delta, Message, Observations, Result, Timeline, ToolCall, ToolEvent, Usage
@@ -247,35 +246,42 @@ def schema():
     """xAI's chat messages compiled for ``llmtrace.protobuf`` (built once)."""
     from llmtrace.dialects import xai_schema
 
-    return protobuf.Schema(xai_schema.MESSAGES, xai_schema.ENUMS)
+    return _protobuf().Schema(xai_schema.MESSAGES, xai_schema.ENUMS)
+
+
+def _protobuf():
+    """``llmtrace.protobuf``, imported by the wire form only (reading a cassette never needs it)."""
+    from llmtrace import protobuf
+
+    return protobuf
 
 
 def encode_chunk(chunk: dict) -> bytes:
     """A ``GetChatCompletionChunk`` (as ``chunks_json`` holds it, bare or as ``{"chunk": …}``)."""
     if isinstance(chunk, dict) and len(chunk) == 1 and isinstance(chunk.get("chunk"), dict):
         chunk = chunk["chunk"]
-    return protobuf.encode(schema(), CHUNK, chunk)
+    return _protobuf().encode(schema(), CHUNK, chunk)
 
 
 def decode_chunk(data: bytes) -> dict:
-    return protobuf.decode(schema(), CHUNK, data)
+    return _protobuf().decode(schema(), CHUNK, data)
 
 
 def encode_request(request: dict) -> bytes:
-    return protobuf.encode(schema(), REQUEST, request)
+    return _protobuf().encode(schema(), REQUEST, request)
 
 
 def decode_request(data: bytes) -> dict:
-    return protobuf.decode(schema(), REQUEST, data)
+    return _protobuf().decode(schema(), REQUEST, data)
 
 
 def encode_response(response: dict) -> bytes:
     """The unstreamed ``GetChatCompletionResponse`` (``GetCompletion``'s answer)."""
-    return protobuf.encode(schema(), RESPONSE, response)
+    return _protobuf().encode(schema(), RESPONSE, response)
 
 
 def decode_response(data: bytes) -> dict:
-    return protobuf.decode(schema(), RESPONSE, data)
+    return _protobuf().decode(schema(), RESPONSE, data)
 
 
 def chunk_of_response(response: dict) -> dict:
