@@ -143,6 +143,7 @@ def test_s3_on_a_local_cluster_to_s3_parquet_equals_the_local_scan(store, local_
     proc = llmtrace_cli("scan", f"s3://{BUCKET}/data", "--scheduler", "local", "--workers", "2",
                         "--parquet", f"s3://{BUCKET}/out/", "--jsonl", env=env)
     assert proc.returncode == 2, proc.stderr  # the broken file, as locally
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
     [line] = proc.stderr.splitlines()  # the broken file's line, and nothing from Dask
     assert line.startswith(f"llmtrace: s3://{BUCKET}/data/zz-broken/cut.json: cut off mid-JSON")
     prefix = f"s3://{BUCKET}/data/"
