@@ -156,7 +156,7 @@ def test_credentials_are_masked_in_the_url_headers_first_message_and_frames_but_
         async with Upstream() as upstream, recorder(upstream.base_url, tmp_path) as proxy:
             url = proxy.base_url.replace("http", "ws") + f"/v1/convai/conversation?agent_id=a1&key={google_key}"
             got = []
-            async with websockets.connect(url, additional_headers={"xi-api-key": xi_key}, open_timeout=5) as ws:
+            async with websockets.connect(url, additional_headers={"xi-api-key": xi_key}, open_timeout=30) as ws:
                 await ws.send(orjson.dumps(first).decode())
                 try:
                     while True:
@@ -190,7 +190,7 @@ def test_the_served_binary_frame_goes_out_as_binary(tmp_path):
     async def run():
         async with serve([path]) as server:
             async with websockets.connect(server.base_url.replace("http", "ws") + "/v1/convai/conversation",
-                                          open_timeout=5) as ws:
+                                          open_timeout=30) as ws:
                 await ws.send(orjson.dumps({"type": "conversation_initiation_client_data"}).decode())
                 return await asyncio.wait_for(ws.recv(), TIMEOUT)
 

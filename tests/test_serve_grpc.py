@@ -277,7 +277,7 @@ def test_garbage_after_the_http2_preface_closes_only_that_connection():
     served, lines = _serve(REASONING)
     with served as base:
         host, port = _host(base).split(":")
-        with socket.create_connection((host, int(port)), timeout=5) as sock:
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
             # A SETTINGS frame whose length is not a multiple of 6: a connection error in HTTP/2.
             sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x03\x04\x00\x00\x00\x00\x00abc")
             received = b""

@@ -75,7 +75,7 @@ async def replay_client(base: str, path: str, frames: list[dict], limit: float =
     out: list[dict] = []
     t0 = time.monotonic()
     for conn in connections(frames):
-        async with websockets.connect(base.replace("http", "ws") + path, open_timeout=5, max_size=None) as ws:
+        async with websockets.connect(base.replace("http", "ws") + path, open_timeout=30, max_size=None) as ws:
             for frame in conn:
                 if frame.get("kind") == "close":
                     try:
@@ -316,7 +316,7 @@ def test_elevenlabs_agent_session_with_a_tool_round_over_websockets():
         async with serve([ELEVENLABS]) as server:
             url = server.base_url.replace("http", "ws") + "/v1/convai/conversation?agent_id=agent_test"
             calls, answers = [], []
-            async with websockets.connect(url, open_timeout=5) as ws:
+            async with websockets.connect(url, open_timeout=30) as ws:
                 for event, count in zip(sent, counts[1:]):
                     await ws.send(orjson.dumps(event).decode())
                     for _ in range(count):
@@ -337,7 +337,7 @@ async def _out_of_order(mode: str):
     sent, counts = _lockstep_frames(OPENAI_GA)
     async with serve([OPENAI_GA], mode=mode) as server:
         async with websockets.connect(server.base_url.replace("http", "ws") + "/v1/realtime?model=gpt-realtime",
-                                      open_timeout=5) as ws:
+                                      open_timeout=30) as ws:
             assert orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["type"] == "session.created"
             await ws.send(orjson.dumps(sent[0]).decode())
             assert orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["type"] == "session.updated"
@@ -370,7 +370,7 @@ def test_loose_matching_skips_the_out_of_order_event():
 def test_a_first_event_unlike_any_recorded_one_is_a_miss_explained_and_closed_1008():
     async def run():
         async with serve([OPENAI_GA]) as server:
-            async with websockets.connect(server.base_url.replace("http", "ws") + "/v1/realtime", open_timeout=5) as ws:
+            async with websockets.connect(server.base_url.replace("http", "ws") + "/v1/realtime", open_timeout=30) as ws:
                 await asyncio.wait_for(ws.recv(), TIMEOUT)  # session.created
                 await ws.send(orjson.dumps({"type": "session.update", "session": {"instructions": "Be verbose."}}).decode())
                 error = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
@@ -389,7 +389,7 @@ def test_a_path_no_recording_serves_is_refused_with_404():
     async def run():
         async with serve([GEMINI]) as server:
             with pytest.raises(websockets.InvalidStatus) as refused:
-                async with websockets.connect(server.base_url.replace("http", "ws") + "/v1/realtime", open_timeout=5):
+                async with websockets.connect(server.base_url.replace("http", "ws") + "/v1/realtime", open_timeout=30):
                     pass
             return refused.value.response
 
@@ -421,7 +421,7 @@ async def capture_client(base: str, path: str, frames: list[dict], quiet: float 
             out.append({"kind": "message", "direction": "received", "data": orjson.loads(got),
                         "at": round(time.monotonic() - t0, 6)})
 
-    async with websockets.connect(base.replace("http", "ws") + path, open_timeout=5) as ws:
+    async with websockets.connect(base.replace("http", "ws") + path, open_timeout=30) as ws:
         if not await take():
             return out
         for frame in frames:
@@ -627,7 +627,7 @@ def test_connections_and_refused_events_go_to_the_servers_journal():
 
     async def _out_of_order_on(server):
         sent, _ = _lockstep_frames(OPENAI_GA)
-        async with websockets.connect(server.base_url.replace("http", "ws") + "/v1/realtime", open_timeout=5) as ws:
+        async with websockets.connect(server.base_url.replace("http", "ws") + "/v1/realtime", open_timeout=30) as ws:
             await asyncio.wait_for(ws.recv(), TIMEOUT)
             await ws.send(orjson.dumps(sent[0]).decode())
             await asyncio.wait_for(ws.recv(), TIMEOUT)
@@ -804,7 +804,7 @@ def test_odd_frames_in_a_recording_are_served_as_they_are(tmp_path):
 
     async def run():
         async with serve([path], speed=1.0) as server:
-            async with websockets.connect(server.base_url.replace("http", "ws") + "/v1/realtime", open_timeout=5) as ws:
+            async with websockets.connect(server.base_url.replace("http", "ws") + "/v1/realtime", open_timeout=30) as ws:
                 await ws.send(orjson.dumps({"type": "session.update", "session": {}}).decode())
                 return [await asyncio.wait_for(ws.recv(), TIMEOUT) for _ in range(3)]
 
@@ -858,7 +858,7 @@ def test_health_lists_the_websocket_paths_and_grpc_methods_the_command_serves(tm
             answered = []
             for path in paths:
                 try:
-                    async with websockets.connect(base.replace("http", "ws") + path, open_timeout=5):
+                    async with websockets.connect(base.replace("http", "ws") + path, open_timeout=30):
                         answered.append(path)
                 except websockets.InvalidStatus as exc:
                     assert exc.response.status_code == 404, (path, exc.response.status_code)
