@@ -334,8 +334,12 @@ def _dask():
 
 # Dask settings of the clusters ``--scheduler local`` starts (never of a user's cluster): the
 # workers' statistical profiler samples the task thread's stack every 10 ms for the dashboard's
-# profile page, which nobody sees here (bench/bench_distributed.py).
-LOCAL_CLUSTER_CONFIG = {"distributed.worker.profile.enabled": False}
+# profile page, which nobody sees here; and the nanny starts workers with
+# ``MALLOC_TRIM_THRESHOLD_=65536`` (glibc hands freed memory back to the system past 64 KiB, and
+# its dynamic mmap threshold is off), which made the scan of a file 1.5x slower (each read and
+# each parse allocates and frees tens of KiB): None unsets it (bench/bench_distributed.py).
+LOCAL_CLUSTER_CONFIG = {"distributed.worker.profile.enabled": False,
+                        "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 # How long connecting to ``--scheduler tcp://…`` may take: Dask's own setting where it differs
 # from Dask's shipped default (``DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=1m`` or a Dask config
 # file), else this.

@@ -256,24 +256,29 @@ def test_connect_timeout_is_dasks_where_set(monkeypatch, setting, timeout):
         assert connect_timeout() == timeout
 
 
-def test_local_clusters_run_without_the_profiler(cluster):
+def test_local_clusters_run_without_the_profiler(cluster, monkeypatch):
     """``--scheduler local`` starts its workers with Dask's statistical profiler off (it samples
-    the task thread every 10 ms for a dashboard nobody sees); a user's cluster is left as it is."""
+    the task thread every 10 ms for a dashboard nobody sees) and without the nanny's
+    ``MALLOC_TRIM_THRESHOLD_`` (1.5x slower scans); a user's cluster is left as it is."""
     import dask
     from dask.distributed import Client
 
     from llmtrace import distributed
 
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)  # a nanny of this process set it: as a CLI starts
     client, local = distributed.client_for("local", 1)
     try:
         profiled = client.run(lambda dask_worker: "profile" in dask_worker.periodic_callbacks)
         assert list(profiled.values()) == [False]
+        trim = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+        assert list(trim.values()) == [None]  # Dask's 65536 not set
     finally:
         client.close()
         local.close()
     assert dask.config.get("distributed.worker.profile.enabled") is True  # this process: untouched
     with Client(cluster) as theirs:
         assert all(theirs.run(lambda dask_worker: "profile" in dask_worker.periodic_callbacks).values())
+        assert None not in theirs.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_")).values()
 
 
 @pytest.mark.parametrize("blocked, args, says", [
