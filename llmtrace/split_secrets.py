@@ -31,13 +31,11 @@ def mask_split(data: bytes) -> bytes:
 
 
 def split_places(data: bytes) -> list[tuple[int, int]]:
-    """A stream's bytes with every credential that its events spell only together masked (the
-    model wrote ``gsk_ab`` in one delta and the rest in the next: ``check`` reads the folded
-    text and finds it). Events are SSE ``data:`` or NDJSON lines of JSON; the strings at one
-    path in successive events (``choices.0.delta.content``) are joined in order, as dialects
-    fold them, and searched; each piece of a credential found across pieces is overwritten with
-    ``*`` in place (a credential's characters are plain in JSON: the length never changes).
-    Returns where: (start, end) of each piece."""
+    """Where the pieces of each credential that a stream's events spell only together stand in
+    ``data``: (start, end) byte spans, sorted. Events are SSE ``data:`` or NDJSON lines of JSON;
+    the strings at one path in successive events (``choices.0.delta.content``) are joined in
+    order, as dialects fold them, and searched; a piece is the part of a credential one event's
+    string holds (its characters are plain in JSON, so overwriting a span keeps the length)."""
     if data.count(b"\n") < 1 or not secrets.might_hold_secrets(data):
         return []
     runs: dict[tuple, list[tuple[int, str]]] = {}
