@@ -16,7 +16,7 @@ import os
 import sys
 import types
 from enum import Enum
-from typing import List
+from typing import List, Optional
 
 LOADER = "pydantic.plugin._loader"
 DISABLED = ("__all__", "1", "true")  # the values pydantic's loader treats as "no plugins"
@@ -97,10 +97,18 @@ def certificates_loaded() -> None:
 # and building one adapter per parameter is about as much work as importing all of typer, rich
 # and pydantic together — and every command pays it, even for options left at None. Values that
 # need no conversion are answered here: an option not given (None, or nothing for a repeatable
-# one), a ``str`` that is a ``str``, a list of them, an Enum member that is already one. Each
-# answer is the one typer's adapter gives for that value. Anything else (a number, a choice
+# one), a ``str`` that is a ``str``, a list of them, an Enum member that is already one, an
+# ``int`` typed as plain digits for an option without bounds (``serve --port 0``). Each answer
+# is the one typer's adapter gives for that value. Anything else (another number, a choice
 # typed on the command line, a file, a custom parser) goes to typer's own runtime parameter,
 # built then, so conversions and error messages stay typer's.
+def _plain_number(value, info) -> bool:
+    """An int as typed (a few ASCII digits, no sign or spaces), for an option without bounds."""
+    if getattr(info, "min", None) is not None or getattr(info, "max", None) is not None:
+        return False
+    return type(value) is int or (type(value) is str and 0 < len(value) <= 18 and value.isascii() and value.isdigit())
+
+
 def answer_plain_values_without_typer_adapters() -> None:
     try:
         from typer import _coercion, core
@@ -123,6 +131,8 @@ def answer_plain_values_without_typer_adapters() -> None:
                     return list(value)
                 if isinstance(annotation, type) and issubclass(annotation, Enum) and type(value) is annotation:
                     return value
+                if annotation in (int, Optional[int]) and _plain_number(value, self.parameter_info):
+                    return int(value)
             return real(param)._coerce_value(value, param=param, ctx=ctx)
 
     def get_runtime_param(self):

@@ -20,6 +20,9 @@ class UnreadableInput(Exception):
         self.not_recording = not_recording
         super().__init__(self.line())
 
+    def __reduce__(self):  # crosses to and from worker processes whole, not_recording included
+        return type(self), (self.what, self.where, self.path, self.not_recording)
+
     def line(self) -> str:
         """One line, whatever the reason held (a parser's message may run over two)."""
         text = self.what if not self.where else f"{self.what}, {self.where}"

@@ -172,3 +172,94 @@ def test_the_first_chunks_tell_the_dialect_as_in_a_whole_read(tmp_path):
     eager, lazy = _both(folder)
     assert [s.dialect for r in lazy for s in r.exchanges] == ["openai-chat"] * 3
     assert [list(r.exchanges) for r in lazy] == [list(match.indexed(r).exchanges) for r in eager]
+
+
+# --- a big folder indexed in forked worker processes ---------------------------------------------
+
+def _in_workers(monkeypatch, jobs: int = 2) -> None:
+    """Index in ``jobs`` worker processes whatever the folder's size and the machine's load."""
+    from llmtrace.commands import per_file
+
+    monkeypatch.setattr(per_file, "_workers", lambda found: jobs)
+
+
+@pytest.mark.parametrize("folder", [DATA / "corpus", DATA / "cassettes"], ids=lambda p: p.name)
+def test_workers_index_a_folder_as_this_process_does(folder, monkeypatch):
+    here, failed_here = load_all([str(folder)], read=match.read_input)
+    _in_workers(monkeypatch)
+    called = []
+    there, failed_there = load_all([str(folder)], read=match.read_input, meanwhile=lambda: called.append(1))
+    assert called == [1]
+    assert len(there) == len(here) >= 20
+    assert there == here and failed_there == failed_here
+
+
+def _read_with_a_bug(item, fmt):  # module-level: sent to the workers by reference
+    if item.path.endswith("30.json"):
+        raise KeyError("a bug")
+    return match.read_input(item, fmt)
+
+
+def _read_killing_its_worker(item, fmt):
+    import os
+    import signal
+
+    if item.path.endswith("/5.json") and os.getpid() != _PARENT:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return match.read_input(item, fmt)
+
+
+_PARENT = __import__("os").getpid()
+
+
+def test_a_file_a_worker_cannot_read_is_reported_as_here(tmp_path, monkeypatch, capsys):
+    """Unreadable files cross back from the workers whole: a broken recording is reported (its
+    line, its place), a file that is no recording is passed over, an internal error is named by
+    its type, and the files around them are indexed."""
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    seed = sorted((DATA / "corpus" / "seed").glob("*.json"))[0]
+    for i in range(40):
+        shutil.copyfile(seed, folder / f"{i:02d}.json")
+    (folder / "20.json").write_bytes(b'{"request": {"url": ')  # cut short
+    (folder / "notes.txt").write_text("shopping list\n")  # no recording: a walk passes it over
+
+    results = []
+    for jobs in (1, 3):
+        _in_workers(monkeypatch, jobs)
+        results.append((load_all([str(folder)], read=_read_with_a_bug), capsys.readouterr().err))
+    (here, said_here), (there, said_there) = results
+    assert there == here and said_there == said_here
+    recordings, failed = there
+    assert len(recordings) == 38
+    assert [source.rsplit("/", 1)[1] for source, _ in failed] == ["20.json", "30.json"]
+    assert "30.json: internal error: KeyError: 'a bug'" in said_there
+    assert "20.json: " in said_there and "notes.txt" not in said_there
+
+
+def test_the_files_of_a_worker_that_died_are_read_here(tmp_path, monkeypatch):
+    """A worker killed (the out-of-memory killer) breaks the pool: the files it and the others
+    had not sent back are read in this process, as without workers."""
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    seed = sorted((DATA / "corpus" / "seed").glob("*.json"))[0]
+    for i in range(40):
+        shutil.copyfile(seed, folder / f"{i}.json")
+    _in_workers(monkeypatch)
+    recordings, failed = load_all([str(folder)], read=_read_killing_its_worker)
+    assert not failed and len(recordings) == 40
+    assert recordings == load_all([str(folder)], read=match.read_input)[0]
+
+
+@pytest.mark.parametrize("files, size, cores, expected", [
+    (156, 156 * 37_000, 2, 1),  # tests/data's corpus: forking costs more than it saves
+    (1_000, 1_000 * 37_000, 2, 2),
+    (10_000, 10_000 * 37_000, 2, 2),
+    (10_000, 10_000 * 37_000, 8, 8),
+    (1_500, 1_500 * 37_000, 8, 3),  # no more workers than the work keeps busy
+    (10_000, 10_000 * 37_000, 1, 1),
+])
+def test_index_workers_follow_the_work_and_the_cores(files, size, cores, expected):
+    from llmtrace.commands.per_file import index_workers
+
+    assert index_workers(files, size, cores) == expected

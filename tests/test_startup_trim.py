@@ -45,7 +45,16 @@ def _params(command: str) -> dict:
     ("check", "fail_on", FailOn.error),
     ("scan", "fail_on", None),
     ("scan", "jobs", None),
-    ("scan", "jobs", "3"),  # not plain: typer's own conversion
+    ("scan", "jobs", "3"),  # bounded (min=1): typer's own conversion
+    ("serve", "port", "0"),
+    ("serve", "port", "08080"),
+    ("serve", "port", 8000),  # the default
+    ("serve", "port", "+1"),  # not plain digits: typer's own
+    ("serve", "port", "\u0663"),  # a digit, not ASCII: typer's own (an error)
+    ("serve", "port", "x"),
+    ("serve", "seed", "123456789012345678"),
+    ("serve", "seed", None),
+    ("reassemble", "index", "2"),
     ("check", "fail_on", "warning"),  # typed on the command line: typer's own
 ])
 def test_plain_values_are_what_typers_adapters_give(command, name, value):
@@ -53,8 +62,16 @@ def test_plain_values_are_what_typers_adapters_give(command, name, value):
     param = _params(command)[name]
     ours = param.get_runtime_param()
     theirs = _coercion.build_runtime_param(param.type_descriptor)
-    got, expected = ours.coerce(value, param=param, ctx=None), theirs.coerce(value, param=param, ctx=None)
+    got, expected = _answer(ours, value, param), _answer(theirs, value, param)
     assert got == expected and type(got) is type(expected)
+
+
+def _answer(runtime, value, param):
+    """The converted value, or the message of the error it raised (typer's BadParameter)."""
+    try:
+        return runtime.coerce(value, param=param, ctx=None)
+    except Exception as exc:  # noqa: BLE001 - compared, message and all
+        return f"{type(exc).__name__}: {exc}"
 
 
 def test_bad_values_get_typers_messages():
@@ -83,6 +100,8 @@ def test_a_small_reassemble_imports_what_its_file_needs():
     assert "typer._adapters" not in imported and "llmtrace.protobuf" not in imported
     assert "llmtrace.containers.llama_stack" in imported and "llmtrace.containers.ndjson" not in imported
     assert "llmtrace.dialects.openai_chat" in imported and "llmtrace.dialects.gemini" not in imported
-    # A number on the command line is converted by typer's adapter, as before.
-    converted = eval(_run(IMPORTED, "reassemble", "--index", "0", str(SEED)).stderr.strip().splitlines()[-1])
+    # A number on the command line: plain digits need no adapter, a bounded option gets typer's.
+    plain = eval(_run(IMPORTED, "reassemble", "--index", "0", str(SEED)).stderr.strip().splitlines()[-1])
+    assert "typer._adapters" not in plain
+    converted = eval(_run(IMPORTED, "scan", "-j", "1", str(SEED)).stderr.strip().splitlines()[-1])
     assert "typer._adapters" in converted

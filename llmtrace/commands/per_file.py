@@ -23,7 +23,8 @@ def passes_through(exc: BaseException) -> bool:
 
 def internal_error(source: str, exc: Exception) -> str:
     """The stderr line (without the ``llmtrace:`` prefix) for an unexpected exception."""
-    return (f"{source}: internal error: {type(exc).__name__}: {exc} "
+    kind = exc.kind if isinstance(exc, WorkerError) else type(exc).__name__
+    return (f"{source}: internal error: {kind}: {exc} "
             "(set LLMTRACE_DEBUG=1 for the traceback, and please report it)")
 
 
@@ -33,34 +34,158 @@ def refused(item: Input) -> UnreadableInput | None:
     return UnreadableInput(item.error, path=item.path) if item.error else None
 
 
-def load_all(paths: list[str], fmt: str | None = None, explicit_only: bool = False, read=None) -> tuple[list, list]:
+def load_all(paths: list[str], fmt: str | None = None, explicit_only: bool = False, read=None,
+             meanwhile=None) -> tuple[list, list]:
     """Every recording the paths name, read before anything is served or drawn (``serve``,
     ``report``): the recordings, and ``(source, reason)`` for each that could not be read (its
     line already on stderr). A file a folder walk finds unreadable is skipped quietly (as
     ``check`` does) unless ``explicit_only``: then every failure counts. ``read(item, fmt)``
-    reads one input instead of ``loader.load`` (``serve`` indexes a folder's files)."""
+    reads one input instead of ``loader.load`` (``serve`` indexes a folder's files); with it,
+    the files a folder walk finds are read in worker processes when there are enough of them
+    (``_workers``), and ``meanwhile()`` is called while they read (``serve`` imports its server
+    then)."""
     from llmtrace.loader import load
     from llmtrace.output import warn
     from llmtrace.sources import iter_inputs
     from llmtrace.walk import skip_unreadable
 
+    items = list(iter_inputs(paths, []))
+    if read is None:
+        outcomes = [_read_one(lambda item, fmt: load(item.path, fmt=fmt), item, fmt) for item in items]
+    else:
+        outcomes = _read_all(items, fmt, read)
+    if meanwhile is not None:
+        meanwhile()
     recordings, failed = [], []
-    for item in iter_inputs(paths, []):
+    for item, outcome in zip(items, outcomes):
         source = "<stdin>" if item.path == "-" else item.path
-        try:
-            error = refused(item)
-            if error is not None:
-                raise error
-            recordings.append(load(item.path, fmt=fmt) if read is None else read(item, fmt))
-        except UnreadableInput as exc:
-            if not explicit_only and skip_unreadable(item, exc):
+        if not isinstance(outcome, BaseException):
+            recordings.append(outcome)
+        elif isinstance(outcome, UnreadableInput):
+            if not explicit_only and skip_unreadable(item, outcome):
                 continue
-            warn(exc.line())
-            failed.append((source, exc.what if not exc.where else f"{exc.what}, {exc.where}"))
-        except Exception as exc:  # noqa: BLE001 - one file's bug must not cost the others
-            if passes_through(exc):
-                raise
-            line = internal_error(source, exc)
+            warn(outcome.line())
+            failed.append((source, outcome.what if not outcome.where else f"{outcome.what}, {outcome.where}"))
+        elif not isinstance(outcome, Exception) or passes_through(outcome):
+            raise outcome
+        else:  # one file's bug must not cost the others
+            line = internal_error(source, outcome)
             warn(line)
             failed.append((source, line.split(": ", 1)[1]))
     return recordings, failed
+
+
+def _read_one(read, item: Input, fmt: str | None):
+    """One input read: its recording, or the exception reading it raised."""
+    try:
+        error = refused(item)
+        if error is not None:
+            raise error
+        return read(item, fmt)
+    except Exception as exc:  # noqa: BLE001 - handed to load_all, which says what it was
+        return exc
+
+
+# Reading a folder in worker processes forked from this one (``serve`` indexing thousands of
+# files, bench/bench_startup.py): a fork costs no imports, and a worker costs ~10 ms to start and
+# feed; indexing costs ~150 µs a file plus ~2 ns a byte (a typical 37 KiB Llama Stack file: 230 µs).
+# Below ~1,000 files the pool saves less than it costs.
+_WORKER_COST_S = 0.05
+_FILE_COST_S = 150e-6
+_BYTE_COST_S = 2e-9
+
+
+def _read_all(items: list[Input], fmt: str | None, read) -> list:
+    """The outcome of reading each item (``_read_one``), in order: the files a folder walk found
+    read in forked worker processes when they are many (``_workers``), the rest here. Handed to
+    the workers before this returns; collected as the list is read."""
+    found = [i for i, item in enumerate(items) if not item.explicit and item.path != "-" and not item.error]
+    jobs = _workers([items[i] for i in found])
+    if jobs < 2:
+        return [_read_one(read, item, fmt) for item in items]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
+    size = max(16, len(found) // (jobs * 8))
+    batches = [found[start:start + size] for start in range(0, len(found), size)]
+    futures = [pool.submit(_read_batch, read, [items[i] for i in batch], fmt) for batch in batches]
+    pool.shutdown(wait=False)  # the workers end once the last batch is done
+    return _Outcomes(items, fmt, read, batches, futures)
+
+
+class _Outcomes:
+    """The outcomes of ``_read_all`` as a sequence: the files in the workers' batches as the
+    workers send them back, the others read here when reached."""
+
+    def __init__(self, items: list[Input], fmt: str | None, read, batches: list[list[int]], futures: list):
+        self.items, self.fmt, self.read = items, fmt, read
+        self.batch_of = {i: (n, k) for n, batch in enumerate(batches) for k, i in enumerate(batch)}
+        self.futures = futures
+
+    def __iter__(self):
+        for i, item in enumerate(self.items):
+            place = self.batch_of.get(i)
+            yield _read_one(self.read, item, self.fmt) if place is None else self._from_worker(item, *place)
+
+    def _from_worker(self, item: Input, batch: int, k: int):
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return self.futures[batch].result()[k]
+        except BrokenProcessPool:  # a worker died (killed, out of memory): read here, as without workers
+            return _read_one(self.read, item, self.fmt)
+
+
+def _read_batch(read, batch: list[Input], fmt: str | None) -> list:
+    """A worker's batch: each outcome, an exception made one that crosses back to the parent
+    (an ``UnreadableInput`` as it is, any other as ``WorkerError``)."""
+    out = []
+    for item in batch:
+        outcome = _read_one(read, item, fmt)
+        if isinstance(outcome, Exception) and not isinstance(outcome, UnreadableInput):
+            outcome = WorkerError(type(outcome).__name__, str(outcome))
+        out.append(outcome)
+    return out
+
+
+class WorkerError(Exception):
+    """An unexpected exception a worker process met, as its type's name and message (the
+    exception itself may not survive pickling)."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(kind, message)
+        self.kind, self.message = kind, message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _workers(found: list[Input]) -> int:
+    """How many worker processes read these files a folder walk found: none (read here) unless
+    on Linux (elsewhere forking is unsafe or unavailable, and a spawned worker would pay all of
+    llmtrace's imports again), never with ``LLMTRACE_DEBUG`` (a traceback must come from where
+    it happened), else as ``index_workers`` says for the cores this process may use."""
+    import sys
+
+    if not sys.platform.startswith("linux") or os.environ.get("LLMTRACE_DEBUG") or len(found) < 2:
+        return 1
+    return index_workers(len(found), sum(_size(item.path) for item in found), len(os.sched_getaffinity(0)))
+
+
+def index_workers(files: int, size: int, cores: int) -> int:
+    """Worker processes for indexing ``files`` files of ``size`` bytes in all: 1 (none) unless the
+    estimated work pays for forking, then no more than the cores nor than the work keeps busy.
+    The machine's load is not asked (``scan`` asks it): the index is all ``serve`` does before
+    it answers, and on a busy machine more processes still get it a larger share of the cores."""
+    work = files * _FILE_COST_S + size * _BYTE_COST_S
+    if work < 4 * _WORKER_COST_S:
+        return 1
+    return max(1, min(cores, int(work / (2 * _WORKER_COST_S))))
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except (OSError, ValueError):
+        return 0

@@ -45,12 +45,14 @@ def run(paths: list[str], host: str = "127.0.0.1", port: int = 8000, speed: str 
     grow = on_miss(paths, upstream, record_to, save_as)
     from llmtrace.containers.bodies import keep_raw
 
-    import_aiohttp_loading_certificates_later()  # aiohttp without waiting for the CA certificates
-
     keep_raw(True)  # serve the recorded bytes where the recording has them
     from llmtrace.server.match import read_input
 
-    recordings, failed = load_all(paths, fmt, read=read_input)
+    def meanwhile() -> None:  # while worker processes index a big folder (none started after this)
+        import_aiohttp_loading_certificates_later()  # aiohttp without waiting for the CA certificates
+        import llmtrace.server.app  # noqa: F401
+
+    recordings, failed = load_all(paths, fmt, read=read_input, meanwhile=meanwhile)
     if failed and not skip_bad:
         return 2
     if not recordings and grow is None:
