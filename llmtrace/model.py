@@ -92,14 +92,23 @@ def _field_checks(cls: type) -> dict:
     """Per field of ``cls``: the exact types of the values pydantic keeps as they are (None: any
     value), else a function giving the value as validated or ``_UNSURE`` (None: no other value
     is kept); its default factory or its default (``_UNSURE`` for a required field). Empty when
-    a field's type or default is one these checks do not know, or the model has more than fields
-    to set (private attributes, a post-init hook): pydantic then does it all."""
-    if cls.__private_attributes__ or cls.__pydantic_post_init__:
+    pydantic would do more than check types (a validator, a constraint, an alias, other settings:
+    a subclass may add them), when a field's type or default is one these checks do not know, or
+    when the model has more than fields to set (private attributes, a post-init hook): pydantic
+    then does it all."""
+    decorators = cls.__pydantic_decorators__
+    if (cls.__private_attributes__ or cls.__pydantic_post_init__ or cls.model_config != _Model.model_config
+            or decorators.validators or decorators.field_validators or decorators.root_validators
+            or decorators.model_validators):
         return {}
     fields = {}
     for name, info in cls.model_fields.items():
+        if info.alias is not None or info.validation_alias is not None or info.validate_default:
+            return {}
         if any(isinstance(m, SkipValidation) for m in info.metadata):
             kept, check = None, None
+        elif info.metadata:  # constraints (gt, max_length, strict, ...)
+            return {}
         else:
             known = _value_check(info.annotation)
             if known is None:

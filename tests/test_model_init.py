@@ -126,3 +126,41 @@ def test_reassemble_builds_no_pydantic_validator():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("{") and out.stderr.strip() == "[]"
+
+
+def test_a_subclass_that_adds_validation_is_validated_by_pydantic():
+    from typing import Annotated
+
+    from pydantic import ConfigDict, Field, field_validator
+
+    class Shouting(Message):
+        @field_validator("content")
+        @classmethod
+        def _upper(cls, value):
+            return value.upper() if value else value
+
+    class Positive(Usage):
+        input_tokens: Annotated[int, Field(gt=0)] | None = None
+
+    class Strict(Usage):
+        model_config = ConfigDict(extra="forbid", defer_build=True, strict=True)
+
+    class Aliased(Request):
+        url: str | None = Field(default=None, alias="href")
+
+    assert Shouting(content="hi").content == "HI"
+    with pytest.raises(ValidationError):
+        Positive(input_tokens=0)
+    with pytest.raises(ValidationError):
+        Strict(input_tokens=5.0)
+    assert Aliased(href="u").url == "u"
+    for cls in (Shouting, Positive, Strict, Aliased):
+        assert model._field_checks(cls) == {}
+
+
+def test_a_plain_subclass_keeps_the_fast_path():
+    class Tagged(ToolCall):
+        tag: str = ""
+
+    made = Tagged(name="f", tag="t")
+    assert model._field_checks(Tagged) and made == Tagged.model_validate({"name": "f", "tag": "t"})
