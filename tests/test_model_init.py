@@ -61,10 +61,24 @@ def test_every_model_skips_pydantic_for_values_it_keeps():
     assert {cls for cls, _ in _samples()} == set(MODELS)
 
 
+@pytest.fixture(autouse=True)
+def _none_made_yet(monkeypatch):
+    """As in a new process: no model made yet without pydantic (other tests made thousands)."""
+    monkeypatch.setattr(model, "_made", 0)
+
+
+def _fresh(cls: type) -> type:
+    """A subclass of ``cls`` whose validator is not built yet (another test may have built
+    ``cls``'s): its models are made without pydantic."""
+    return type(cls.__name__, (cls,), {"__module__": cls.__module__})
+
+
 @pytest.mark.parametrize("cls, data", _samples(), ids=lambda v: v.__name__ if isinstance(v, type) else "")
 def test_same_model_as_pydantic_validation(cls, data):
-    assert model._unconverted(cls, data) is not None  # the fast path is taken
-    made, validated = cls(**data), cls.model_validate(data)
+    cls = _fresh(cls)
+    made = cls(**data)
+    assert not cls.__pydantic_complete__  # made without pydantic
+    validated = cls.model_validate(data)
     assert type(made) is cls
     assert list(made.__dict__) == list(validated.__dict__) == list(cls.model_fields)
     assert repr(made) == repr(validated)  # nan != nan: compared as text
@@ -75,6 +89,16 @@ def test_same_model_as_pydantic_validation(cls, data):
     for name, value in data.items():  # lists and dicts are new ones, as pydantic makes them
         if type(value) in (list, dict) and model._field_checks(cls)[name][0] is not None:
             assert getattr(made, name) is not value and getattr(made, name) == value
+
+
+def test_many_models_have_pydantic_build_the_validators(monkeypatch):
+    monkeypatch.setattr(model, "_MADE_BEFORE_BUILDING", 3)
+    cls = _fresh(Usage)
+    made = [cls(input_tokens=n) for n in range(3)]
+    assert not cls.__pydantic_complete__
+    made += [cls(input_tokens=n) for n in range(3, 6)]
+    assert cls.__pydantic_complete__ and all(c.__pydantic_complete__ for c in MODELS)
+    assert made == [cls.model_validate({"input_tokens": n}) for n in range(6)]
 
 
 @pytest.mark.parametrize("cls, data, expected", [
@@ -89,7 +113,7 @@ def test_same_model_as_pydantic_validation(cls, data):
      ("request", Request(url="u"))),
 ])
 def test_values_to_convert_go_to_pydantic(cls, data, expected):
-    assert model._unconverted(cls, data) is None
+    assert model._unconverted(cls, model._field_checks(cls), data) is None
     name, value = expected
     made = cls(**data)
     assert getattr(made, name) == value and type(getattr(made, name)) is type(value)
