@@ -140,9 +140,10 @@ def _field_checks(cls: type) -> dict:
 
 
 _FIELDS: dict[type, dict] = {}
-# A run that makes more models than this (a scan of many files) has pydantic build the
-# validators and make the rest: building them all costs about as much as making a few thousand
-# models here, each of which takes 1.3-1.8x the time pydantic's compiled validation does.
+# A run that makes more models than this (a scan of many files, a recording of many exchanges)
+# has pydantic build every validator (about 24 M instructions, once) and make the rest: a model
+# made here takes 1.3-1.8x the time of pydantic's compiled validation, so a long run is better off
+# with them; a small file (a dozen models) never builds them.
 _MADE_BEFORE_BUILDING = 256
 _made = 0  # models made without pydantic in this process
 
