@@ -8,7 +8,8 @@ Per-chunk data is kept light on purpose: raw chunks are the parsed JSON values t
 # No ``from __future__ import annotations`` here: pydantic would then evaluate every annotation
 # from its string when building the models, which costs ~2 ms of every command's start-up.
 
-from typing import Any, Literal, NamedTuple
+import types
+from typing import Any, Callable, Literal, NamedTuple, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_serializer
 
@@ -28,7 +29,203 @@ def _dict() -> dict:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Validators and serializers are built on first use, not when this module is imported
+    # (about 20 M instructions for all of them, 3% of a small ``reassemble``): the read path
+    # builds its models from values the fields hold as they are, without pydantic (``__init__``).
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    def __init__(self, /, **data: Any) -> None:
+        """pydantic's validating ``__init__``, without running pydantic when every value is one
+        its validation would keep as it is (a ``str`` for a ``str | None`` field, a model for a
+        model field, a list of such items, copied as pydantic copies it). Anything else — a value
+        to convert (``"5"`` for an int), a wrong type, an unknown or missing field — goes to
+        pydantic: same values, same ``ValidationError``. Once a class's validator is built (a
+        fallback, a dump, ``_MADE_BEFORE_BUILDING`` models made without it), pydantic's
+        validation (compiled, faster per model) makes every model of it."""
+        cls = type(self)
+        fields = _FIELDS.get(cls)
+        if fields is None:
+            fields = _FIELDS[cls] = _field_checks(cls)
+        if fields:
+            if cls.__pydantic_complete__:
+                # What ``BaseModel.__init__`` runs, one call shorter (its check on what a model
+                # validator returns is moot: these classes have none).
+                cls.__pydantic_validator__.validate_python(data, self_instance=self)
+                return
+            values = _unconverted(cls, fields, data)
+            if values is not None:
+                object.__setattr__(self, "__dict__", values)
+                object.__setattr__(self, "__pydantic_fields_set__", set(data))
+                object.__setattr__(self, "__pydantic_extra__", None)
+                object.__setattr__(self, "__pydantic_private__", None)
+                return
+        super().__init__(**data)
+
+    # Still pydantic's own ``__init__`` to pydantic: a model nested in data it validates (a dict
+    # for an ``Exchange``'s ``request``) is validated by pydantic-core directly, as before.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+
+_UNSURE = object()  # a value pydantic might convert or reject
+_NONE = type(None)
+
+
+def _unconverted(cls: type, fields: dict, data: dict) -> dict | None:
+    """The field values (defaults filled in, in field order) pydantic's validation of ``data``
+    would give ``cls`` (its ``_field_checks``), when it would convert nothing; else None."""
+    global _made
+    _made += 1
+    if _made > _MADE_BEFORE_BUILDING:
+        _build_validators()
+        return None
+    if not data.keys() <= fields.keys():
+        return None
+    values = {}
+    for name, (kept, check, factory, default) in fields.items():
+        if name in data:
+            value = data[name]
+            if kept is None or type(value) in kept:
+                values[name] = value
+                continue
+            if check is None:
+                return None
+            value = check(value)
+            if value is _UNSURE:
+                return None
+        elif factory is not None:
+            value = factory()
+        elif default is _UNSURE:  # a required field left out
+            return None
+        else:
+            value = default
+        values[name] = value
+    return values
+
+
+def _field_checks(cls: type) -> dict:
+    """Per field of ``cls``: the exact types of the values pydantic keeps as they are (None: any
+    value), else a function giving the value as validated or ``_UNSURE`` (None: no other value
+    is kept); its default factory or its default (``_UNSURE`` for a required field). Empty when
+    pydantic would do more than check types (a validator, a constraint, an alias, other settings:
+    a subclass may add them), when a field's type or default is one these checks do not know, or
+    when the model has more than fields to set (private attributes, a post-init hook): pydantic
+    then does it all."""
+    decorators = cls.__pydantic_decorators__
+    if (cls.__private_attributes__ or cls.__pydantic_post_init__ or cls.model_config != _Model.model_config
+            or decorators.validators or decorators.field_validators or decorators.root_validators
+            or decorators.model_validators):
+        return {}
+    fields = {}
+    for name, info in cls.model_fields.items():
+        if info.alias is not None or info.validation_alias is not None or info.validate_default:
+            return {}
+        if any(isinstance(m, SkipValidation) for m in info.metadata):
+            kept, check = None, None
+        elif info.metadata:  # constraints (gt, max_length, strict, ...)
+            return {}
+        else:
+            known = _value_check(info.annotation)
+            if known is None:
+                return {}
+            kept, check = known
+        factory = info.default_factory
+        if factory is not None and getattr(getattr(factory, "__code__", None), "co_argcount", 1):
+            return {}  # a factory of the data validated so far, or not a plain function
+        default = _UNSURE if info.is_required() else info.default
+        # A default pydantic would copy for each model (a list, a dict) is not shared here.
+        if factory is None and type(default) not in (_NONE, bool, int, float, str) and default is not _UNSURE:
+            return {}
+        fields[name] = (kept, check, factory, default)
+    return fields
+
+
+_FIELDS: dict[type, dict] = {}
+# A run that makes more models than this (a scan of many files, a recording of many exchanges)
+# has pydantic build every validator (about 24 M instructions, once) and make the rest: a model
+# made here takes 1.3-1.8x the time of pydantic's compiled validation, so a long run is better off
+# with them; a small file (a dozen models) never builds them.
+_MADE_BEFORE_BUILDING = 256
+_made = 0  # models made without pydantic in this process
+
+
+def _build_validators() -> None:
+    """Every model class's validator, in the order they are defined: the models a model's
+    fields hold are built first, and reused (each built once)."""
+    for value in list(globals().values()):
+        if isinstance(value, type) and issubclass(value, _Model) and value is not _Model:
+            value.model_rebuild()
+
+
+def _value_check(annotation: Any) -> tuple[frozenset | None, Callable[[Any], Any] | None] | None:
+    """For a field's type: the exact types of values pydantic keeps as they are (None: every
+    value), and a function giving any other value as validated (lists and dicts new, as pydantic
+    makes them) or ``_UNSURE`` (None: no such function). None for a type not known here."""
+    if annotation is Any:
+        return None, None
+    kept = _kept_types(annotation)
+    if kept is not None:
+        return kept, None
+    origin, args = get_origin(annotation), get_args(annotation)
+    optional = origin in (Union, types.UnionType) and len(args) == 2 and _NONE in args
+    if optional:
+        annotation = args[0] if args[1] is _NONE else args[1]
+        origin, args = get_origin(annotation), get_args(annotation)
+    if origin is list and len(args) == 1:
+        item = _kept(args[0])
+        if item is None:
+            return None
+        check = lambda value: list(value) if type(value) is list and all(map(item, value)) else _UNSURE  # noqa: E731
+    elif origin is dict and len(args) == 2:
+        key, item = _kept(args[0]), _kept(args[1])
+        if key is None or item is None:
+            return None
+        check = lambda value: (  # noqa: E731
+            dict(value) if type(value) is dict and all(map(key, value)) and all(map(item, value.values())) else _UNSURE)
+    else:
+        kept = _kept(annotation)
+        if kept is None:
+            return None
+        check = lambda value: value if kept(value) else _UNSURE  # noqa: E731
+    return (frozenset((_NONE,)) if optional else frozenset()), check
+
+
+def _kept_types(annotation: Any) -> frozenset | None:
+    """The exact types pydantic keeps every value of as it is, for a field's type made of
+    ``str``, ``int``, ``float``, ``bool``, these models and None; None for any other type.
+    Exact types only: a ``bool`` for an ``int``, an ``int`` for a ``float``, a ``str`` subclass
+    are converted."""
+    if annotation in (str, int, float, bool, _NONE) or (isinstance(annotation, type) and issubclass(annotation, _Model)):
+        return frozenset((annotation,))
+    if get_origin(annotation) in (Union, types.UnionType):
+        parts = [_kept_types(arg) for arg in get_args(annotation)]
+        if any(part is None for part in parts):
+            return None
+        return frozenset().union(*parts)
+    return None
+
+
+def _kept(annotation: Any) -> Callable[[Any], bool] | None:
+    """For a type: whether pydantic's validation keeps a value as it is (or as an equal
+    immutable one: a tuple, a literal); None for a type not known here."""
+    if annotation is Any:
+        return lambda value: True
+    kept = _kept_types(annotation)
+    if kept is not None:
+        return lambda value: type(value) in kept
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (Union, types.UnionType) and len(args) == 2 and _NONE in args:
+        inner = _kept(args[0] if args[1] is _NONE else args[1])
+        return None if inner is None else (lambda value: value is None or inner(value))
+    if origin is Literal and all(type(arg) is str for arg in args):
+        allowed = frozenset(args)
+        return lambda value: type(value) is str and value in allowed
+    if origin is tuple and args and Ellipsis not in args:
+        items = [_kept(arg) for arg in args]
+        if None in items:
+            return None
+        return lambda value: type(value) is tuple and len(value) == len(items) and all(
+            check(item) for check, item in zip(items, value))
+    return None
 
 
 class Request(_Model):

@@ -1,4 +1,4 @@
-"""The modules of a registry package (containers, dialects) in their fixed order, each imported
+"""The modules of a registry package (the containers) in their fixed order, each imported
 when an iteration first reaches it: a command that reads one file imports the modules up to the
 one that reads it, and a scan of thousands imports them all once."""
 

@@ -13,12 +13,14 @@
 - optionally ``DEFAULTS``: parameters whose value is the provider's documented default, which
   matching treats as absent (``{name: (value, ...)}``, each with its source).
 
-Adding a dialect means adding a module and listing it in ``_MODULES``.
+Adding a dialect means adding a module and listing it in ``_MODULES``, with the keys its
+``sniff`` needs and its ``NAMES``.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,33 +28,52 @@ from typing import Any
 import orjson
 
 from llmtrace.errors import ShapeError
-from llmtrace.registry import InOrder
 from llmtrace.urls import url_path
 
-# Order matters only where shapes overlap: the more specific sniffers come first.
+# Order matters only where shapes overlap: the more specific sniffers come first. With each module:
+# the top-level keys a payload holds at least one of whenever its ``sniff`` claims it (a necessary
+# condition read off each ``sniff``; tests/test_dialect_index.py checks it) and its ``NAMES``. A
+# payload is offered only to the modules that could claim it, and a dialect's module is found by
+# its name: reading one recording imports the modules its payloads could speak, not every module
+# sniffed before its own (a Llama Stack file of OpenAI chat chunks imported 16 of them, now 6).
 _MODULES = (
-    "openai_realtime",  # websocket events: the Responses API's names, with an event_id
-    "gemini_live",
-    "elevenlabs_agents",  # websocket frames with a <type>_event payload (agent_response, client_tool_call, …)
-    "otel_genai",
-    "openai_assistants",  # objects named thread.run, thread.run.step.delta, thread.message.delta
-    "openai_responses",
-    "anthropic_messages",
-    "anthropic_completions",  # Anthropic's legacy /v1/complete: {"type": "completion", "completion": TEXT}
-    "gemini_interactions",
-    "cohere",  # v2 event types are hyphenated, v1 chunks carry event_type and is_finished
-    "xai_grpc",
-    "writer",  # before the OpenAI folds: Writer's chat chunks are chat chunks with graph_data
-    "watsonx",
-    "replicate",
-    "openai_completions",  # before openai_chat: Together's completion.chunk also carries a delta
-    "openai_chat",
-    "ollama",
-    "gemini",
-    "bedrock_agent",  # before bedrock_invoke: InvokeAgent's chunks are {"chunk": {"bytes"}} too, of plain text
-    "bedrock_converse", "bedrock_invoke", "bedrock_retrieve",  # AWS event-stream chunks ({event-type: payload})
-    "a2a",  # Agent2Agent JSON-RPC: {"jsonrpc", "result": {"kind": task | status-update | artifact-update | message}}
+    # websocket events: the Responses API's names, with an event_id
+    ("openai_realtime", ("type", "response"), ("openai-realtime",)),
+    ("gemini_live", ("serverContent", "toolCall", "toolCallCancellation", "setupComplete"), ("gemini-live",)),
+    # websocket frames with a <type>_event payload (agent_response, client_tool_call, …)
+    ("elevenlabs_agents", ("type",), ("elevenlabs-agents",)),
+    ("otel_genai", ("span",), ("otel-genai",)),
+    # objects named thread.run, thread.run.step.delta, thread.message.delta
+    ("openai_assistants", ("object",), ("openai-assistants",)),
+    ("openai_responses", ("type", "object"), ("openai-responses",)),
+    ("anthropic_messages", ("type",), ("anthropic-messages",)),
+    # Anthropic's legacy /v1/complete: {"type": "completion", "completion": TEXT}
+    ("anthropic_completions", ("type",), ("anthropic-completions",)),
+    ("gemini_interactions", ("event_type", "object"), ("gemini-interactions",)),
+    # v2 event types are hyphenated, v1 chunks carry event_type and is_finished
+    ("cohere", ("type", "event_type", "finish_reason", "generations"), ("cohere-v2", "cohere-v1")),
+    ("xai_grpc", ("outputs",), ("xai-grpc",)),
+    # before the OpenAI folds: Writer's chat chunks are chat chunks with graph_data
+    ("writer", ("value", "choices"), ("writer",)),
+    ("watsonx", ("model_id",), ("watsonx",)),
+    ("replicate", ("event", "output"), ("replicate",)),
+    # before openai_chat: Together's completion.chunk also carries a delta
+    ("openai_completions", ("object", "choices"), ("openai-completions",)),
+    ("openai_chat", ("object", "choices"), ("openai-chat",)),
+    ("ollama", ("done",), ("ollama-generate", "ollama-chat")),
+    ("gemini", ("candidates", "prompt_feedback", "promptFeedback", "usage_metadata", "usageMetadata"), ("gemini",)),
+    # before bedrock_invoke: InvokeAgent's chunks are {"chunk": {"bytes"}} too, of plain text
+    ("bedrock_agent", ("trace", "returnControl", "chunk"), ("bedrock-agent",)),
+    # AWS event-stream chunks ({event-type: payload})
+    ("bedrock_converse", ("messageStart", "contentBlockStart", "contentBlockDelta", "contentBlockStop", "messageStop",
+                          "metadata", "output"), ("bedrock-converse",)),
+    ("bedrock_invoke", ("chunk",), ("bedrock-invoke",)),
+    ("bedrock_retrieve", ("output", "citation"), ("bedrock-retrieve",)),
+    # Agent2Agent JSON-RPC: {"jsonrpc", "result": {"kind": task | status-update | artifact-update | message}}
+    ("a2a", ("jsonrpc",), ("a2a",)),
 )
+_SNIFFED = tuple((name, frozenset(keys)) for name, keys, _ in _MODULES)
+_MODULE_OF = {dialect: name for name, _, names in _MODULES for dialect in names}
 
 OPAQUE = "opaque"
 
@@ -68,42 +89,37 @@ class FoldContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-_REGISTRY = InOrder("llmtrace.dialects", _MODULES)
+_LOADED: dict[str, Any] = {}
 
 
-def in_order():
-    """The dialect modules in sniffing order, each imported when the iteration reaches it: a
-    command reading one recording imports the dialects up to the one it speaks."""
-    return _REGISTRY.in_order()
+def _module(name: str):
+    """The dialect module ``name``, imported on first use."""
+    mod = _LOADED.get(name)
+    if mod is None:
+        mod = _LOADED[name] = importlib.import_module(f"llmtrace.dialects.{name}")
+    return mod
 
 
 @functools.cache
 def modules() -> tuple:
     """The dialect modules, in sniffing order (imported on first use, once)."""
-    return tuple(in_order())
-
-
-_BY_NAME: dict[str, Any] = {}
+    return tuple(_module(name) for name, _, _ in _MODULES)
 
 
 def module_for(dialect: str):
-    """The module of ``dialect`` (the first in sniffing order that has the name), else None."""
-    try:
-        return _BY_NAME[dialect]
-    except KeyError:
-        pass
-    found = next((mod for mod in in_order() if dialect in mod.NAMES), None)
-    _BY_NAME[dialect] = found
-    return found
+    """The module of ``dialect``, else None."""
+    name = _MODULE_OF.get(dialect)
+    return None if name is None else _module(name)
 
 
 def sniff(payload: Any) -> str | None:
     if not isinstance(payload, dict):
         return None
-    for mod in in_order():
-        found = mod.sniff(payload)
-        if found:
-            return found
+    for name, keys in _SNIFFED:
+        if not keys.isdisjoint(payload):
+            found = _module(name).sniff(payload)
+            if found:
+                return found
     return None
 
 
