@@ -30,6 +30,7 @@ secret: at most the kind's prefix stays (``sk-proj-***``, ``Bearer ***``, ``key=
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 MASK = "***"
@@ -331,6 +332,23 @@ def leaks_in_text(text: str, place: str) -> list[Leak]:
     return [Leak(place, f.kind, mask_of(text[f.start:f.end])) for f in find_secrets(text)]
 
 
+# A folder's recordings share their URLs (one provider's base URL and endpoints in every file):
+# what a short URL holds, and its masked form, are remembered (at most 4,096 URLs of 512
+# characters each). Half of the instructions ``serve`` spends indexing a Llama Stack file went to
+# searching its URL and endpoint for credentials, again and again.
+_REMEMBERED_URL = 512
+
+
+def leaks_in_url(url: str, place: str) -> list[Leak]:
+    """``leaks_in_text`` of a URL or an endpoint."""
+    return list(_url_leaks(url, place)) if len(url) <= _REMEMBERED_URL else leaks_in_text(url, place)
+
+
+@lru_cache(maxsize=4096)
+def _url_leaks(url: str, place: str) -> tuple[Leak, ...]:
+    return tuple(leaks_in_text(url, place))
+
+
 def _shown(value: str, found: Found, every: list[Found]) -> str:
     """How a leak is shown: the header value with every secret in it masked, at most 80
     characters; else the mask of this one."""
@@ -352,6 +370,15 @@ def mask_url(url: str) -> str:
     """``url`` with the password of its user info (with or without a scheme), the values of
     secret query, fragment and ``;name=`` parameters masked, and any other credential in it
     masked by shape; everything else is kept byte for byte (nothing is re-encoded)."""
+    return _masked_url(url) if len(url) <= _REMEMBERED_URL else _mask_url(url)
+
+
+@lru_cache(maxsize=4096)
+def _masked_url(url: str) -> str:  # remembered: see leaks_in_url
+    return _mask_url(url)
+
+
+def _mask_url(url: str) -> str:
     head, hash_sep, fragment = url.partition("#")
     base, query_sep, query = head.partition("?")
     scheme_sep = base.find("://")

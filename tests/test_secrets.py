@@ -83,3 +83,18 @@ def test_llama_stack_requests_are_masked(tmp_path):
     path.write_text(json.dumps(doc))
     (exchange,) = load(str(path)).exchanges
     assert exchange.request.headers == {"Authorization": f"Bearer {MASK}"}
+
+
+@given(st.text(max_size=80), st.sampled_from(["request URL", "request endpoint"]))
+def test_remembered_urls_answer_as_searched_ones(tail, place):
+    """``leaks_in_url`` and ``mask_url`` remember short URLs: each answer equals a fresh search's,
+    every time, and a caller changing the list it got changes no later answer."""
+    from llmtrace import secrets
+
+    for url in (f"https://api.example.com/v1/{tail}", f"https://u:sk-proj-A1b2C3d4E5f6G7h8J9k0L1m2N3@h/{tail}",
+                f"https://h/v1?api_key=AKIAIOSFODNN7EXAMPL3&q={tail}", "x" * 600 + tail):
+        fresh = secrets.leaks_in_text(url, place)
+        first = secrets.leaks_in_url(url, place)
+        first.append("changed by a caller")
+        assert secrets.leaks_in_url(url, place) == fresh == first[:-1]
+        assert secrets.mask_url(url) == secrets.mask_url(url) == secrets._mask_url(url)

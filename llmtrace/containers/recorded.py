@@ -15,7 +15,8 @@ import orjson
 from llmtrace.containers.bodies import Payloads
 from llmtrace.errors import ShapeError
 from llmtrace.model import Request, Response
-from llmtrace.secrets import leaks_in_headers, leaks_in_text, mask_headers, mask_text, mask_url, might_hold_secrets
+from llmtrace.secrets import (leaks_in_headers, leaks_in_text, leaks_in_url, mask_headers, mask_text, mask_url,
+                              might_hold_secrets)
 from llmtrace.urls import split_url
 
 # The model named in the path: Gemini ``/models/NAME:method``, Bedrock ``/model/ID/converse`` (and
@@ -78,14 +79,14 @@ def request(method: Any, url: Any, headers: dict[str, Any], body: Any, where: st
     host = None
     leaks = leaks_in_headers(headers, "request")
     if isinstance(endpoint, str) and endpoint:
-        leaks.extend(leaks_in_text(endpoint, "request endpoint"))
+        leaks.extend(leaks_in_url(endpoint, "request endpoint"))
         endpoint = mask_url(endpoint)
     if url:
         parsed = split_url(url)  # tolerant: a malformed URL is data (``http://[::1/v1``)
         host = parsed.netloc.rpartition("@")[2] or parsed.scheme or None
         if not endpoint:
             endpoint = mask_url(parsed.path) or None
-        leaks.extend(leaks_in_text(url, "request URL"))
+        leaks.extend(leaks_in_url(url, "request URL"))
         url = mask_url(url)
     if not model and isinstance(body, dict):
         model = body.get("model")
