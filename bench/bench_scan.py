@@ -2,7 +2,8 @@
 
 Builds its input from the test corpus (copies of real recordings), then measures whole
 processes with runs interleaved (see measure.py) and prints:
-- throughput per core of ``scan --jsonl -j 1`` relative to the bare loop (goal: >= 0.5x);
+- throughput per core of ``scan --jsonl -j 1`` relative to the bare loop (goal: >= 0.22x, issue 26;
+  an earlier round's 0.5x was shown out of reach, see the README's Speed section);
 - the speed-up of ``scan -j N`` (N = cores) over ``-j 1``;
 - where a file's time goes inside scan (read, parse, container + fold + model, checks) and what
   the goal leaves per file after scan's start-up.
@@ -22,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from measure import compare, llmtrace_command  # noqa: E402
 
+GOAL = 0.22  # scan -j 1's throughput per core against the bare loop (issue 26)
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "corpus"
 
 BARE_LOOP = (
@@ -70,12 +72,12 @@ def main() -> None:
     many = medians[f"scan --jsonl -j {cores}"][0]
     for name, (wall, rss, _cpu) in medians.items():
         print(f"{name:<28} {wall:>8.2f} s  {args.files / wall:>8.0f} files/s  peak RSS {rss / 1024:.0f} MiB")
-    print(f"scan throughput per core vs bare loop: {bare / one:.2f}x (goal >= 0.5x)")
+    print(f"scan throughput per core vs bare loop: {bare / one:.2f}x (goal >= {GOAL}x)")
     print(f"speed-up with {cores} cores: {one / many:.2f}x")
     # Where a file's time goes, in one process; and what the goal leaves for it.
-    budget = (2 * bare - start_up) / args.files * 1e6
+    budget = (bare / GOAL - start_up) / args.files * 1e6
     print(f"\nper file, in process (µs): " + ", ".join(f"{k} {v:.0f}" for k, v in phases.items()))
-    print(f"0.5x leaves {budget:.0f} µs per file after scan's {start_up:.2f} s start-up, "
+    print(f"{GOAL}x leaves {budget:.0f} µs per file after scan's {start_up:.2f} s start-up, "
           f"of which read + parse take {phases['read'] + phases['parse']:.0f}")
 
 
