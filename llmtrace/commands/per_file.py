@@ -10,6 +10,7 @@ at the end. ``LLMTRACE_DEBUG=1`` lets it through with its traceback instead.
 from __future__ import annotations
 
 import os
+from typing import Iterable
 
 from llmtrace.errors import UnreadableInput
 from llmtrace.walk import Input
@@ -87,15 +88,16 @@ def _read_one(read, item: Input, fmt: str | None):
 
 
 # Reading a folder in worker processes forked from this one (``serve`` indexing thousands of
-# files, bench/bench_startup.py): a fork costs no imports, and a worker costs ~10 ms to start and
-# feed; indexing costs ~150 µs a file plus ~2 ns a byte (a typical 37 KiB Llama Stack file: 230 µs).
+# files, bench/bench_startup.py): a fork costs no imports; a worker is counted at 50 ms (forking it,
+# feeding it, unpickling what it sends back, sharing the cores with the server's imports);
+# indexing costs ~150 µs a file plus ~2 ns a byte (a typical 37 KiB Llama Stack file: 225 µs).
 # Below ~1,000 files the pool saves less than it costs.
 _WORKER_COST_S = 0.05
 _FILE_COST_S = 150e-6
 _BYTE_COST_S = 2e-9
 
 
-def _read_all(items: list[Input], fmt: str | None, read) -> list:
+def _read_all(items: list[Input], fmt: str | None, read) -> Iterable:
     """The outcome of reading each item (``_read_one``), in order: the files a folder walk found
     read in forked worker processes when they are many (``_workers``), the rest here. Handed to
     the workers before this returns; collected as the list is read."""
