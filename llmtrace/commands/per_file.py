@@ -10,7 +10,7 @@ at the end. ``LLMTRACE_DEBUG=1`` lets it through with its traceback instead.
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from llmtrace.errors import UnreadableInput
 from llmtrace.walk import Input
@@ -113,30 +113,26 @@ def _read_all(items: list[Input], fmt: str | None, read) -> Iterable:
     batches = [found[start:start + size] for start in range(0, len(found), size)]
     futures = [pool.submit(_read_batch, read, [items[i] for i in batch], fmt) for batch in batches]
     pool.shutdown(wait=False)  # the workers end once the last batch is done
-    return _Outcomes(items, fmt, read, batches, futures)
+    return _collected(items, fmt, read, batches, futures)
 
 
-class _Outcomes:
-    """The outcomes of ``_read_all`` as a sequence: the files in the workers' batches as the
-    workers send them back, the others read here when reached."""
+def _collected(items: list[Input], fmt: str | None, read, batches: list[list[int]], futures: list) -> Iterator:
+    """The outcomes of ``_read_all`` in order: the files in the workers' batches as the workers
+    send them back, the others read here when reached. A worker that died (killed, out of
+    memory) breaks the pool: the files it and the others had not sent back are read here, as
+    without workers."""
+    from concurrent.futures.process import BrokenProcessPool
 
-    def __init__(self, items: list[Input], fmt: str | None, read, batches: list[list[int]], futures: list):
-        self.items, self.fmt, self.read = items, fmt, read
-        self.batch_of = {i: (n, k) for n, batch in enumerate(batches) for k, i in enumerate(batch)}
-        self.futures = futures
-
-    def __iter__(self):
-        for i, item in enumerate(self.items):
-            place = self.batch_of.get(i)
-            yield _read_one(self.read, item, self.fmt) if place is None else self._from_worker(item, *place)
-
-    def _from_worker(self, item: Input, batch: int, k: int):
-        from concurrent.futures.process import BrokenProcessPool
-
+    place = {i: (n, k) for n, batch in enumerate(batches) for k, i in enumerate(batch)}
+    for i, item in enumerate(items):
+        if i not in place:
+            yield _read_one(read, item, fmt)
+            continue
+        batch, k = place[i]
         try:
-            return self.futures[batch].result()[k]
-        except BrokenProcessPool:  # a worker died (killed, out of memory): read here, as without workers
-            return _read_one(self.read, item, self.fmt)
+            yield futures[batch].result()[k]
+        except BrokenProcessPool:
+            yield _read_one(read, item, fmt)
 
 
 def _read_batch(read, batch: list[Input], fmt: str | None) -> list:
