@@ -168,7 +168,7 @@ def _workers(found: list[Input]) -> int:
 
     if not sys.platform.startswith("linux") or os.environ.get("LLMTRACE_DEBUG") or len(found) < 2:
         return 1
-    return index_workers(len(found), sum(_size(item.path) for item in found), len(os.sched_getaffinity(0)))
+    return index_workers(len(found), sum(file_size(item.path) for item in found), len(os.sched_getaffinity(0)))
 
 
 def index_workers(files: int, size: int, cores: int) -> int:
@@ -182,7 +182,8 @@ def index_workers(files: int, size: int, cores: int) -> int:
     return max(1, min(cores, int(work / (2 * _WORKER_COST_S))))
 
 
-def _size(path: str) -> int:
+def file_size(path: str) -> int:
+    """The size of the file at ``path`` in bytes; 0 when it cannot be asked (a URL, gone)."""
     try:
         return os.stat(path).st_size
     except (OSError, ValueError):

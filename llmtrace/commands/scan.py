@@ -14,6 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Iterable
 
 from llmtrace.anomalies import SEVERITY_RANK
+from llmtrace.commands.per_file import file_size
 from llmtrace.output import dumps, warn, write_out
 from llmtrace.sweep import output_rows, scan_file
 from llmtrace.sources import iter_inputs
@@ -88,7 +89,7 @@ def scan(paths: list[str], fmt: str | None = None, jobs: int | None = None, prog
     skipped: list[str] = []
     inputs = [(inp.path, inp.explicit, fmt, inp.error) for inp in iter_inputs(paths, skipped)]
     if not jobs and len(inputs) >= _POOL_MIN_FILES:
-        jobs = default_workers([_size(item[0]) for item in inputs], os.cpu_count() or 1, _load())
+        jobs = default_workers([file_size(item[0]) for item in inputs], os.cpu_count() or 1, _load())
     jobs = jobs or 1
     results: list[dict[str, Any]] = []
     if jobs == 1 or len(inputs) < _POOL_MIN_FILES or "-" in paths:
@@ -114,13 +115,6 @@ def default_workers(sizes: list[int], cores: int, load: float) -> int:
         return 1
     free = max(1, cores - int(load + 0.5))
     return max(1, min(cores, free, int(work / _POOL_COST_S)))
-
-
-def _size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except (OSError, ValueError):
-        return 0
 
 
 def _load() -> float:
