@@ -510,7 +510,7 @@ def test_any_value_anywhere_is_read_or_refused_by_name_never_a_crash(data):
             if isinstance(inner, dict) and inner and data.draw(st.booleans()):
                 target = inner
                 continue
-            if isinstance(inner, list) and inner and isinstance(inner[0], dict) and data.draw(st.booleans()):
+            if isinstance(inner, list) and inner and isinstance(inner[0], dict) and inner[0] and data.draw(st.booleans()):
                 target = inner[0]
                 continue
             target[key] = data.draw(_JSON)
