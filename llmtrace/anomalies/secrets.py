@@ -130,7 +130,8 @@ def _without_base64(data: bytes) -> bytes:
         return data
     parts = []
     last = 0
-    for match in _LONG_BASE64.finditer(data):
+    match = _LONG_BASE64.search(data)
+    while match is not None:
         start = match.start() + 1
         end = data.find(b'"', start)
         if end < 0:
@@ -138,6 +139,9 @@ def _without_base64(data: bytes) -> bytes:
         if not data[start:end].translate(None, _BASE64_ALPHABET):
             parts.append(data[last:start])
             last = end
+        # The next string starts at or after this one's end: nothing before ``end`` is a quote
+        # (searching on from the match would step through the whole payload once more).
+        match = _LONG_BASE64.search(data, end)
     if not parts:
         return data
     parts.append(data[last:])
