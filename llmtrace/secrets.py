@@ -38,9 +38,10 @@ MASK = "***"
 
 class _lazy:
     """A regular expression compiled on first use: the big patterns here cost milliseconds to
-    compile, and most runs (text without a candidate) never need them."""
+    compile, and most runs (text without a candidate) never need them. A method used once is
+    kept on the instance: later uses are a plain attribute lookup."""
 
-    __slots__ = ("_args", "_compiled")
+    __slots__ = ("_args", "_compiled", "__dict__")
 
     def __init__(self, *args):
         self._args = args
@@ -49,7 +50,9 @@ class _lazy:
     def __getattr__(self, name):
         if self._compiled is None:
             self._compiled = re.compile(*self._args)
-        return getattr(self._compiled, name)
+        value = getattr(self._compiled, name)
+        setattr(self, name, value)  # the method itself from now on, without this call
+        return value
 
 SECRET_WORDS = frozenset((
     "authorization", "auth", "key", "apikey", "token", "secret", "password", "passwd", "pwd", "cookie",
@@ -428,8 +431,8 @@ def _unquote(text: str) -> str:
 
 # --- free text ---------------------------------------------------------------------------------
 
-# What could start a credential. Text without any of these is returned as it is. Each test is
-# a plain substring test (memory speed).
+# What could start a credential. Text without any of these is returned as it is. Each is a
+# plain substring (``find_secrets`` looks for them all in a few passes: ``_may_hold_keys``).
 _KEY_HINTS = ("sk-", "AIza", "AKIA", "ASIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xoxa-", "xoxb-",
               "xoxp-", "xoxr-", "xoxs-", "gsk_", "hf_", "xai-", "pplx-", "r8_", "fw_",
               "ya29.", "eyJ")
@@ -554,18 +557,22 @@ def _live_prefixed(kind: str, value: str) -> bool:
 def find_secrets(text: str) -> list[Found]:
     """Every live-looking credential in ``text``, in order, without overlaps (see the module
     docstring for the shapes and what counts as a placeholder). Where two finds cover the same
-    span, the one found by its name wins (``Bearer <JWT>`` is a bearer token)."""
+    span, the one found by its name wins (``Bearer <JWT>`` is a bearer token).
+
+    Each finder runs only where the text holds what every credential it could report needs (a
+    key's prefix, a secret name before a ``=``, a JSON field named like one): most texts, JSON
+    bodies among them, hold none of these, and finding that out costs a few scans at C speed."""
     found: list[Found] = []
     marks = [mark for mark in _NAME_HINTS if mark in text]
-    if marks:
+    if marks and _may_name_secrets(text, marks):
         named = [_judge(m, text) for start, end in _windows(text, marks) for m in _NAMED.finditer(text, start, end)]
         first = _START.match(text)
         if first is not None:
             named.append(_judge(first, text))
         found.extend(filter(None, named))
-    if _FIELD_HINT in text:
+    if _FIELD_HINT in text and _SECRET_FIELD_END.search(text[::-1]):
         found.extend(filter(None, map(_field, _FIELD.finditer(text))))
-    if any(hint in text for hint in _KEY_HINTS):
+    if _may_hold_keys(text):
         keys = [item for item in (_judge(m, text) for m in _KEYS.finditer(text)) if item is not None]
         found.extend(keys)
         if any(item.kind == "aws-access-key-id" for item in keys):
@@ -585,6 +592,13 @@ _FIELD_WORDS = frozenset(("key", "apikey", "token", "accesstoken", "secret", "pa
 _NOT_SECRET_FIELD = frozenset(("page", "next", "cursor", "continuation", "cache", "idempotency", "public", "max", "min",
                                "count", "usage", "sort", "partition", "dedup", "dedupe", "hash", "sync", "pagination",
                                "prompt", "input", "output", "completion", "reasoning", "total", "remaining", "limit"))
+# A field ``is_secret_field`` can say yes to: its name ends (in any case) with a field word or
+# a secret ending, right before ``"`` or ``\"``, blanks and ``:``. Searched in the reversed
+# text, where such an end follows a ``:`` (in JSON about half as common as ``"``): the search
+# skips from one ``:`` to the next at C speed instead of trying ``_FIELD`` at every ``"``.
+_FIELD_ENDS = sorted(word[::-1] for word in _FIELD_WORDS | set(_SECRET_ENDINGS))
+_SECRET_FIELD_END = _lazy(r':[ \t]*"\\?(?=[' + "".join(sorted({end[0] for end in _FIELD_ENDS})) + "])(?:"
+                          + "|".join(_FIELD_ENDS) + ")", re.IGNORECASE | re.ASCII)
 
 
 def is_secret_field(name: str) -> bool:
@@ -639,6 +653,82 @@ def _aws_secrets(text: str, keys: list[Found]) -> list[Found]:
                 out.append(Found(match.start(), match.end(), "aws-secret-access-key",
                                  PLACEHOLDERS["aws-secret-access-key"]))
     return out
+
+
+def _hint_search(hints: list[str], anchor: str) -> Any:
+    """``any(hint in text for hint in hints)`` as one search, for hints that all hold the
+    character ``anchor``: the search skips from one ``anchor`` to the next at C speed and looks
+    around it, first at the character before it (or after it) that every hint has there, then
+    for each hint (``-(?<=[kx…]-)(?:(?<=sk-)|(?<=xai-)|…)``)."""
+    places = [(hint, hint.index(anchor)) for hint in hints]
+    alternatives = []
+    for hint, at in places:
+        around = f"(?<={re.escape(hint[:at + 1])})" if at else ""
+        if at + 1 < len(hint):
+            around += f"(?={re.escape(hint[at + 1:])})"
+        alternatives.append(around)
+    if all(at for _, at in places):
+        guard = "(?<=[" + "".join(sorted({re.escape(hint[at - 1]) for hint, at in places})) + "]" + re.escape(anchor) + ")"
+    elif all(at + 1 < len(hint) for hint, at in places):
+        guard = "(?=[" + "".join(sorted({re.escape(hint[at + 1]) for hint, at in places})) + "])"
+    else:
+        guard = ""
+    return _lazy(re.escape(anchor) + guard + "(?:" + "|".join(alternatives) + ")")
+
+
+def _key_hint_searches() -> tuple[tuple[tuple[str, str], ...], tuple[Any, ...]]:
+    """The key hints by a character each holds (the first of ``-_A`` it holds): one search per
+    character rather than one per hint. The others stay substring tests, each after a test for
+    its upper-case letter if it has one (``J`` of ``eyJ``: memory speed, and upper case is rare)."""
+    searches = []
+    for anchor in "-_A":
+        hints = [h for h in _KEY_HINTS if next((c for c in h if c in "-_A"), None) == anchor]
+        searches.append(_hint_search(hints, anchor))
+    alone = tuple((next((c for c in h if c.isupper()), h), h) for h in _KEY_HINTS if not any(c in h for c in "-_A"))
+    return alone, tuple(searches)
+
+
+_LONE_KEY_HINTS, _KEY_HINT_SEARCHES = _key_hint_searches()
+
+
+def _may_hold_keys(text: str) -> bool:
+    """Whether ``text`` holds one of ``_KEY_HINTS`` (every provider key ``_KEYS`` finds holds
+    its prefix's)."""
+    for gate, hint in _LONE_KEY_HINTS:
+        if gate in text and hint in text:
+            return True
+    for search in _KEY_HINT_SEARCHES:
+        if search.search(text):
+            return True
+    return False
+
+
+# Every word ``is_secret_param`` can say yes to holds one of these (lower case): a secret word,
+# a word that ends with a secret ending, a secret parameter.
+_SECRET_NAME_PARTS = ("auth", "key", "token", "secret", "passw", "pwd", "cookie", "credential", "sig", "session",
+                      "jwt", "bearer", "code")
+# The longest name ``_NAMED`` takes before a ``=``.
+_NAME_REACH = 41
+
+
+def _may_name_secrets(text: str, marks: list[str]) -> bool:
+    """Whether ``_NAMED`` (and ``_START``) could find a credential in ``text``, which holds the
+    name hints ``marks``. Only when ``=`` is the one hint, and a few times over (as many as
+    ``_windows`` still narrows the search to), is it worth looking closer (the common case in
+    JSON bodies: a ``=`` in code, a URL or base64): a named credential then needs a secret name
+    right before a ``=``, or a ``bearer`` (written in mixed case, as the hints are not)."""
+    if marks != ["="]:
+        return True
+    count = text.count("=")
+    if count > 64:
+        return True
+    at = -1
+    for _ in range(count):
+        at = text.find("=", at + 1)
+        before = text[max(0, at - _NAME_REACH):at].lower()
+        if any(part in before for part in _SECRET_NAME_PARTS):
+            return True
+    return "bearer" in text.lower()
 
 
 # Around an ``=``, ``@`` or ``bearer``: how far a credential named by it can reach before and
