@@ -185,7 +185,8 @@ _B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(
-    st.tuples(st.integers(1000, 3000), st.sampled_from(["", "=", "==", "-", " ", '\\"', "_x", "é"]),
+    st.tuples(st.sampled_from([1000, 1024, 1500, 3000, 8191, 8192, 8193, 12000, 20000]),
+              st.sampled_from(["", "=", "==", "-", " ", '\\"', "_x", "é", "\\n", "\\u0001", "~", "\x7f", "@", "{"]),
               st.integers(0, 1), st.sampled_from(['"', '\\"'])),
     st.sampled_from(['"role":"user",', '{"a":[', "]}", ",", '"', '\\"', '"k":"v \\" w",'])), min_size=1, max_size=40),
     st.integers(0, 63))
@@ -206,6 +207,14 @@ def test_the_base64_cut_is_the_plain_one(parts, shift):
     data = "".join(out).encode()
     data += b" " * max(0, 65536 - len(data)) + b'"' + _B64.encode() * 20 + b'"'
     assert _without_base64(data) == _plain_without_base64(data)
+
+
+def test_json_holds_no_raw_control_character():
+    """What the base64 cut takes for granted of the JSON it is given."""
+    import orjson
+
+    data = orjson.dumps({"".join(map(chr, range(32))): ["".join(map(chr, range(32))) * 3, "\x7f"]})
+    assert not data.translate(None, bytes(range(32, 256)))
 
 
 def test_the_base64_cut_keeps_what_is_not_base64():
