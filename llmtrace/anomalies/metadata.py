@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Iterator
 
 from llmtrace.anomalies import check, finding
@@ -64,10 +65,24 @@ _VERTEX_DATE = re.compile(r"@(\d{8})$")
 _CLAUDE_MAJOR = re.compile(r"claude-(?:1|2|instant-1)")
 
 
+# A folder's recordings name a few models again and again: what a model id (of at most this
+# many characters) comes to is remembered, for at most 4,096 ids.
+_REMEMBERED_MODEL = 256
+
+
 def model_name(model: str) -> str:
     """A model id without what only addresses it: provider or path prefixes (``watsonx/``,
     ``publishers/google/models/``, ``models/``), Ollama's ``:latest`` tag, Bedrock's region,
     provider and version (``us.anthropic.…-v1:0``), Vertex's ``@`` before a date, case."""
+    return _model_name(model) if len(model) <= _REMEMBERED_MODEL else _name_of(model)
+
+
+@lru_cache(maxsize=4096)
+def _model_name(model: str) -> str:
+    return _name_of(model)
+
+
+def _name_of(model: str) -> str:
     name = model.strip().lower().rsplit("/", 1)[-1]
     if name.endswith(":latest"):
         return name[:-len(":latest")]
@@ -155,9 +170,26 @@ def malformed_url(exchange: Exchange) -> Iterator[Anomaly]:
     url = exchange.request.url
     if not url:
         return
+    segment = _repeated_segment(url) if len(url) <= _REMEMBERED_URL else _first_repeat(url)
+    if segment is not None:
+        yield finding(exchange, "malformed-url", f"the URL repeats the path segment /{brief(segment)}/{brief(segment)}/",
+                      details={"url": url, "segment": segment})
+
+
+# A folder's recordings share their URLs: the repeated segment of a URL of at most this many
+# characters is remembered, for at most 4,096 URLs.
+_REMEMBERED_URL = 512
+
+
+@lru_cache(maxsize=4096)
+def _repeated_segment(url: str) -> str | None:
+    return _first_repeat(url)
+
+
+def _first_repeat(url: str) -> str | None:
+    """The first path segment of ``url`` that comes twice in a row, if any."""
     segments = url_path(url).split("/")
     for a, b in zip(segments, segments[1:]):
         if a and a == b:
-            yield finding(exchange, "malformed-url", f"the URL repeats the path segment /{brief(a)}/{brief(a)}/",
-                          details={"url": url, "segment": a})
-            return
+            return a
+    return None
