@@ -453,7 +453,7 @@ def might_hold_secrets(text: str | bytes) -> bool:
     """Whether ``text`` holds anything a credential could start with (cheap: a few searches
     at memory speed); False means ``find_secrets`` finds nothing in it."""
     if isinstance(text, str):
-        return any(h in text for h in _ALL_HINTS)
+        return _FIELD_HINT in text or any(h in text for h in _NAME_HINTS) or _may_hold_keys(text)
     return any(h in text for h in _ALL_HINT_BYTES)
 
 

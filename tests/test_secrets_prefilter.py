@@ -68,6 +68,12 @@ def test_key_hints_are_the_substring_tests(text):
     assert S._may_hold_keys(text) == any(hint in text for hint in S._KEY_HINTS)
 
 
+@given(st.one_of(_TEXTS, st.text(alphabet='skAIzaKSghpousr_ithbxoa-gplr8fwy29.eJQ=@E":', max_size=60)))
+def test_might_hold_secrets_is_the_substring_tests(text):
+    assert S.might_hold_secrets(text) == any(hint in text for hint in S._ALL_HINTS)
+    assert S.might_hold_secrets(text.encode()) == any(hint in text for hint in S._ALL_HINTS)
+
+
 def test_every_key_hint_is_seen_wherever_it_stands():
     for hint in S._KEY_HINTS:
         for text in (hint, f"x{hint}", f"{hint}x", f'"{hint}abc"', f"a-b_c {hint}"):

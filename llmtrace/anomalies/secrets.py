@@ -14,7 +14,8 @@ Where it looks, per exchange:
   leak.
 
 Nothing in a value looks like a credential in the common case, and finding that out costs a
-few searches at memory speed (``might_hold_secrets``).
+few searches at memory speed (``might_hold_secrets`` on a serialized value's bytes, the tests
+``find_secrets`` makes before each of its finders on a text).
 
 One finding per place and kind, with the masks of what was found; the secret is never in a
 message or in the details.
@@ -69,9 +70,7 @@ def _in_result(exchange: Exchange, chunks: dict) -> Iterator[Leak]:
     for message in result.choices:
         for kind in ("content", "reasoning", "refusal"):
             text = getattr(message, kind)
-            if not text or not might_hold_secrets(text):
-                continue
-            found = find_secrets(text)
+            found = find_secrets(text) if text else None
             if not found:
                 continue
             carried = span_chunks(exchange, message.index, kind, len(text), [(f.start, f.end) for f in found])
@@ -82,7 +81,7 @@ def _in_result(exchange: Exchange, chunks: dict) -> Iterator[Leak]:
                 yield leak
         for call in message.tool_calls:
             for text in (call.name, call.arguments):
-                if text and might_hold_secrets(text):
+                if text:
                     yield from leaks_in_text(text, f"{place} (tool call)")
     for _chunk, error in result.observations.stream_errors:
         yield from _in_value(error, place)
