@@ -252,3 +252,17 @@ def test_snapshot_rules():
     assert is_snapshot("claude-3-5-sonnet-20241022", "claude-3-5-sonnet-latest")
     assert not is_snapshot("claude-sonnet-4-5-20250929", "claude-sonnet-4-0")
     assert not is_snapshot("gpt-4o-mini-2024-07-18", "gpt-4o")
+
+
+def test_remembered_model_names_and_url_segments_are_what_is_computed():
+    from llmtrace.anomalies import metadata
+
+    for model in ("us.anthropic.claude-haiku-4-5-20251001-v1:0", "models/gemini-2.5-flash", "llama3.2:latest",
+                  "x" * 300 + "/gpt-4o", "claude-haiku-4-5@20251001"):
+        assert metadata.model_name(model) == metadata._name_of(model) == metadata.model_name(model)
+    long = "http://h/" + "/".join(f"s{n}" for n in range(150)) + "/b/b/c"
+    for url in ("http://h/v1/v1/chat", "http://h/v1/chat", long, "", "http://h/a//a"):
+        assert metadata._first_repeat(url) == (metadata._repeated_segment(url) if len(url) <= 512 else
+                                               metadata._first_repeat(url))
+    assert len(long) > 512 and metadata._first_repeat(long) == "b"
+    assert metadata._first_repeat("http://h/v1/v1/chat") == "v1"

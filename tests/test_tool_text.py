@@ -208,3 +208,21 @@ def test_an_empty_code_fence_is_no_call():
     # Found by hypothesis: a fence whose info string looks like a marker and whose body is empty.
     assert find_tool_calls("```>>>f\n```") == []
     assert find_tool_calls("~~~json\n~~~") == []
+
+
+# --- where the scan for markers starts ---------------------------------------------------------
+
+from llmtrace.anomalies.tool_text import detect as _detect  # noqa: E402
+
+_ANGLE_PIECES = sorted(_detect._ANGLED) + ["<", "<|", "<\uff5c", "<t", "<fun", "a", " ", "\n", "x<", "<<"]
+
+
+@given(st.lists(st.sampled_from(_ANGLE_PIECES), max_size=12).map("".join), st.integers(0, 5), st.integers(0, 5))
+def test_angled_literals_are_found_where_a_find_per_literal_finds_them(text, lo, cut):
+    """The first place of each literal that starts with "<", read at each "<", is what
+    ``str.find`` per literal gives (within the same bounds)."""
+    end = max(lo, len(text) - cut)
+    angle = text.find("<", lo, end)
+    found = sorted(_detect._first_at_angles(text, angle, end)) if angle != -1 else []
+    every = [literal for literals in _detect._AT_ANGLE.values() for literal in literals]
+    assert found == sorted((pos, literal) for literal in every if (pos := text.find(literal, lo, end)) != -1)
