@@ -169,8 +169,16 @@ class ChatFold:
         if not isinstance(chunk, dict):
             raise ShapeError("chunk should be an object")
         top = self.top
-        if self._pending:
-            self._first_values(chunk)
+        pending = self._pending
+        if pending:  # top-level strings not seen yet: the first non-empty value wins
+            found = False
+            for key in pending:
+                value = chunk.get(key)
+                if value is not None and value != "":
+                    top[key] = as_text(value, key, "")
+                    found = True
+            if found:
+                self._pending = [key for key in pending if not top[key]]
         cid = chunk.get("id")
         if cid and cid != self._last_id:
             self._last_id = cid = as_text(cid, "id", "")
@@ -219,17 +227,6 @@ class ChatFold:
         provider = chunk.get("provider")
         if provider not in (None, "") and self.provider is None:
             self.provider = provider
-
-    def _first_values(self, chunk: dict) -> None:
-        top = self.top
-        found = False
-        for key in self._pending:
-            value = chunk.get(key)
-            if value is not None and value != "":
-                top[key] = as_text(value, key, "")
-                found = True
-        if found:
-            self._pending = [key for key in self._pending if not top[key]]
 
     def _slot(self, raw: dict) -> Any:
         """The state of the choice ``raw`` belongs to (by its ``index``; absent means 0)."""
