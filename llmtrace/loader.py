@@ -131,7 +131,8 @@ def load(path: str, data: bytes | None = None, fmt: str | None = None, fold: boo
 
 def _load(source: str, data: bytes, fmt: str | None, fold: bool = True) -> Recording:
     data = unwrap(data)
-    if kind_of(data) == "empty":
+    kind = kind_of(data)
+    if kind == "empty":
         raise UnreadableInput("empty file")
     with _cycle_collector_paused():
         if fmt:
@@ -140,7 +141,7 @@ def _load(source: str, data: bytes, fmt: str | None, fold: bool = True) -> Recor
                 raise UnreadableInput(f"unknown format {fmt!r} (known: {', '.join(containers.names())})")
             pairs = mod.read_bytes(data) if containers.is_text(mod) else mod.read(parse_document(data))
         else:
-            mod, doc = select(data) if fold else _select_skimmed(data)
+            mod, doc = select(data, kind) if fold else _select_skimmed(data, kind)
             pairs = mod.read_bytes(data) if doc is None else mod.read(doc)
         del data
         pairs = [pair for req, resp in pairs for pair in _streams_of(req, resp)]
@@ -199,16 +200,17 @@ def unwrap(data: bytes) -> bytes:
     return data
 
 
-def select(data: bytes) -> tuple[Any, Any]:
+def select(data: bytes, kind: str | None = None) -> tuple[Any, Any]:
     """The container of ``data``, from its content: ``(module, document)`` for a document
     container, ``(module, None)`` for a text container.
 
     SSE text is recognized by its first line; otherwise the file is parsed as one document —
     JSON when it starts with ``{`` or ``[``, else YAML — and the document containers are
     sniffed in ``_MODULES`` order; a file that is not one JSON document but starts with a JSON
-    line is NDJSON.
+    line is NDJSON. ``kind``: ``kind_of(data)``, when the caller has it.
     """
-    kind = kind_of(data)
+    if kind is None:
+        kind = kind_of(data)
     if data.startswith(b"LLMTRACE-SPOOL "):  # record's spool: binary, never parsed as a document first
         from llmtrace.containers import spool
 
@@ -217,7 +219,7 @@ def select(data: bytes) -> tuple[Any, Any]:
     text_containers = (m for m in containers.in_order() if containers.is_text(m))
     if kind != "sse":
         try:
-            doc = parse_document(data)
+            doc = parse_document(data, kind)
         except (UnreadableInput, ShapeError) as exc:
             found = _document_lines(data) if kind == "json" else None
             if found is not None:
@@ -238,16 +240,16 @@ def select(data: bytes) -> tuple[Any, Any]:
     return next(m for m in text_containers if m.sniff_text(data)), None
 
 
-def _select_skimmed(data: bytes) -> tuple[Any, Any]:
+def _select_skimmed(data: bytes, kind: str) -> tuple[Any, Any]:
     """``select``, for a read that stops before the folds: a Llama Stack recording (the first
     container sniffed) skimmed — its request and first chunks parsed, not the rest of its
     response (``llama_stack.skim``); any other file as ``select`` reads it."""
     from llmtrace.containers import llama_stack
 
-    doc = llama_stack.skim(data) if kind_of(data) == "json" else None
+    doc = llama_stack.skim(data) if kind == "json" else None
     if doc is not None and llama_stack.sniff(doc):
         return llama_stack, doc
-    return select(data)
+    return select(data, kind)
 
 
 def _document_lines(data: bytes) -> tuple[Any, Any] | None:
@@ -286,9 +288,10 @@ def _built(mod, index: int, req: Request, resp: Response, fold: bool = True) -> 
         raise ShapeError(exc.what, f"exchange {index}, {exc.where}" if exc.where else f"exchange {index}") from None
 
 
-def parse_document(data: bytes) -> Any:
-    """``data`` as one JSON document when it starts like one, else as YAML."""
-    if kind_of(data) == "json":
+def parse_document(data: bytes, kind: str | None = None) -> Any:
+    """``data`` as one JSON document when it starts like one (``kind``: ``kind_of(data)``, when
+    the caller has it), else as YAML."""
+    if (kind_of(data) if kind is None else kind) == "json":
         return parse_json(data)
     from llmtrace.containers.vcr import load_yaml
 
