@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -134,7 +133,12 @@ def _load(source: str, data: bytes, fmt: str | None, fold: bool = True) -> Recor
     kind = kind_of(data)
     if kind == "empty":
         raise UnreadableInput("empty file")
-    with _cycle_collector_paused():
+    # Reading a recording allocates millions of acyclic containers (chunks, deltas), and the
+    # cycle collector would rescan the growing heap over and over: about a third of the time of a
+    # large load. It is paused while reading and folding, and restored after.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
         if fmt:
             mod = containers.by_name(fmt)
             if mod is None:
@@ -146,6 +150,9 @@ def _load(source: str, data: bytes, fmt: str | None, fold: bool = True) -> Recor
         del data
         pairs = [pair for req, resp in pairs for pair in _streams_of(req, resp)]
         exchanges = [_built(mod, i, req, resp, fold) for i, (req, resp) in enumerate(pairs)]
+    finally:
+        if enabled:
+            gc.enable()
     return Recording(source=source, container=mod.NAME, exchanges=exchanges)
 
 
@@ -170,20 +177,6 @@ def _streams_of(req: Request, resp: Response) -> list[tuple[Request, Response]]:
             "chunks": resp.chunks[start:end], "chunk_times": times,
             "done_marker": resp.done_marker and last, "cut_off": resp.cut_off if last else None})))
     return out
-
-
-@contextmanager
-def _cycle_collector_paused():
-    """Reading a recording allocates millions of acyclic containers (chunks, deltas), and the
-    cycle collector would rescan the growing heap over and over: about a third of the time of a
-    large load. It is paused while reading and folding, and restored after."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def unwrap(data: bytes) -> bytes:
