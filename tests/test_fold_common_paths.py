@@ -1,6 +1,7 @@
 """The folds' reading of the common case (``ChatFold._choice``: a choice with nothing non-null but
-its index and a delta of text) gives what their general reading gives, on every input: the same
-result, the same timeline and observations, the same error for a bad chunk."""
+its index and a delta of text; ``CompletionsFold._choice``: nothing but its index and text) gives
+what their general reading gives, on every input: the same result, the same timeline and
+observations, the same error for a bad chunk."""
 
 from __future__ import annotations
 
@@ -13,17 +14,19 @@ from hypothesis import strategies as st
 from conftest import SEED, corpus
 from llmtrace.dialects import FoldContext, feed
 from llmtrace.dialects.openai_chat import ChatFold
+from llmtrace.dialects.openai_completions import CompletionsFold
 from llmtrace.errors import ShapeError
 from llmtrace.loader import load
 from test_property_rechunk import OPERATIONS, rechunk
 
 
-def chat_outcome(chunks: list, common: bool, tolerant: bool = False):
-    """Everything the chat fold makes of ``chunks``, read with its common path or without."""
+def chat_outcome(chunks: list, common: bool, tolerant: bool = False, fold: type = ChatFold):
+    """Everything the chat (or completions) fold makes of ``chunks``, read with its common path
+    or without."""
     ctx = FoldContext(dialect="openai-chat", extra={"tolerant": True} if tolerant else {})
-    state = ChatFold(ctx)
+    state = fold(ctx)
     if not common:
-        state._common_choices = False
+        state._choice = state._any_choice
     try:
         feed(state, chunks)
         result = state.result(len(chunks))
@@ -33,10 +36,10 @@ def chat_outcome(chunks: list, common: bool, tolerant: bool = False):
             ctx.extra.get("unread"), result.model_fields_set, [c.model_fields_set for c in result.choices])
 
 
-def assert_same_chat(chunks: list) -> None:
+def assert_same_chat(chunks: list, fold: type = ChatFold) -> None:
     before = copy.deepcopy(chunks)
     for tolerant in (False, True):
-        assert chat_outcome(chunks, True, tolerant) == chat_outcome(chunks, False, tolerant)
+        assert chat_outcome(chunks, True, tolerant, fold) == chat_outcome(chunks, False, tolerant, fold)
     assert chunks == before  # neither reading changes the chunks
 
 
@@ -92,7 +95,8 @@ def test_bad_choices_fail_the_same(raw):
 # in: other fields set, values of the wrong type, keys no fold knows, keys left out or null.
 
 _TEXT = st.text(max_size=6)
-_ODD = st.one_of(st.integers(-2, 3), st.booleans(), st.lists(st.integers(-5, 5), max_size=2), st.just({}))  # wrong types
+# Values of the wrong type for the fields read.
+_ODD = st.one_of(st.integers(-2, 3), st.booleans(), st.lists(st.integers(-5, 5), max_size=2), st.just({}))
 _NAMES = st.sampled_from(["audio", "extra", "provider_specific_fields", "annotations", "p", "x"])
 
 
@@ -127,7 +131,8 @@ _CALL = st.fixed_dictionaries({"index": st.integers(0, 1)}, optional={
 def chat_chunks(odd: st.SearchStrategy) -> st.SearchStrategy:
     """Lists of chat chunks; ``odd``: the values of a wrong type mixed in (``st.nothing()``: none)."""
     delta = _object({
-        "role": _mostly(st.one_of(st.none(), st.just(...)), _mostly(st.sampled_from(["assistant", "", "tool"]), odd), 3),
+        "role": _mostly(st.one_of(st.none(), st.just(...)),
+                        _mostly(st.sampled_from(["assistant", "", "tool"]), odd), 3),
         "content": _mostly(_TEXT, st.one_of(st.none(), st.just(...), odd, st.just([{"type": "text", "text": "t"}]))),
         "refusal": _absent(_TEXT),
         "tool_calls": _absent(st.one_of(st.lists(_CALL, max_size=2), odd)),
@@ -167,6 +172,45 @@ def test_generated_chat_chunks_read_the_same(chunks):
 @given(chunks=chat_chunks(st.one_of(_ODD, _TEXT)))
 def test_generated_chat_chunks_with_wrong_types_read_the_same(chunks):
     assert_same_chat(chunks)
+
+
+def completion_chunks(odd: st.SearchStrategy) -> st.SearchStrategy:
+    """Lists of completions chunks (``odd`` as in ``chat_chunks``)."""
+    choice = _object({
+        "index": _mostly(st.integers(0, 1), st.one_of(st.none(), st.just(...), odd)),
+        "text": _mostly(_TEXT, st.one_of(st.none(), st.just(...), odd)),
+        "finish_reason": _absent(st.sampled_from(["stop", "length"])),
+        "logprobs": _absent(st.just({"tokens": ["t"], "token_logprobs": [-0.5], "text_offset": [0]})),
+        "stop_reason": _absent(st.one_of(st.integers(0, 9), _TEXT)),
+        "delta": _absent(st.fixed_dictionaries({}, optional={"token_id": st.one_of(st.integers(0, 9), _TEXT),
+                                                              "text": _TEXT})),
+        "seed": _absent(st.integers(0, 9)),
+        "token_ids": _absent(st.lists(st.integers(0, 9), max_size=2)),
+        "message": _absent(st.just({"content": "x"})),
+        "content_filter_results": _absent(st.just({"hate": {"filtered": False}})),
+    })
+    chunk = _object({
+        "id": st.sampled_from(["a", "a", "b", "", ...]),
+        "object": st.sampled_from(["text_completion", ...]),
+        "created": st.sampled_from([0, 1, None, ...]),
+        "model": st.sampled_from(["m", "", None, ...]),
+        "choices": _mostly(st.lists(choice, min_size=1, max_size=1),
+                           st.one_of(st.lists(choice, max_size=3), st.none(), st.just(...), odd)),
+        "usage": _absent(st.just({"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3})),
+    })
+    return st.lists(chunk, max_size=8)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chunks=completion_chunks(st.nothing()))
+def test_generated_completion_chunks_read_the_same(chunks):
+    assert_same_chat(chunks, CompletionsFold)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chunks=completion_chunks(st.one_of(_ODD, _TEXT)))
+def test_generated_completion_chunks_with_wrong_types_read_the_same(chunks):
+    assert_same_chat(chunks, CompletionsFold)
 
 
 FILES = corpus("openai-chat-stream") + corpus("openai-chat-on-completions-stream") + [SEED]
