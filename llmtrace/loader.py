@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from functools import partial
 from typing import Any
 
 import orjson
@@ -37,11 +38,13 @@ def read_bytes(path: str, limit: int | None = None) -> bytes:
         mode = os.stat(path).st_mode
         if stat.S_ISREG(mode):
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-            with open(fd, "rb", buffering=0) as fh:
+            try:  # read from the descriptor itself: a file object would fstat it once more
                 info = os.fstat(fd)
                 mode = info.st_mode
                 if stat.S_ISREG(mode):
-                    return _read_capped(fh, info.st_size, limit, path)
+                    return _read_capped(partial(os.read, fd), info.st_size, limit, path)
+            finally:
+                os.close(fd)
     except FileNotFoundError:
         raise UnreadableInput("no such file", path=path) from None
     except OSError as exc:
@@ -61,7 +64,7 @@ def _read_stdin(limit: int | None) -> bytes:
         if stdin.isatty():
             raise UnreadableInput("is a terminal; pipe a recording in or name a file", path="<stdin>")
         fh = stdin.buffer
-        return _read_capped(fh, _size_of(fh), limit, "<stdin>")
+        return _read_capped(fh.read, _size_of(fh), limit, "<stdin>")
     except (OSError, ValueError, AttributeError) as exc:  # fd 0 closed under Python's feet
         reason = getattr(exc, "strerror", None) or exc
         raise UnreadableInput(f"cannot read ({reason})", path="<stdin>") from None
@@ -78,9 +81,10 @@ def _size_of(fh) -> int:
 _BLOCK = 1 << 20
 
 
-def _read_capped(fh, size: int, limit: int | None, source: str) -> bytes:
-    """All of ``fh`` when it holds at most ``limit`` bytes. ``size`` (the size ``fstat`` gives,
-    0 for a pipe) is asked for in the first call; more (a pipe, a file that grows, the rest of a
+def _read_capped(read, size: int, limit: int | None, source: str) -> bytes:
+    """All that ``read(n)`` gives when it is at most ``limit`` bytes. ``size`` (the size ``fstat``
+    gives, 0 for a pipe) is asked for in the first call, and once that many bytes came, one more
+    (the end, found without asking for a block); more (a pipe, a file that grows, the rest of a
     short read) in blocks, until the end of the file or the limit."""
     if limit is not None and size > limit:
         raise UnreadableInput(_too_large(size, limit), path=source)
@@ -90,14 +94,14 @@ def _read_capped(fh, size: int, limit: int | None, source: str) -> bytes:
     total = 0
     want = size + 1 if size else _BLOCK
     while True:
-        block = fh.read(want)
+        block = read(want)
         if not block:  # the end (None: a non-blocking stdin with nothing in it)
             return parts[0] if len(parts) == 1 else b"".join(parts)
         parts.append(block)
         total += len(block)
         if limit is not None and total > limit:
             raise UnreadableInput(_too_large(None, limit), path=source)
-        want = _BLOCK
+        want = 1 if total == size else _BLOCK
 
 
 def _too_large(size: int | None, limit: int) -> str:
