@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import orjson
@@ -38,11 +38,13 @@ def read_bytes(path: str, limit: int | None = None) -> bytes:
         mode = os.stat(path).st_mode
         if stat.S_ISREG(mode):
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-            with open(fd, "rb", buffering=0) as fh:
+            try:  # read from the descriptor itself: a file object would fstat it once more
                 info = os.fstat(fd)
                 mode = info.st_mode
                 if stat.S_ISREG(mode):
-                    return _read_capped(fh, info.st_size, limit, path)
+                    return _read_capped(partial(os.read, fd), info.st_size, limit, path)
+            finally:
+                os.close(fd)
     except FileNotFoundError:
         raise UnreadableInput("no such file", path=path) from None
     except OSError as exc:
@@ -62,7 +64,7 @@ def _read_stdin(limit: int | None) -> bytes:
         if stdin.isatty():
             raise UnreadableInput("is a terminal; pipe a recording in or name a file", path="<stdin>")
         fh = stdin.buffer
-        return _read_capped(fh, _size_of(fh), limit, "<stdin>")
+        return _read_capped(fh.read, _size_of(fh), limit, "<stdin>")
     except (OSError, ValueError, AttributeError) as exc:  # fd 0 closed under Python's feet
         reason = getattr(exc, "strerror", None) or exc
         raise UnreadableInput(f"cannot read ({reason})", path="<stdin>") from None
@@ -79,9 +81,10 @@ def _size_of(fh) -> int:
 _BLOCK = 1 << 20
 
 
-def _read_capped(fh, size: int, limit: int | None, source: str) -> bytes:
-    """All of ``fh`` when it holds at most ``limit`` bytes. ``size`` (the size ``fstat`` gives,
-    0 for a pipe) is asked for in the first call; more (a pipe, a file that grows, the rest of a
+def _read_capped(read, size: int, limit: int | None, source: str) -> bytes:
+    """All that ``read(n)`` gives when it is at most ``limit`` bytes. ``size`` (the size ``fstat``
+    gives, 0 for a pipe) is asked for in the first call, and once that many bytes came, one more
+    (the end, found without asking for a block); more (a pipe, a file that grows, the rest of a
     short read) in blocks, until the end of the file or the limit."""
     if limit is not None and size > limit:
         raise UnreadableInput(_too_large(size, limit), path=source)
@@ -91,14 +94,14 @@ def _read_capped(fh, size: int, limit: int | None, source: str) -> bytes:
     total = 0
     want = size + 1 if size else _BLOCK
     while True:
-        block = fh.read(want)
+        block = read(want)
         if not block:  # the end (None: a non-blocking stdin with nothing in it)
             return parts[0] if len(parts) == 1 else b"".join(parts)
         parts.append(block)
         total += len(block)
         if limit is not None and total > limit:
             raise UnreadableInput(_too_large(None, limit), path=source)
-        want = _BLOCK
+        want = 1 if total == size else _BLOCK
 
 
 def _too_large(size: int | None, limit: int) -> str:
@@ -131,20 +134,29 @@ def load(path: str, data: bytes | None = None, fmt: str | None = None, fold: boo
 
 def _load(source: str, data: bytes, fmt: str | None, fold: bool = True) -> Recording:
     data = unwrap(data)
-    if kind_of(data) == "empty":
+    kind = kind_of(data)
+    if kind == "empty":
         raise UnreadableInput("empty file")
-    with _cycle_collector_paused():
+    # Reading a recording allocates millions of acyclic containers (chunks, deltas), and the
+    # cycle collector would rescan the growing heap over and over: about a third of the time of a
+    # large load. It is paused while reading and folding, and restored after.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
         if fmt:
             mod = containers.by_name(fmt)
             if mod is None:
                 raise UnreadableInput(f"unknown format {fmt!r} (known: {', '.join(containers.names())})")
             pairs = mod.read_bytes(data) if containers.is_text(mod) else mod.read(parse_document(data))
         else:
-            mod, doc = select(data) if fold else _select_skimmed(data)
+            mod, doc = select(data, kind) if fold else _select_skimmed(data, kind)
             pairs = mod.read_bytes(data) if doc is None else mod.read(doc)
         del data
         pairs = [pair for req, resp in pairs for pair in _streams_of(req, resp)]
         exchanges = [_built(mod, i, req, resp, fold) for i, (req, resp) in enumerate(pairs)]
+    finally:
+        if enabled:
+            gc.enable()
     return Recording(source=source, container=mod.NAME, exchanges=exchanges)
 
 
@@ -171,20 +183,6 @@ def _streams_of(req: Request, resp: Response) -> list[tuple[Request, Response]]:
     return out
 
 
-@contextmanager
-def _cycle_collector_paused():
-    """Reading a recording allocates millions of acyclic containers (chunks, deltas), and the
-    cycle collector would rescan the growing heap over and over: about a third of the time of a
-    large load. It is paused while reading and folding, and restored after."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def unwrap(data: bytes) -> bytes:
     """The recording inside ``data``: a UTF-8 byte order mark dropped, a gzipped file (LangChain's
     ``.yaml.gz`` cassettes) decompressed."""
@@ -199,16 +197,17 @@ def unwrap(data: bytes) -> bytes:
     return data
 
 
-def select(data: bytes) -> tuple[Any, Any]:
+def select(data: bytes, kind: str | None = None) -> tuple[Any, Any]:
     """The container of ``data``, from its content: ``(module, document)`` for a document
     container, ``(module, None)`` for a text container.
 
     SSE text is recognized by its first line; otherwise the file is parsed as one document —
     JSON when it starts with ``{`` or ``[``, else YAML — and the document containers are
     sniffed in ``_MODULES`` order; a file that is not one JSON document but starts with a JSON
-    line is NDJSON.
+    line is NDJSON. ``kind``: ``kind_of(data)``, when the caller has it.
     """
-    kind = kind_of(data)
+    if kind is None:
+        kind = kind_of(data)
     if data.startswith(b"LLMTRACE-SPOOL "):  # record's spool: binary, never parsed as a document first
         from llmtrace.containers import spool
 
@@ -217,7 +216,7 @@ def select(data: bytes) -> tuple[Any, Any]:
     text_containers = (m for m in containers.in_order() if containers.is_text(m))
     if kind != "sse":
         try:
-            doc = parse_document(data)
+            doc = parse_document(data, kind)
         except (UnreadableInput, ShapeError) as exc:
             found = _document_lines(data) if kind == "json" else None
             if found is not None:
@@ -238,16 +237,16 @@ def select(data: bytes) -> tuple[Any, Any]:
     return next(m for m in text_containers if m.sniff_text(data)), None
 
 
-def _select_skimmed(data: bytes) -> tuple[Any, Any]:
+def _select_skimmed(data: bytes, kind: str) -> tuple[Any, Any]:
     """``select``, for a read that stops before the folds: a Llama Stack recording (the first
     container sniffed) skimmed — its request and first chunks parsed, not the rest of its
     response (``llama_stack.skim``); any other file as ``select`` reads it."""
     from llmtrace.containers import llama_stack
 
-    doc = llama_stack.skim(data) if kind_of(data) == "json" else None
+    doc = llama_stack.skim(data) if kind == "json" else None
     if doc is not None and llama_stack.sniff(doc):
         return llama_stack, doc
-    return select(data)
+    return select(data, kind)
 
 
 def _document_lines(data: bytes) -> tuple[Any, Any] | None:
@@ -286,9 +285,10 @@ def _built(mod, index: int, req: Request, resp: Response, fold: bool = True) -> 
         raise ShapeError(exc.what, f"exchange {index}, {exc.where}" if exc.where else f"exchange {index}") from None
 
 
-def parse_document(data: bytes) -> Any:
-    """``data`` as one JSON document when it starts like one, else as YAML."""
-    if kind_of(data) == "json":
+def parse_document(data: bytes, kind: str | None = None) -> Any:
+    """``data`` as one JSON document when it starts like one (``kind``: ``kind_of(data)``, when
+    the caller has it), else as YAML."""
+    if (kind_of(data) if kind is None else kind) == "json":
         return parse_json(data)
     from llmtrace.containers.vcr import load_yaml
 

@@ -24,6 +24,17 @@ _NOT_PARAMS = {"model", "messages", "contents", "input", "prompt", "system", "sy
 # An Assistants run's conversation (the thread it creates, the messages it adds).
 _ASSISTANTS_CONVERSATION = {"thread", "additional_messages", "additional_instructions"}
 
+# The keys of the conversation's shapes other than ``messages``: the system text, Gemini's
+# ``config`` and ``contents``, Cohere v1's, Titan's, the Responses and completions APIs'.
+_OTHER_SHAPES = frozenset(("system", "system_instruction", "systemInstruction", "instructions", "preamble", "config",
+                           "chat_history", "inputText", "message", "contents", "input", "prompt"))
+_GENERATION_CONFIGS = frozenset(("generation_config", "generationConfig", "inferenceConfig", "textGenerationConfig"))
+_TOOLS = frozenset(("tools", "functions", "toolConfig"))  # what ``_declared_tools`` reads (and ``config``)
+# What ``_json_mode`` reads in the body, and in the parameters.
+_JSON_KEYS = frozenset(("response_format", "text", "format", "guided_json", "extra_body"))
+_JSON_PARAMS = frozenset(("response_mime_type", "responseMimeType", "response_schema", "responseSchema",
+                          "response_json_schema"))
+
 
 def normalize_request(body: Any, dialect: str, model: str | None = None) -> NormalizedRequest:
     if not isinstance(body, dict):
@@ -33,13 +44,18 @@ def normalize_request(body: Any, dialect: str, model: str | None = None) -> Norm
 
         return a2a_request(body, model)
     messages: list[RequestMessage] = []
-    system = body.get("system") or body.get("system_instruction") or body.get("systemInstruction") \
-        or body.get("instructions") or body.get("preamble")
-    config = body.get("config") if isinstance(body.get("config"), dict) else {}
-    if not system and config:
-        system = config.get("system_instruction") or config.get("systemInstruction")
-    if system:
-        messages.append(RequestMessage(role="system", content=text_of(system)))
+    # Most bodies hold their conversation in ``messages`` alone: the other shapes are read only
+    # when the body has one of their keys (reading them in a body that has none finds nothing).
+    other_shapes = not _OTHER_SHAPES.isdisjoint(body)
+    config = {}
+    if other_shapes:
+        system = body.get("system") or body.get("system_instruction") or body.get("systemInstruction") \
+            or body.get("instructions") or body.get("preamble")
+        config = body.get("config") if isinstance(body.get("config"), dict) else {}
+        if not system and config:
+            system = config.get("system_instruction") or config.get("systemInstruction")
+        if system:
+            messages.append(RequestMessage(role="system", content=text_of(system)))
     for item in _list(body.get("messages")):
         if isinstance(item, dict):
             messages.append(RequestMessage(role=str(item.get("role") or "user"), content=_message_text(item)))
@@ -51,6 +67,37 @@ def normalize_request(body: Any, dialect: str, model: str | None = None) -> Norm
         for item in _list(thread.get("messages")) + _list(body.get("additional_messages")):
             if isinstance(item, dict):
                 messages.append(RequestMessage(role=str(item.get("role") or "user"), content=_message_text(item)))
+    if other_shapes:
+        _other_messages(body, messages)
+
+    if dialect == "openai-assistants":
+        params = {k: v for k, v in body.items() if k not in _NOT_PARAMS and k not in _ASSISTANTS_CONVERSATION}
+    else:
+        params = {k: v for k, v in body.items() if k not in _NOT_PARAMS}
+    if not _GENERATION_CONFIGS.isdisjoint(body):
+        for key in ("generation_config", "generationConfig", "inferenceConfig", "textGenerationConfig"):
+            if isinstance(body.get(key), dict):
+                params.update(body[key])
+    for key, value in config.items():
+        if key not in ("system_instruction", "systemInstruction", "tools"):
+            params[key] = value
+    if "stream" in body:
+        params["stream"] = body["stream"]
+    tools = [name for name, _ in _declared_tools(body, config)] if config or not _TOOLS.isdisjoint(body) else []
+    return NormalizedRequest(
+        model=body.get("model") if isinstance(body.get("model"), str) else model or _rag_model(body),
+        messages=messages,
+        tools=tools,
+        params=params,
+        json_mode=_json_mode(body, params),
+        raw_text=dialect in ("openai-completions", "anthropic-completions")
+        or (dialect == "ollama-generate" and bool(body.get("raw"))),
+    )
+
+
+def _other_messages(body: dict, messages: list[RequestMessage]) -> None:
+    """Appends the messages a body holds in the other shapes (Cohere v1's ``chat_history`` and
+    ``message``, Titan's ``inputText``, ``contents``, ``input``, ``prompt``), in that order."""
     for item in _list(body.get("chat_history")):  # Cohere v1: {role: USER|CHATBOT|SYSTEM, message}
         if isinstance(item, dict):
             messages.append(RequestMessage(role=str(item.get("role") or "user"), content=text_of(item.get("message"))))
@@ -84,27 +131,6 @@ def normalize_request(body: Any, dialect: str, model: str | None = None) -> Norm
                 messages.append(RequestMessage(role="prompt", content=p if isinstance(p, str) else text_of(p)))
         else:
             messages.append(RequestMessage(role="prompt", content=text_of(prompt)))
-
-    params = {k: v for k, v in body.items() if k not in _NOT_PARAMS
-              and not (dialect == "openai-assistants" and k in _ASSISTANTS_CONVERSATION)}
-    for key in ("generation_config", "generationConfig", "inferenceConfig", "textGenerationConfig"):
-        if isinstance(body.get(key), dict):
-            params.update(body[key])
-    for key, value in config.items():
-        if key not in ("system_instruction", "systemInstruction", "tools"):
-            params[key] = value
-    if "stream" in body:
-        params["stream"] = body["stream"]
-    tools = [name for name, _ in _declared_tools(body, config)]
-    return NormalizedRequest(
-        model=body.get("model") if isinstance(body.get("model"), str) else model or _rag_model(body),
-        messages=messages,
-        tools=tools,
-        params=params,
-        json_mode=_json_mode(body, params),
-        raw_text=dialect in ("openai-completions", "anthropic-completions")
-        or (dialect == "ollama-generate" and bool(body.get("raw"))),
-    )
 
 
 def _rag_model(body: dict) -> str | None:
@@ -241,6 +267,8 @@ def _declarations(tools: Any) -> list[tuple[str, dict]]:
 
 
 def _json_mode(body: dict, params: dict) -> bool:
+    if _JSON_KEYS.isdisjoint(body) and _JSON_PARAMS.isdisjoint(params):
+        return False  # none of the keys read below
     fmt = body.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
         return True

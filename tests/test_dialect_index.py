@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmtrace import dialects, load
 from llmtrace.errors import UnreadableInput
@@ -92,6 +94,21 @@ def test_a_payload_without_the_keys_is_never_claimed(name, keys, names):
 def test_sniffing_through_the_index_says_what_every_module_says():
     for payload in PAYLOADS:
         assert _outcome(dialects.sniff, payload) == _outcome(_every_module_in_order, payload), payload
+
+
+_INDEX_KEYS = sorted({key for _, keys, _ in dialects._MODULES for key in keys})
+
+
+@settings(max_examples=300, deadline=None)
+@given(payload=st.sampled_from(PAYLOADS), dropped=st.lists(st.sampled_from(_INDEX_KEYS), max_size=3),
+       added=st.lists(st.tuples(st.sampled_from([*_INDEX_KEYS, "x", "data"]), st.sampled_from(PAYLOADS)), max_size=3))
+def test_payloads_of_other_shapes_are_sniffed_as_every_module_says(payload, dropped, added):
+    """Real payloads with index keys taken out and put in (the module candidates of a set of keys
+    are remembered: a new set of keys must not get another set's)."""
+    payload = {k: v for k, v in payload.items() if k not in dropped}
+    for key, other in added:
+        payload[key] = other.get(key, other)
+    assert _outcome(dialects.sniff, payload) == _outcome(_every_module_in_order, payload), payload
 
 
 def test_reading_openai_chat_chunks_imports_only_the_dialects_they_could_be():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -273,6 +274,48 @@ def test_timestamps_agree_with_datetime(moment, offset_minutes):
     zone = timezone(timedelta(minutes=offset_minutes))
     aware = moment.replace(tzinfo=zone)
     assert ollama.parse_timestamp(aware.isoformat()) == pytest.approx(aware.timestamp(), abs=1e-6)
+
+
+_REFERENCE = re.compile(r"(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d):(\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d(?::?\d\d)?)?", re.ASCII)
+
+
+def _reference_timestamp(text):
+    """``parse_timestamp`` written plainly (all the fraction's digits matched, the first 9 used)."""
+    match = _REFERENCE.fullmatch(text)
+    if match is None:
+        return None
+    minute, second, fraction, zone = match.groups()
+    year, month, day, hour, mins = (int(minute[a:b]) for a, b in ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16)))
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 and mins <= 59) or int(second) > 60:
+        return None
+    seconds = ollama._days_from_civil(year, month, day) * 86400 + hour * 3600 + mins * 60 + int(second)
+    if zone and zone not in ("Z", "z"):
+        hours, minutes = int(zone[1:3]), int(zone[-2:]) if len(zone) > 3 else 0
+        if hours > 23 or minutes > 59:
+            return None
+        seconds += (hours * 3600 + minutes * 60) * (1 if zone[0] == "-" else -1)
+    if seconds <= 0:
+        return None
+    if fraction:
+        fraction = fraction[:9]
+        return seconds + int(fraction) / 10 ** len(fraction)
+    return float(seconds)
+
+
+_NEAR_TIMESTAMPS = st.one_of(
+    st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{0,14})?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)?",
+                  fullmatch=True),
+    st.from_regex(r"(19[67][0-9]|20[0-9]{2})-(0[1-9]|1[0-2])-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]\.[0-9]{1,14}Z?",
+                  fullmatch=True),
+    # Near the epoch every digit of the fraction shows in the float.
+    st.from_regex(r"1970-01-01T00:0[0-9]:[0-6][0-9]\.[0-9]{1,14}([Zz]|-00:0[0-9])?", fullmatch=True),
+    st.text(max_size=40))
+
+
+@settings(max_examples=500)
+@given(_NEAR_TIMESTAMPS)
+def test_timestamps_parsed_exactly_as_written_plainly(text):
+    assert ollama.parse_timestamp(text) == _reference_timestamp(text)
 
 
 # --- detection -----------------------------------------------------------------------------

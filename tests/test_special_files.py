@@ -310,6 +310,31 @@ def test_read_bytes_limit_holds_for_a_pipe_and_a_growing_file(tmp_path, monkeypa
         read_bytes(str(SEED), len(data) - 1)
 
 
+def test_a_file_is_read_in_one_call_and_its_end_found_with_one_byte_asked(monkeypatch):
+    """The size fstat gives is asked for (plus one), then one byte: a file that grew since goes on
+    in blocks; no block-sized buffer is asked for to find the end."""
+    data = SEED.read_bytes()
+    asked = []
+    real_read = os.read
+
+    def read(fd, n):
+        asked.append(n)
+        return real_read(fd, n)
+
+    monkeypatch.setattr(os, "read", read)
+    assert read_bytes(str(SEED)) == data and asked == [len(data) + 1, 1]
+    real_fstat = os.fstat
+
+    class Small:
+        def __init__(self, st):
+            self.st_mode, self.st_size = st.st_mode, 10
+
+    monkeypatch.setattr(os, "fstat", lambda fd: Small(real_fstat(fd)))
+    asked.clear()
+    assert read_bytes(str(SEED)) == data  # 11 bytes came for 10: the rest in blocks
+    assert asked == [11, 1 << 20, 1 << 20] and len(data) < 1 << 20
+
+
 def test_zero_size_regular_files_that_hold_data_are_read_whole():
     """/proc files say 0 bytes and hold more."""
     data = read_bytes("/proc/self/status")

@@ -117,7 +117,9 @@ def _response(resp: dict) -> Response:
     if body and all(isinstance(line, str) for line in body):
         chunks, done, cut_off = sse_payloads(body, "response.body")
         return Response(status=status, streaming=True, chunks=chunks, done_marker=done, cut_off=cut_off)
-    chunks = [unwrap(item) for item in body]
+    # ``unwrap`` of each chunk, written out: a call per chunk is a good part of reading the file.
+    chunks = [item["__data__"] if type(item) is dict and "__data__" in item and "__type__" in item else item
+              for item in body]
     return Response(status=status, streaming=True, chunks=chunks)
 
 

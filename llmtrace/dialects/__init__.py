@@ -73,6 +73,7 @@ _MODULES = (
     ("a2a", ("jsonrpc",), ("a2a",)),
 )
 _SNIFFED = tuple((name, frozenset(keys)) for name, keys, _ in _MODULES)
+_SNIFF_KEYS = frozenset(key for _, keys, _ in _MODULES for key in keys)
 _MODULE_OF = {dialect: name for name, _, names in _MODULES for dialect in names}
 
 OPAQUE = "opaque"
@@ -115,12 +116,18 @@ def module_for(dialect: str):
 def sniff(payload: Any) -> str | None:
     if not isinstance(payload, dict):
         return None
-    for name, keys in _SNIFFED:
-        if not keys.isdisjoint(payload):
-            found = _module(name).sniff(payload)
-            if found:
-                return found
+    for name in _candidates(_SNIFF_KEYS.intersection(payload)):
+        found = _module(name).sniff(payload)
+        if found:
+            return found
     return None
+
+
+@functools.lru_cache(maxsize=256)
+def _candidates(keys: frozenset) -> tuple[str, ...]:
+    """The modules, in sniffing order, that could claim a payload holding these of the index's
+    keys (remembered: payloads come in a few shapes, and the index has 40 keys)."""
+    return tuple(name for name, needed in _SNIFFED if not needed.isdisjoint(keys))
 
 
 def detect(payloads: list[Any], request_body: Any = None, url: str | None = None) -> str:

@@ -23,7 +23,6 @@ from llmtrace.dialects import (
     dump_arguments,
     feed,
     feed_body,
-    first,
     parse_arguments,
     stop_of,
 )
@@ -53,6 +52,8 @@ DEFAULTS = {
 
 # done_reason as sent is the finish_reason; only these map to a stop (never inferred from the content).
 STOPS = {"stop": "stop", "length": "length", "tool_calls": "tool_calls"}
+# A Delta built without the named tuple's Python-level constructor (it is on the hot path).
+_new_tuple = tuple.__new__
 FINISH_REASONS = frozenset(STOPS) | {"load", "unload"}
 
 
@@ -69,8 +70,10 @@ def sniff(payload: dict) -> str | None:
 # --- timestamps --------------------------------------------------------------------------------
 
 
-_TIMESTAMP = re.compile(r"(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d):(\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d(?::?\d\d)?)?",
+# The fraction's first 9 digits are captured, any further ones matched and dropped.
+_TIMESTAMP = re.compile(r"(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d):(\d\d)(?:\.(\d{1,9})\d*)?([Zz]|[+-]\d\d(?::?\d\d)?)?",
                         re.ASCII)
+_SCALE = tuple(10 ** n for n in range(10))  # 10 ** digits of a fraction
 
 
 def parse_timestamp(text: Any) -> float | None:
@@ -84,10 +87,11 @@ def parse_timestamp(text: Any) -> float | None:
         return None
     minute, second, fraction, zone = match.groups()
     base = _minute_seconds(minute)
-    if base is None or int(second) > 60:
+    second = int(second)
+    if base is None or second > 60:
         return None
-    seconds = base + int(second)
-    if zone and zone not in ("Z", "z"):
+    seconds = base + second
+    if zone and zone != "Z" and zone != "z":
         hours = int(zone[1:3])
         minutes = int(zone[-2:]) if len(zone) > 3 else 0
         if hours > 23 or minutes > 59:
@@ -96,8 +100,7 @@ def parse_timestamp(text: Any) -> float | None:
     if seconds <= 0:
         return None
     if fraction:
-        fraction = fraction[:9]
-        return seconds + int(fraction) / 10 ** len(fraction)
+        return seconds + int(fraction) / _SCALE[len(fraction)]
     return float(seconds)
 
 
@@ -154,7 +157,11 @@ class OllamaFold:
         if done:
             self.done, self.done_index = chunk, i
             self.obs.finish_chunks.setdefault(0, i)
-        self.model = first(self.model, as_text(chunk.get("model"), "model", ""))
+        model = chunk.get("model")
+        if model is not None and not isinstance(model, str):
+            raise ShapeError("model should be a string")
+        if model and not self.model:  # the first non-empty one
+            self.model = model
         created = chunk.get("created_at")
         if created is not None and not isinstance(created, str):
             raise ShapeError("created_at should be a string")
@@ -170,10 +177,16 @@ class OllamaFold:
             self._text(i, chunk.get("response"), chunk.get("thinking"), "response")
 
     def _message(self, i: int, message: dict) -> None:
-        self.role = first(self.role, as_text(message.get("role"), "message.role", ""))
+        role = message.get("role")
+        if role is not None and not isinstance(role, str):
+            raise ShapeError("message.role should be a string")
+        if role and not self.role:  # the first non-empty one
+            self.role = role
         self._text(i, message.get("content"), message.get("thinking"), "message.content")
-        for call in as_list(message.get("tool_calls"), "message.tool_calls", ""):
-            self._tool(i, as_dict(call, "tool call", ""))
+        calls = message.get("tool_calls")
+        if calls is not None:
+            for call in as_list(calls, "message.tool_calls", ""):
+                self._tool(i, as_dict(call, "tool call", ""))
 
     def _text(self, i: int, text: Any, thinking: Any, name: str) -> None:
         if text is not None:
@@ -183,7 +196,7 @@ class OllamaFold:
             else:
                 self.content.append(text)
             if text:
-                self.deltas.append(Delta(i, 0, "content", text, None))
+                self.deltas.append(_new_tuple(Delta, (i, 0, "content", text, None)))
         if thinking is not None:
             thinking = as_text(thinking, "thinking", "")
             if self.thinking is None:

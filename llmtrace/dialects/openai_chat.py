@@ -83,6 +83,8 @@ REASONING_FIELDS = ("reasoning_content", "reasoning", "thinking")
 # Choice keys that are the message, merged by rule, or per-chunk timeline data.
 CHOICE_KEYS = frozenset(("index", "delta", "message", "finish_reason", "logprobs", "text", "seed", "token_ids",
                           "token_id", "obfuscation"))
+# Choice keys the chat fold does not read (the completions fold reads ``text``).
+_UNREAD_CHOICE_KEYS = CHOICE_KEYS - {"index", "delta", "message", "finish_reason", "logprobs"}
 # Top-level strings: first non-empty value wins.
 _TOP_TEXT = ("id", "model", "system_fingerprint", "service_tier", "object")
 STOPS = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
@@ -157,6 +159,9 @@ class ChatFold:
         self._last_id: str | None = None
         # Top-level strings not seen yet (first non-empty wins); most are found in chunk 0.
         self._pending: list[str] = list(_TOP_TEXT)
+        # ``_choice`` reads the common choice itself, standing for ``_slot`` and ``_delta``: not
+        # in a fold that reads more of a delta (Writer's extras).
+        self._common_choices = type(self)._delta is ChatFold._delta and type(self)._slot is ChatFold._slot
 
     # -- per chunk ---------------------------------------------------------------------------
 
@@ -164,8 +169,16 @@ class ChatFold:
         if not isinstance(chunk, dict):
             raise ShapeError("chunk should be an object")
         top = self.top
-        if self._pending:
-            self._first_values(chunk)
+        pending = self._pending
+        if pending:  # top-level strings not seen yet: the first non-empty value wins
+            found = False
+            for key in pending:
+                value = chunk.get(key)
+                if value is not None and value != "":
+                    top[key] = as_text(value, key, "")
+                    found = True
+            if found:
+                self._pending = [key for key in pending if not top[key]]
         cid = chunk.get("id")
         if cid and cid != self._last_id:
             self._last_id = cid = as_text(cid, "id", "")
@@ -215,17 +228,6 @@ class ChatFold:
         if provider not in (None, "") and self.provider is None:
             self.provider = provider
 
-    def _first_values(self, chunk: dict) -> None:
-        top = self.top
-        found = False
-        for key in self._pending:
-            value = chunk.get(key)
-            if value is not None and value != "":
-                top[key] = as_text(value, key, "")
-                found = True
-        if found:
-            self._pending = [key for key in self._pending if not top[key]]
-
     def _slot(self, raw: dict) -> Any:
         """The state of the choice ``raw`` belongs to (by its ``index``; absent means 0)."""
         index = raw.get("index")
@@ -256,6 +258,58 @@ class ChatFold:
                 choice.extras[key] = value
 
     def _choice(self, i: int, raw: dict) -> None:
+        """One choice of a chunk. The common one — nothing non-null but its ``index`` and a
+        ``delta`` that holds nothing non-null but its ``role`` and text — is read here, in one
+        pass over each dict's items; any other is read by ``_any_choice``, the general way, which
+        reads the common one the same (nothing is changed before the choice is known common)."""
+        if not self._common_choices:
+            return self._any_choice(i, raw)
+        index = delta = None
+        for key, value in raw.items():
+            if value is None:
+                continue
+            if key == "delta":
+                delta = value
+            elif key == "index":
+                index = value
+            elif key not in _UNREAD_CHOICE_KEYS:
+                return self._any_choice(i, raw)
+        role = content = token_id = None
+        if delta is not None:
+            if type(delta) is not dict:
+                return self._any_choice(i, raw)
+            for key, value in delta.items():
+                if value is None:
+                    continue
+                if key == "content":
+                    content = value
+                elif key == "role":
+                    role = value
+                elif key == "token_id":
+                    if type(value) is int:
+                        token_id = value
+                else:
+                    return self._any_choice(i, raw)
+            if (content is not None and type(content) is not str) or (role is not None and type(role) is not str):
+                return self._any_choice(i, raw)
+        if index is None:
+            index = 0
+        elif type(index) is not int:
+            return self._any_choice(i, raw)
+        choice = self.choices.get(index)
+        if choice is None:
+            choice = self.choices[index] = self.CHOICE(index)
+        if role and not choice.role:
+            choice.role = role
+        if content is not None:
+            if choice.content is None:
+                choice.content = [content]
+            else:
+                choice.content.append(content)
+            if content:
+                self.deltas.append(_new_tuple(Delta, (i, index, "content", content, token_id)))
+
+    def _any_choice(self, i: int, raw: dict) -> None:
         choice = self._slot(raw)
         delta = raw.get("delta")
         if delta is None:

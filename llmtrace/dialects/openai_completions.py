@@ -50,6 +50,10 @@ DEFAULTS = {
 # ``text.completion`` (Together's bodies) and ``completion.chunk`` (Together's streams) too.
 OBJECTS = frozenset(("text_completion", "text.completion", "completion.chunk"))
 LOGPROB_ARRAYS = ("tokens", "token_logprobs", "top_logprobs", "text_offset")
+# Choice keys the completions fold does not read (``delta`` is: Together's token ids).
+_UNREAD_CHOICE_KEYS = CHOICE_KEYS - {"index", "text", "finish_reason", "logprobs", "delta"}
+# A Delta built without the named tuple's Python-level constructor (it is on the hot path).
+_new_tuple = tuple.__new__
 
 
 def sniff(payload: dict) -> str | None:
@@ -81,6 +85,36 @@ class CompletionsFold(ChatFold):
     CHOICE = _TextChoice
 
     def _choice(self, i: int, raw: dict) -> None:
+        """One choice of a chunk. The common one — nothing non-null but its ``index`` and its
+        ``text`` — is read here, in one pass over its items; any other is read by ``_any_choice``,
+        the general way, which reads the common one the same (nothing is changed before the
+        choice is known common)."""
+        index = text = None
+        for key, value in raw.items():
+            if value is None:
+                continue
+            if key == "text":
+                text = value
+            elif key == "index":
+                index = value
+            elif key not in _UNREAD_CHOICE_KEYS:
+                return self._any_choice(i, raw)
+        if index is None:
+            index = 0
+        elif type(index) is not int or (text is not None and type(text) is not str):
+            return self._any_choice(i, raw)
+        choice = self.choices.get(index)
+        if choice is None:
+            choice = self.choices[index] = self.CHOICE(index)
+        if text is not None:
+            if choice.text is None:
+                choice.text = [text]
+            else:
+                choice.text.append(text)
+            if text:
+                self.deltas.append(_new_tuple(Delta, (i, index, "content", text, None)))
+
+    def _any_choice(self, i: int, raw: dict) -> None:
         choice = self._slot(raw)
         index = choice.index
         text = raw.get("text")
