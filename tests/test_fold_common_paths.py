@@ -90,6 +90,19 @@ def test_bad_choices_fail_the_same(raw):
     assert_same_chat(chunks)
 
 
+@pytest.mark.parametrize("raw", [
+    {"index": None, "text": 0},
+    {"text": ["x"]},
+    {"index": "0", "text": "x"},
+    {"index": 0, "text": "x", "logprobs": "x"},
+    {"index": 0, "text": "x", "delta": {"token_id": 3}},
+    {"index": 0, "text": "x", "stop_reason": 7},
+])
+def test_completion_choices_read_the_same(raw):
+    chunks = [{"id": "c", "choices": [{"index": 0, "text": "a"}]}, {"id": "c", "choices": [raw]}]
+    assert_same_chat(chunks, CompletionsFold)
+
+
 # --- generated chunks ----------------------------------------------------------------------------
 # Mostly the common shapes (so the common path is taken often), with every kind of exception mixed
 # in: other fields set, values of the wrong type, keys no fold knows, keys left out or null.
@@ -168,7 +181,7 @@ def test_generated_chat_chunks_read_the_same(chunks):
     assert_same_chat(chunks)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chunks=chat_chunks(st.one_of(_ODD, _TEXT)))
 def test_generated_chat_chunks_with_wrong_types_read_the_same(chunks):
     assert_same_chat(chunks)
@@ -207,7 +220,7 @@ def test_generated_completion_chunks_read_the_same(chunks):
     assert_same_chat(chunks, CompletionsFold)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chunks=completion_chunks(st.one_of(_ODD, _TEXT)))
 def test_generated_completion_chunks_with_wrong_types_read_the_same(chunks):
     assert_same_chat(chunks, CompletionsFold)
