@@ -175,13 +175,13 @@ def chat_chunks(odd: st.SearchStrategy) -> st.SearchStrategy:
     return st.lists(chunk, max_size=8)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chunks=chat_chunks(st.nothing()))
 def test_generated_chat_chunks_read_the_same(chunks):
     assert_same_chat(chunks)
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chunks=chat_chunks(st.one_of(_ODD, _TEXT)))
 def test_generated_chat_chunks_with_wrong_types_read_the_same(chunks):
     assert_same_chat(chunks)
@@ -214,13 +214,13 @@ def completion_chunks(odd: st.SearchStrategy) -> st.SearchStrategy:
     return st.lists(chunk, max_size=8)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chunks=completion_chunks(st.nothing()))
 def test_generated_completion_chunks_read_the_same(chunks):
     assert_same_chat(chunks, CompletionsFold)
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chunks=completion_chunks(st.one_of(_ODD, _TEXT)))
 def test_generated_completion_chunks_with_wrong_types_read_the_same(chunks):
     assert_same_chat(chunks, CompletionsFold)
