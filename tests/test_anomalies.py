@@ -266,3 +266,33 @@ def test_remembered_model_names_and_url_segments_are_what_is_computed():
                                                metadata._first_repeat(url))
     assert len(long) > 512 and metadata._first_repeat(long) == "b"
     assert metadata._first_repeat("http://h/v1/v1/chat") == "v1"
+
+
+_DELTAS = st.lists(st.builds(Delta, chunk=st.integers(0, 9), choice=st.sampled_from([0, 0, 0, 1]),
+                             kind=st.sampled_from(["content", "content", "reasoning", "tool"]),
+                             text=st.sampled_from(["", "a", "ab", "abab", "b", "aab", "abababab"])), max_size=12)
+
+
+@given(_DELTAS)
+def test_deltas_by_field_are_the_plain_grouping(deltas):
+    from llmtrace.anomalies.content import _by_field
+
+    plain: dict = {}
+    for delta in deltas:
+        plain.setdefault((delta.choice, delta.kind), []).append(delta)
+    assert _by_field(deltas) == plain
+
+
+@given(_DELTAS.filter(lambda d: len(d) >= 3), st.sampled_from(["", "a", "ab", "abab", "aababab", "abababababab"]))
+def test_the_resending_delta_is_the_one_running_totals_find(deltas, text):
+    """The first delta (after two) as long as all before it and starting the text: what
+    comparing every size with the running total finds."""
+    from itertools import accumulate, compress, count
+    from operator import eq
+
+    from llmtrace.anomalies.content import _resending
+
+    sizes = [len(d.text) for d in deltas]
+    plain = next((n for n in compress(count(), map(eq, sizes, accumulate(sizes, initial=0)))
+                  if n >= 2 and text.startswith(deltas[n].text)), None)
+    assert _resending(deltas, text) == plain

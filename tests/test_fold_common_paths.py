@@ -90,6 +90,19 @@ def test_bad_choices_fail_the_same(raw):
     assert_same_chat(chunks)
 
 
+@pytest.mark.parametrize("raw", [
+    {"index": None, "text": 0},
+    {"text": ["x"]},
+    {"index": "0", "text": "x"},
+    {"index": 0, "text": "x", "logprobs": "x"},
+    {"index": 0, "text": "x", "delta": {"token_id": 3}},
+    {"index": 0, "text": "x", "stop_reason": 7},
+])
+def test_completion_choices_read_the_same(raw):
+    chunks = [{"id": "c", "choices": [{"index": 0, "text": "a"}]}, {"id": "c", "choices": [raw]}]
+    assert_same_chat(chunks, CompletionsFold)
+
+
 # --- generated chunks ----------------------------------------------------------------------------
 # Mostly the common shapes (so the common path is taken often), with every kind of exception mixed
 # in: other fields set, values of the wrong type, keys no fold knows, keys left out or null.
@@ -162,7 +175,7 @@ def chat_chunks(odd: st.SearchStrategy) -> st.SearchStrategy:
     return st.lists(chunk, max_size=8)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chunks=chat_chunks(st.nothing()))
 def test_generated_chat_chunks_read_the_same(chunks):
     assert_same_chat(chunks)
@@ -201,7 +214,7 @@ def completion_chunks(odd: st.SearchStrategy) -> st.SearchStrategy:
     return st.lists(chunk, max_size=8)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chunks=completion_chunks(st.nothing()))
 def test_generated_completion_chunks_read_the_same(chunks):
     assert_same_chat(chunks, CompletionsFold)

@@ -4,8 +4,7 @@ leaked special tokens, duplicated text, empty answers, refusals."""
 from __future__ import annotations
 
 import re
-from itertools import accumulate, compress, count
-from operator import eq, itemgetter
+from operator import itemgetter
 from typing import Iterator
 
 from llmtrace.anomalies import check, finding
@@ -172,20 +171,39 @@ def leaked_control_tokens(exchange: Exchange) -> Iterator[Anomaly]:
 # A repeat shorter than this is left alone ("ha" "ha", "no no").
 _MIN_REPEAT = 32
 _TEXT = itemgetter(3)  # Delta.text
-_FIELD = itemgetter(1, 2)  # Delta.choice, Delta.kind
+_CHOICE = itemgetter(1)  # Delta.choice
+_KIND = itemgetter(2)  # Delta.kind
 
 
 def _by_field(deltas: list) -> dict[tuple[int, str], list]:
-    """The deltas of each (choice, kind), in order; one text stream (the usual case) without a loop."""
+    """The deltas of each (choice, kind), in order; one text stream (the usual case) told in C
+    (the first delta's choice and kind counted in the lists of them), without a loop."""
     if not deltas:
         return {}
-    fields = set(map(_FIELD, deltas))
-    if len(fields) == 1:
-        return {fields.pop(): deltas}
+    first = deltas[0]
+    kinds, choices = list(map(_KIND, deltas)), list(map(_CHOICE, deltas))
+    if kinds.count(first.kind) == len(kinds) and choices.count(first.choice) == len(choices):
+        return {(first.choice, first.kind): deltas}
     groups: dict[tuple[int, str], list] = {}
     for delta in deltas:
         groups.setdefault((delta.choice, delta.kind), []).append(delta)
     return groups
+
+
+def _resending(deltas: list, text: str) -> int | None:
+    """The first delta, after two or more, as long as all the deltas before it together and
+    equal to the start of ``text``. No delta is longer than the longest (found in C): the deltas
+    after the running total passes it are not looked at (in a stream, a few)."""
+    longest = max(map(len, map(_TEXT, deltas)))
+    before = 0
+    for n, delta in enumerate(deltas):
+        if before > longest:
+            return None
+        size = len(delta.text)
+        if size == before and n >= 2 and text.startswith(delta.text):
+            return n
+        before += size
+    return None
 
 
 @check("duplicated-content", "warning")
@@ -198,18 +216,14 @@ def duplicated_content(exchange: Exchange) -> Iterator[Anomaly]:
         text = texts.get(key)
         if text is None or len(deltas) < 3:
             continue
-        # The first delta, after two or more, as long as all the deltas before it together and
-        # equal to their text. Sizes, running totals and comparisons are computed in C.
-        sizes = list(map(len, map(_TEXT, deltas)))
-        for n in compress(count(), map(eq, sizes, accumulate(sizes, initial=0))):
+        n = _resending(deltas, text)
+        if n is not None:
             delta = deltas[n]
-            if n >= 2 and text.startswith(delta.text):
-                flagged.add(key)
-                size = sizes[n]
-                yield finding(exchange, "duplicated-content", f"chunk {delta.chunk} resends the whole "
-                              f"{delta.kind} so far ({size} characters)", choice=delta.choice, chunks=[delta.chunk],
-                              span=(size, 2 * size), details={"field": delta.kind})
-                break
+            size = len(delta.text)
+            flagged.add(key)
+            yield finding(exchange, "duplicated-content", f"chunk {delta.chunk} resends the whole "
+                          f"{delta.kind} so far ({size} characters)", choice=delta.choice, chunks=[delta.chunk],
+                          span=(size, 2 * size), details={"field": delta.kind})
     for (choice, field), text in texts.items():
         half = len(text) // 2
         if (choice, field) in flagged or len(text) % 2 or half < _MIN_REPEAT or text[:half] != text[half:]:

@@ -99,9 +99,11 @@ class CompletionsFold(ChatFold):
                 index = value
             elif key not in _UNREAD_CHOICE_KEYS:
                 return self._any_choice(i, raw)
+        if text is not None and type(text) is not str:
+            return self._any_choice(i, raw)
         if index is None:
             index = 0
-        elif type(index) is not int or (text is not None and type(text) is not str):
+        elif type(index) is not int:
             return self._any_choice(i, raw)
         choice = self.choices.get(index)
         if choice is None:
