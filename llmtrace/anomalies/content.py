@@ -88,6 +88,9 @@ _REASONING_OPEN = re.compile("|".join(re.escape(o) for o, _ in _REASONING) + r"|
 _CLOSING = dict(_REASONING)
 # A text holding none of these has no reasoning markup (the cheap test before the patterns).
 _REASONING_LITERALS = (*(opening for opening, _ in _REASONING), "</think>", "assistantfinal")
+# Those that start with a bracket, looked for only in a text that holds one (found at memory speed).
+_BRACKETED = tuple(literal for literal in _REASONING_LITERALS if literal[0] in "<[")
+_UNBRACKETED = tuple(literal for literal in _REASONING_LITERALS if literal[0] not in "<[")
 # gpt-oss Harmony with its special tokens stripped: "analysis…assistantfinal…".
 _HARMONY_STRIPPED = re.compile(r"analysis\S.*?assistantfinal", re.S)
 
@@ -95,7 +98,8 @@ _HARMONY_STRIPPED = re.compile(r"analysis\S.*?assistantfinal", re.S)
 def reasoning_span(text: str) -> tuple[str, tuple[int, int]] | None:
     """The reasoning markup in content: (marker, span from the first marker to the last closing
     one, or to the end when it is never closed); markers inside code samples do not count."""
-    if not any(literal in text for literal in _REASONING_LITERALS):
+    if not (any(literal in text for literal in _UNBRACKETED)
+            or (("<" in text or "[" in text) and any(literal in text for literal in _BRACKETED))):
         return None
     start, end = body_span(text)
     harmony = _HARMONY_STRIPPED.match(text, start, end)
@@ -144,8 +148,10 @@ CONTROL_TOKENS = (
     "[/INST]",
 )
 _CONTROL = re.compile("|".join(re.escape(t) for t in CONTROL_TOKENS) + r"|</s>\s*\Z")
-# Every control token starts with one of these: content without them is skipped cheaply.
+# Every control token starts with one of these: content without them is skipped cheaply, and
+# content without their first characters (``<``, ``[``: found at memory speed) more cheaply still.
 _CONTROL_HEADS = frozenset(token[:2] for token in (*CONTROL_TOKENS, "</s>"))
+_CONTROL_FIRSTS = tuple(sorted({head[0] for head in _CONTROL_HEADS}))
 
 
 @check("leaked-control-tokens", "warning")
@@ -153,7 +159,8 @@ def leaked_control_tokens(exchange: Exchange) -> Iterator[Anomaly]:
     """Special tokens (<|eot_id|>, <|im_end|>, <｜end▁of▁sentence｜>, …) left in the content."""
     for message in exchange.result.choices:
         content = message.content
-        if not content or not any(head in content for head in _CONTROL_HEADS):
+        if (not content or not any(first in content for first in _CONTROL_FIRSTS)
+                or not any(head in content for head in _CONTROL_HEADS)):
             continue
         code = code_regions(content, 0, len(content))
         spans = [m.span() for m in _CONTROL.finditer(content)

@@ -10,6 +10,7 @@ no dialect reads (``opaque``) is checked too.
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Iterator
 
 from llmtrace.anomalies import check, finding
@@ -23,6 +24,11 @@ def bad_frame(exchange: Exchange) -> Iterator[Anomaly]:
     response = exchange.response
     if not response.streaming or response.error is not None:
         return
+    try:  # the usual case: dicts, none of them a marker (told in C)
+        if not any(map(dict.__contains__, response.chunks, repeat(BAD_FRAME))):
+            return
+    except TypeError:  # a chunk that is no dict: read one by one below
+        pass
     for n, chunk in enumerate(response.chunks):
         if type(chunk) is not dict or BAD_FRAME not in chunk:
             continue

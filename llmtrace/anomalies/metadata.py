@@ -172,7 +172,8 @@ def malformed_url(exchange: Exchange) -> Iterator[Anomaly]:
         return
     segment = _repeated_segment(url) if len(url) <= _REMEMBERED_URL else _first_repeat(url)
     if segment is not None:
-        yield finding(exchange, "malformed-url", f"the URL repeats the path segment /{brief(segment)}/{brief(segment)}/",
+        yield finding(exchange, "malformed-url",
+                      f"the URL repeats the path segment /{brief(segment)}/{brief(segment)}/",
                       details={"url": url, "segment": segment})
 
 

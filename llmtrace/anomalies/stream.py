@@ -3,6 +3,8 @@ content filters, late deltas, changing ids."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any, Iterator
 
 from llmtrace import dialects
@@ -91,9 +93,10 @@ def unread_chunk(exchange: Exchange) -> Iterator[Anomaly]:
                       details={"unread": [{"chunk": chunk, "what": text} for chunk, text in unread]})
 
 
+@lru_cache(maxsize=256)
 def known_finish_reasons(dialect: str) -> frozenset[str] | None:
     """The finish reasons a dialect defines: its module's ``FINISH_REASONS``, else the keys of its
-    ``STOPS`` table; None when the dialect has neither."""
+    ``STOPS`` table; None when the dialect has neither (remembered per dialect: they are constants)."""
     module = dialects.module_for(dialect)
     known = getattr(module, "FINISH_REASONS", None) or getattr(module, "STOPS", None)
     return frozenset(known) if known else None
@@ -157,15 +160,21 @@ def _flagged(value: Any, name: str | None = None) -> Iterator[str]:
             yield from _flagged(inner, name)
 
 
+_CHUNK = itemgetter(0)  # Delta.chunk
+
+
 @check("content-after-finish", "warning")
 def content_after_finish(exchange: Exchange) -> Iterator[Anomaly]:
     """Content or tool deltas after a choice's finish chunk (a later usage-only chunk is fine)."""
     result = exchange.result
     finish_chunks = result.observations.finish_chunks
-    if not finish_chunks or not exchange.response.streaming:
+    deltas = result.timeline.deltas
+    if not finish_chunks or not exchange.response.streaming or not deltas:
         return
+    if max(map(_CHUNK, deltas)) <= min(finish_chunks.values()):
+        return  # no delta after the first finish (told in C): the usual case
     late: dict[int, list[int]] = {}
-    for delta in result.timeline.deltas:
+    for delta in deltas:
         finished = finish_chunks.get(delta.choice)
         if finished is not None and delta.chunk > finished:
             chunks = late.setdefault(delta.choice, [])
