@@ -126,7 +126,7 @@ def sniff(payload: Any) -> str | None:
 @functools.lru_cache(maxsize=256)
 def _candidates(keys: frozenset) -> tuple[str, ...]:
     """The modules, in sniffing order, that could claim a payload holding these of the index's
-    keys (remembered: payloads come in a few shapes, and the index has 40 keys)."""
+    keys (remembered: payloads come in a few shapes, of the 34 keys the index names)."""
     return tuple(name for name, needed in _SNIFFED if not needed.isdisjoint(keys))
 
 
