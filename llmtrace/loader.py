@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import stat
 import sys
 from functools import partial
 from typing import Any
@@ -32,8 +33,6 @@ def read_bytes(path: str, limit: int | None = None) -> bytes:
 
         if is_url(path):
             return read_url(path, limit)
-    import stat
-
     try:
         mode = os.stat(path).st_mode
         if stat.S_ISREG(mode):

@@ -668,9 +668,11 @@ def _hint_search(hints: list[str], anchor: str) -> Any:
             around += f"(?={re.escape(hint[at + 1:])})"
         alternatives.append(around)
     if all(at for _, at in places):
-        guard = "(?<=[" + "".join(sorted({re.escape(hint[at - 1]) for hint, at in places})) + "]" + re.escape(anchor) + ")"
+        before = "".join(sorted({re.escape(hint[at - 1]) for hint, at in places}))
+        guard = f"(?<=[{before}]{re.escape(anchor)})"
     elif all(at + 1 < len(hint) for hint, at in places):
-        guard = "(?=[" + "".join(sorted({re.escape(hint[at + 1]) for hint, at in places})) + "])"
+        after = "".join(sorted({re.escape(hint[at + 1]) for hint, at in places}))
+        guard = f"(?=[{after}])"
     else:
         guard = ""
     return _lazy(re.escape(anchor) + guard + "(?:" + "|".join(alternatives) + ")")

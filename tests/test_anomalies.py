@@ -296,3 +296,33 @@ def test_the_resending_delta_is_the_one_running_totals_find(deltas, text):
     plain = next((n for n in compress(count(), map(eq, sizes, accumulate(sizes, initial=0)))
                   if n >= 2 and text.startswith(deltas[n].text)), None)
     assert _resending(deltas, text) == plain
+
+
+def test_a_bad_frame_marker_is_found_among_chunks_that_are_no_dicts():
+    from llmtrace.anomalies.frames import BAD_FRAME, bad_frame
+
+    marker = {BAD_FRAME: {"offset": 7, "reason": "message CRC", "length": 3}}
+    for chunks in ([marker], ["text", marker], [{"a": 1}, [1, 2], None, marker], [{"a": 1}, marker]):
+        exchange = Exchange(container="x", dialect="opaque", request=Request(),
+                            response=Response(streaming=True, chunks=chunks))
+        [found] = bad_frame(exchange)
+        assert found.chunks == [len(chunks) - 1] and found.details["offset"] == 7
+    plain = Exchange(container="x", dialect="opaque", request=Request(),
+                     response=Response(streaming=True, chunks=[{"a": 1}, "x", [BAD_FRAME]]))
+    assert list(bad_frame(plain)) == []
+
+
+def test_late_deltas_are_found_whatever_their_order():
+    from llmtrace.anomalies.stream import content_after_finish
+    from llmtrace.model import Message, Observations
+
+    def late(deltas, finish):
+        result = Result(choices=[Message(index=0, content="x")], timeline=Timeline(chunks=9, deltas=deltas),
+                        observations=Observations(finish_chunks=finish))
+        exchange = Exchange(container="x", dialect="openai-chat", request=Request(),
+                            response=Response(streaming=True, chunks=[{}] * 9), result=result)
+        return [a.chunks for a in content_after_finish(exchange)]
+
+    d = [Delta(chunk=n, choice=0, kind="content", text="a") for n in (1, 7, 2)]
+    assert late(d, {0: 5}) == [[7]] and late(d, {0: 7}) == [] and late(d, {1: 0}) == []
+    assert late(d, {0: 5, 1: 0}) == [[7]]

@@ -58,6 +58,13 @@ def test_the_common_choice_is_read_without_the_general_path(monkeypatch):
     assert [tuple(d) for d in state.deltas] == [(1, 0, "content", "Hi", 7)]
 
 
+def test_a_fold_that_reads_more_of_a_delta_reads_every_choice_the_general_way():
+    from llmtrace.dialects.writer import WriterChatFold
+
+    assert ChatFold(FoldContext(dialect="openai-chat"))._common_choices
+    assert not WriterChatFold(FoldContext(dialect="writer"))._common_choices  # its _delta keeps graph_data
+
+
 @pytest.mark.parametrize("raw", [
     {"index": 0, "delta": {"content": "x", "refusal": "no"}},
     {"index": 0, "delta": {"content": "x", "reasoning_content": "hm"}},

@@ -19,7 +19,8 @@ def _plain_find_secrets(text: str) -> list[S.Found]:
     found: list[S.Found] = []
     marks = [mark for mark in S._NAME_HINTS if mark in text]
     if marks:
-        named = [S._judge(m, text) for start, end in S._windows(text, marks) for m in S._NAMED.finditer(text, start, end)]
+        named = [S._judge(m, text) for start, end in S._windows(text, marks)
+                 for m in S._NAMED.finditer(text, start, end)]
         first = S._START.match(text)
         if first is not None:
             named.append(S._judge(first, text))
@@ -159,7 +160,8 @@ def test_field_forms_and_cases():
             text = form.format(name, value)
             found = S.find_secrets(text)
             # A blank before the colon: no ``":`` (the field hint), so neither search looks.
-            assert found == _plain_find_secrets(text) and [f.kind for f in found] == (["credential"] if '":' in text else []), text
+            expected = ["credential"] if '":' in text else []
+            assert found == _plain_find_secrets(text) and [f.kind for f in found] == expected, text
     assert S.find_secrets('"max_tokens":"a1B2c3D4e5F6g7H8i9J0k1"') == []
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Iterator
 
 from llmtrace.anomalies import check, finding
 from llmtrace.anomalies.evidence import brief
@@ -19,31 +18,31 @@ def _asked_for_usage(exchange: Exchange) -> bool:
 
 
 @check("usage-missing", "info")
-def usage_missing(exchange: Exchange) -> Iterator[Anomaly]:
+def usage_missing(exchange: Exchange) -> list[Anomaly]:
     """No token usage reported; a warning when the request asked for it (include_usage)."""
     usage = exchange.result.usage
     if usage.input_tokens is not None or usage.output_tokens is not None or usage.total_tokens is not None:
-        return
+        return []
     asked = _asked_for_usage(exchange)
-    yield finding(exchange, "usage-missing", "no token usage reported" + (
+    return [finding(exchange, "usage-missing", "no token usage reported" + (
         " although the request asked for it (stream_options.include_usage)" if asked else ""),
-        severity="warning" if asked else None)
+        severity="warning" if asked else None)]
 
 
 @check("usage-inconsistent", "warning")
-def usage_inconsistent(exchange: Exchange) -> Iterator[Anomaly]:
+def usage_inconsistent(exchange: Exchange) -> list[Anomaly]:
     """Reported total tokens differ from input + output (reasoning counted apart is allowed, and
     tokens the provider counts in no field of ours: Gemini's built-in tools' prompts)."""
     usage = exchange.result.usage
     total, given, taken = usage.total_tokens, usage.input_tokens, usage.output_tokens
     if total is None or given is None or taken is None:
-        return
+        return []
     extra = exchange.result.observations.uncounted_tokens
     if total - extra in (given + taken, given + taken + (usage.reasoning_tokens or 0)):
-        return
-    yield finding(exchange, "usage-inconsistent", f"total_tokens {total} is not input {given} + output {taken} "
-                  f"= {given + taken}", details={"input_tokens": given, "output_tokens": taken,
-                                                 "total_tokens": total})
+        return []
+    return [finding(exchange, "usage-inconsistent", f"total_tokens {total} is not input {given} + output {taken} "
+                    f"= {given + taken}", details={"input_tokens": given, "output_tokens": taken,
+                                                   "total_tokens": total})]
 
 
 # A pinned version after an alias: -2024-11-20, -20241022, -0613, -001, @20240620.
@@ -147,33 +146,34 @@ def documented_alias(served: str, requested: str) -> str | None:
 
 
 @check("model-mismatch", "warning")
-def model_mismatch(exchange: Exchange) -> Iterator[Anomaly]:
+def model_mismatch(exchange: Exchange) -> list[Anomaly]:
     """The response names another model than the request (info when it is a documented alias of it:
     ``documented_alias``); ids that only address the model differently (Bedrock's, Vertex's) are
     the same model."""
     requested = exchange.normalized_request.model or exchange.request.model
     served = exchange.result.model
     if not requested or not served:
-        return
+        return []
     asked, got = model_name(requested), model_name(served)
     if asked == got:
-        return
+        return []
     alias = documented_alias(got, asked)
     why = f" ({alias})" if alias else ""
-    yield finding(exchange, "model-mismatch", f"requested {brief(requested)}, served {brief(served)}{why}",
-                  severity="info" if alias else None, details={"requested": requested, "served": served})
+    return [finding(exchange, "model-mismatch", f"requested {brief(requested)}, served {brief(served)}{why}",
+                    severity="info" if alias else None, details={"requested": requested, "served": served})]
 
 
 @check("malformed-url", "info", needs_result=False)
-def malformed_url(exchange: Exchange) -> Iterator[Anomaly]:
+def malformed_url(exchange: Exchange) -> list[Anomaly]:
     """A path segment repeated back to back, such as /v1/v1/ (often a recorder artefact)."""
     url = exchange.request.url
     if not url:
-        return
+        return []
     segment = _repeated_segment(url) if len(url) <= _REMEMBERED_URL else _first_repeat(url)
-    if segment is not None:
-        yield finding(exchange, "malformed-url", f"the URL repeats the path segment /{brief(segment)}/{brief(segment)}/",
-                      details={"url": url, "segment": segment})
+    if segment is None:
+        return []
+    return [finding(exchange, "malformed-url", f"the URL repeats the path segment /{brief(segment)}/{brief(segment)}/",
+                    details={"url": url, "segment": segment})]
 
 
 # A folder's recordings share their URLs: the repeated segment of a URL of at most this many

@@ -39,7 +39,7 @@ KIND_NAMES = TITLES
 
 
 @check(CODE, "error", needs_result=False)
-def unmasked_secret(exchange: Exchange) -> Iterator[Anomaly]:
+def unmasked_secret(exchange: Exchange) -> list[Anomaly]:
     """A live-looking credential in the request's headers, URL or body, in the response, or in
     a recorded error."""
     leaks: list[Leak] = list(exchange.request.leaks)
@@ -56,8 +56,7 @@ def unmasked_secret(exchange: Exchange) -> Iterator[Anomaly]:
             chunks.setdefault((leak.place, leak.kind), []).append(n)
     else:
         leaks.extend(_in_value(response.body, "response body"))
-    if leaks:
-        yield from _findings(exchange, leaks, chunks)
+    return list(_findings(exchange, leaks, chunks)) if leaks else []
 
 
 def _in_result(exchange: Exchange, chunks: dict) -> Iterator[Leak]:

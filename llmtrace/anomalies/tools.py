@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Iterator
 
 from llmtrace.anomalies import check, finding
 from llmtrace.anomalies.evidence import brief, finish_chunk, span_chunks
@@ -25,9 +24,10 @@ def _argument_chunks(exchange: Exchange, message: Message) -> list[list[int] | N
 
 
 @check("invalid-tool-arguments", "error")
-def invalid_tool_arguments(exchange: Exchange) -> Iterator[Anomaly]:
+def invalid_tool_arguments(exchange: Exchange) -> list[Anomaly]:
     """Tool-call arguments that are not a JSON object (an empty string, for no arguments, is fine;
     a custom tool's free text is what it should be)."""
+    anomalies: list[Anomaly] = []
     free = exchange.result.observations.free_text_calls
     for message in exchange.result.choices:
         evidence = None
@@ -38,27 +38,32 @@ def invalid_tool_arguments(exchange: Exchange) -> Iterator[Anomaly]:
             why = "not JSON" if parsed is None else "JSON but not an object"
             if evidence is None:
                 evidence = _argument_chunks(exchange, message)
-            yield finding(exchange, "invalid-tool-arguments", f"arguments of tool call {n} "
-                          f"({brief(call.name)}) are {why}: {brief(call.arguments)}", choice=message.index,
-                          chunks=evidence[n], details={"call": n, "id": call.id, "name": call.name,
-                                                       "arguments": call.arguments})
+            anomalies.append(finding(exchange, "invalid-tool-arguments", f"arguments of tool call {n} "
+                                     f"({brief(call.name)}) are {why}: {brief(call.arguments)}", choice=message.index,
+                                     chunks=evidence[n], details={"call": n, "id": call.id, "name": call.name,
+                                                                  "arguments": call.arguments}))
+    return anomalies
 
 
 @check("tool-call-missing-id", "warning")
-def tool_call_missing_id(exchange: Exchange) -> Iterator[Anomaly]:
+def tool_call_missing_id(exchange: Exchange) -> list[Anomaly]:
     """A tool call without an id where the dialect gives every call one."""
     if exchange.dialect in _NO_IDS:
-        return
+        return []
+    anomalies: list[Anomaly] = []
     for message in exchange.result.choices:
         for n, call in enumerate(message.tool_calls):
             if not call.id:
-                yield finding(exchange, "tool-call-missing-id", f"tool call {n} ({brief(call.name)}) has no id",
-                              choice=message.index, details={"call": n, "name": call.name})
+                anomalies.append(finding(exchange, "tool-call-missing-id",
+                                         f"tool call {n} ({brief(call.name)}) has no id", choice=message.index,
+                                         details={"call": n, "name": call.name}))
+    return anomalies
 
 
 @check("tool-index-gap", "warning")
-def tool_index_gap(exchange: Exchange) -> Iterator[Anomaly]:
+def tool_index_gap(exchange: Exchange) -> list[Anomaly]:
     """Tool-call indices that start above 0, skip one, or are reused by a call with another id."""
+    anomalies: list[Anomaly] = []
     calls: dict[int, dict[int, str | None]] = {}  # choice → index → the id first seen there
     problems: dict[int, list[tuple[int, str]]] = {}  # choice → [(chunk, what)]
     for event in exchange.result.observations.tool_events:
@@ -76,30 +81,36 @@ def tool_index_gap(exchange: Exchange) -> Iterator[Anomaly]:
                 (event.chunk, f"index {event.index} reused by another call ({brief(event.id)})"))
     for choice, found in sorted(problems.items()):
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-        yield finding(exchange, "tool-index-gap", f"tool-call {found[0][1]} at chunk {found[0][0]}{more}",
-                      choice=choice, chunks=sorted({chunk for chunk, _ in found}),
-                      details={"problems": [what for _, what in found]})
+        anomalies.append(finding(exchange, "tool-index-gap", f"tool-call {found[0][1]} at chunk {found[0][0]}{more}",
+                                 choice=choice, chunks=sorted({chunk for chunk, _ in found}),
+                                 details={"problems": [what for _, what in found]}))
+    return anomalies
 
 
 @check("unknown-tool", "error")
-def unknown_tool(exchange: Exchange) -> Iterator[Anomaly]:
+def unknown_tool(exchange: Exchange) -> list[Anomaly]:
     """A structured call to a tool the request did not declare (when it declared some)."""
     declared = exchange.normalized_request.tools
     if not declared:
-        return
+        return []
+    anomalies: list[Anomaly] = []
     for message in exchange.result.choices:
         for n, call in enumerate(message.tool_calls):
             if call.name and call.name not in declared and not call.server:
-                yield finding(exchange, "unknown-tool", f"tool call {n} calls {brief(call.name)!r}, which the "
-                              f"request did not declare", choice=message.index,
-                              details={"call": n, "name": call.name, "declared": declared})
+                anomalies.append(finding(exchange, "unknown-tool", f"tool call {n} calls {brief(call.name)!r}, "
+                                         "which the request did not declare", choice=message.index,
+                                         details={"call": n, "name": call.name, "declared": declared}))
+    return anomalies
 
 
 @check("finish-without-tool-calls", "error")
-def finish_without_tool_calls(exchange: Exchange) -> Iterator[Anomaly]:
+def finish_without_tool_calls(exchange: Exchange) -> list[Anomaly]:
     """The finish reason says tool calls, but none came."""
+    anomalies: list[Anomaly] = []
     for message in exchange.result.choices:
         if message.stop == "tool_calls" and not message.tool_calls:
-            yield finding(exchange, "finish-without-tool-calls", f"finish reason {message.finish_reason} "
-                          "but no tool call", choice=message.index, chunks=finish_chunk(exchange, message.index),
-                          details={"finish_reason": message.finish_reason})
+            anomalies.append(finding(exchange, "finish-without-tool-calls", f"finish reason {message.finish_reason} "
+                                     "but no tool call", choice=message.index,
+                                     chunks=finish_chunk(exchange, message.index),
+                                     details={"finish_reason": message.finish_reason}))
+    return anomalies

@@ -54,13 +54,13 @@ def unwrap(value: Any) -> Any:
 
 
 # Client keyword arguments the recorder keeps in the body; none of them is a body field on the wire.
-CLIENT_ARGUMENTS = ("extra_body", "extra_headers", "extra_query", "timeout")
+CLIENT_ARGUMENTS = frozenset(("extra_body", "extra_headers", "extra_query", "timeout"))
 
 
 def wire_body(body: Any) -> Any:
     """The body as it went over the wire: ``extra_body`` merged (openai-python sends its keys at
     the top level, over the named ones), the other client arguments taken out."""
-    if not isinstance(body, dict) or not any(key in body for key in CLIENT_ARGUMENTS):
+    if not isinstance(body, dict) or CLIENT_ARGUMENTS.isdisjoint(body):
         return body
     out = {k: v for k, v in body.items() if k not in CLIENT_ARGUMENTS}
     extra = body.get("extra_body")

@@ -126,7 +126,7 @@ def sniff(payload: Any) -> str | None:
 @functools.lru_cache(maxsize=256)
 def _candidates(keys: frozenset) -> tuple[str, ...]:
     """The modules, in sniffing order, that could claim a payload holding these of the index's
-    keys (remembered: payloads come in a few shapes, and the index has 40 keys)."""
+    keys (remembered: payloads come in a few shapes, of the 34 keys the index names)."""
     return tuple(name for name, needed in _SNIFFED if not needed.isdisjoint(keys))
 
 
@@ -172,12 +172,19 @@ _ASSISTANTS_RUN = re.compile(r"/(?:v1|openai)/threads/(?:[^/]+/)?runs(?:/[^/]+/s
 _ASSISTANTS_THREADS = re.compile(r"/(?:v1|openai)/threads(?:/|$)")
 
 
+@functools.cache
+def _path_rules() -> tuple:
+    """The modules' ``dialect_of_path``, in sniffing order (looked up once: ``getattr`` on a module
+    that lacks the name builds the AttributeError it then drops)."""
+    return tuple(mod.dialect_of_path for mod in modules() if "dialect_of_path" in vars(mod))
+
+
 def _detect_from_request(body: Any, url: str | None) -> str:
     path = url_path(url)
-    for mod in modules():
+    for dialect_of_path in _path_rules():
         # An endpoint that names its API alone (Bedrock's ``/model/{id}/converse-stream``): it wins over
         # the body, whose messages look like any chat API's (a 400 answered with no events).
-        found = getattr(mod, "dialect_of_path", None) and mod.dialect_of_path(path)
+        found = dialect_of_path(path)
         if found:
             return found
     if isinstance(body, dict) and "jsonrpc" in body:

@@ -52,9 +52,9 @@ DEFAULTS = {
 
 # done_reason as sent is the finish_reason; only these map to a stop (never inferred from the content).
 STOPS = {"stop": "stop", "length": "length", "tool_calls": "tool_calls"}
+FINISH_REASONS = frozenset(STOPS) | {"load", "unload"}
 # A Delta built without the named tuple's Python-level constructor (it is on the hot path).
 _new_tuple = tuple.__new__
-FINISH_REASONS = frozenset(STOPS) | {"load", "unload"}
 
 
 def sniff(payload: dict) -> str | None:

@@ -33,6 +33,7 @@ from llmtrace.dialects import (
     stream_requested,
     FoldContext,
     as_dict,
+    as_int,
     as_list,
     as_text,
     dump_arguments,
@@ -585,8 +586,6 @@ def usage_of(usage: Any) -> Usage:
     """OpenAI-style usage (chat and completions) in llmtrace's terms."""
     if not isinstance(usage, dict):
         return Usage()
-    from llmtrace.dialects import as_int
-
     # The Assistants API's run usage spells them ``prompt_token_details`` / ``completion_token_details``.
     prompt_details = usage.get("prompt_tokens_details") or usage.get("prompt_token_details")
     completion_details = usage.get("completion_tokens_details") or usage.get("completion_token_details")
