@@ -80,3 +80,36 @@ def test_progress_bar_on_a_terminal_then_the_summary():
     assert code == 0
     assert "scanning" in text  # the progress bar, drawn on the terminal
     assert "exchanges by dialect" in text and "Traceback" not in text
+
+
+def test_jsonl_rows_are_written_as_the_sweep_goes(tmp_path, monkeypatch, capsysbinary):
+    """``scan --jsonl`` writes each file's rows once they and the rows before them are known:
+    the first file's row is on stdout before the last file is read (serially and in a pool), so
+    a sweep's memory holds what is not written yet, not every row. The exit status still sees
+    every error and the worst severity."""
+    from llmtrace.commands import scan as cmd
+
+    files = sorted(CORPUS.glob("**/*.json"))[:30]
+    for n, src in enumerate(files):
+        shutil.copyfile(src, tmp_path / f"{n:02d}.json")
+    (tmp_path / "99.json").write_bytes(b'{"broken": ')
+    monkeypatch.setattr(cmd, "_WRITE_EVERY", 1)
+    for jobs in (1, 2):
+        written_before_last: list[int] = []
+        real = cmd.scan_each
+
+        def watched(inputs, paths, jobs=None, progress=None):
+            for result in real(inputs, paths, jobs, progress):
+                if result["file"].endswith("99.json"):
+                    written_before_last.append(len(capsysbinary.readouterr().out.splitlines()))
+                yield result
+
+        monkeypatch.setattr(cmd, "scan_each", watched)
+        status = cmd.run([str(tmp_path)], jsonl=True, jobs=jobs, fail_on="info")
+        rest = capsysbinary.readouterr()
+        assert status == 2  # the broken file; severities alone would give 1
+        assert written_before_last[0] == len(files)  # every good file's row is out before the last result
+        last, = rest.out.splitlines()  # the broken file's error row, last as it is last in order
+        assert json.loads(last)["exchange"] is None and json.loads(last)["file"].endswith("99.json")
+        assert b"99.json: cut off mid-JSON" in rest.err
+        monkeypatch.setattr(cmd, "scan_each", real)
