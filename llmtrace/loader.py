@@ -18,8 +18,10 @@ from llmtrace.model import Exchange, Recording, Request, Response
 from llmtrace.normalize import normalize_request
 
 
-def read_bytes(path: str, limit: int | None = None) -> bytes:
+def read_bytes(path: str, limit: int | None = None, listed: bool = False) -> bytes:
     """The bytes of the file at ``path`` (``-``: stdin), at most ``limit`` bytes (None: no cap).
+    ``listed``: the path was just listed as a regular file by a folder walk (its directory entry
+    says so), so it is opened without asking first; the opened descriptor is checked as always.
 
     Only a regular file is read: a FIFO, a device or a socket named on the command line is
     unreadable at once (a FIFO would block the read forever, ``/dev/zero`` never ends). The
@@ -34,7 +36,7 @@ def read_bytes(path: str, limit: int | None = None) -> bytes:
         if is_url(path):
             return read_url(path, limit)
     try:
-        mode = os.stat(path).st_mode
+        mode = stat.S_IFREG if listed else os.stat(path).st_mode
         if stat.S_ISREG(mode):
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
             try:  # read from the descriptor itself: a file object would fstat it once more

@@ -514,13 +514,13 @@ def test_scan_survives_a_real_crash(tmp_path):
 
 def test_scan_gives_a_failing_check_its_error_row(tmp_path, monkeypatch):
     """An internal error in a file's checks is that file's error row, not the end of the sweep."""
-    from llmtrace import anomalies
+    from llmtrace import sweep
     from llmtrace.commands import scan
 
     def broken(exchange, recording):
         raise KeyError("boom")
 
-    monkeypatch.setattr(anomalies, "detect", broken)
+    monkeypatch.setattr(sweep, "detect", broken)  # the checks as scan_file calls them
     path = write(tmp_path / "r.sse", SSE)
     result = scan.scan_file(path)
     assert result["rows"] == [] and result["error"] == f"{path}: internal error: KeyError: 'boom'"

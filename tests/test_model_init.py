@@ -101,6 +101,22 @@ def test_many_models_have_pydantic_build_the_validators(monkeypatch):
     assert made == [cls.model_validate({"input_tokens": n}) for n in range(6)]
 
 
+@pytest.mark.parametrize("cls, data", _samples(), ids=lambda v: v.__name__ if isinstance(v, type) else "")
+def test_once_built_a_model_is_what_its_validator_makes(cls, data, monkeypatch):
+    """With the validators built, ``Model(...)`` is the validator's model of the keywords, made
+    without a Python ``__init__``: the same fields, fields set and dump as pydantic's
+    ``model_validate``; bad values still raise pydantic's error."""
+    model._build_validators()
+    monkeypatch.setattr(model._Model, "__init__", lambda self, **data: pytest.fail("__init__ called"))
+    made = cls(**data)
+    validated = cls.model_validate(data)
+    assert type(made) is cls and repr(made) == repr(validated)
+    assert made.model_fields_set == validated.model_fields_set == set(data)
+    assert repr(made.model_dump()) == repr(validated.model_dump())
+    with pytest.raises(ValidationError):
+        cls(**data, not_a_field=1)
+
+
 @pytest.mark.parametrize("cls, data, expected", [
     (Usage, {"input_tokens": "5"}, ("input_tokens", 5)),
     (Usage, {"input_tokens": 5.0}, ("input_tokens", 5)),

@@ -176,6 +176,36 @@ def test_a_fifo_swapped_in_after_the_stat_is_caught_on_the_open_descriptor(tmp_p
         read_bytes(str(fifo))
 
 
+def test_a_listed_file_is_opened_without_a_stat_and_checked_on_its_descriptor(tmp_path, monkeypatch):
+    """A file a folder walk listed as regular is opened straight away (scan saves a ``stat``
+    per file); what the open finds is checked as always: a FIFO swapped in since the listing
+    does not block and is refused, a folder is a folder, a file gone is gone."""
+    from llmtrace import loader
+    from llmtrace.sweep import scan_file
+
+    good = tmp_path / "good.json"
+    shutil.copyfile(SEED, good)
+    fifo = tmp_path / "swapped.json"
+    os.mkfifo(fifo)
+    real_stat = os.stat
+
+    def no_stat(p, *args, **kwargs):
+        if str(p).startswith(str(tmp_path)):
+            raise AssertionError(f"stat of a listed file: {p}")
+        return real_stat(p, *args, **kwargs)
+
+    monkeypatch.setattr(loader.os, "stat", no_stat)
+    assert read_bytes(str(good), listed=True) == SEED.read_bytes()
+    assert scan_file(str(good), explicit=False)["rows"][0]["dialect"] == "openai-chat"
+    with pytest.raises(UnreadableInput, match=r"not a regular file \(FIFO\)"):
+        read_bytes(str(fifo), listed=True)
+    with pytest.raises(UnreadableInput, match="is a directory"):
+        read_bytes(str(tmp_path), listed=True)
+    with pytest.raises(UnreadableInput, match="no such file"):
+        read_bytes(str(tmp_path / "gone.json"), listed=True)
+    assert scan_file(str(fifo), explicit=False)["error"] == f"{fifo}: not a regular file (FIFO)"
+
+
 def test_a_named_link_loop_and_a_missing_file(tmp_path):
     loop = tmp_path / "loop.json"
     loop.symlink_to(loop)

@@ -83,11 +83,18 @@ def detect(exchange: Exchange, recording: Recording | None = None) -> list[Anoma
     ``recording`` is the file the exchange came from; every check so far needs only the exchange.
     """
     found: list[Anomaly] = []
-    folded = exchange.result is not None
-    skipped = skipped_codes(exchange) if folded else ()
-    for code, fn in CHECKS.items():
-        if (folded or code in _WITHOUT_RESULT) and code not in skipped:
-            found.extend(fn(exchange))
+    if exchange.result is None:
+        for code, fn in CHECKS.items():
+            if code in _WITHOUT_RESULT:
+                found.extend(fn(exchange))
+    else:
+        skipped = skipped_codes(exchange)
+        if skipped:
+            for code, fn in CHECKS.items():
+                if code not in skipped:
+                    found.extend(fn(exchange))
+        else:  # the common case: every check, without a test per check
+            found = [anomaly for fn in CHECKS.values() for anomaly in fn(exchange)]
     if len(found) > 1:
         found.sort(key=lambda a: (-SEVERITY_RANK[a.severity], a.code))
     return found
