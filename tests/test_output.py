@@ -213,3 +213,34 @@ def test_one_line_masks_and_bounds():
     assert "sk-proj-***" in one_line(f"error: {key}")
     long = one_line("y" * 10_000)
     assert long == "y" * 2000 + "… (8,000 more characters)"
+
+
+_HINT_PARTS = ["sk-", "s", "k-", "AIza", "AKIA", "ASIA", "A", "eyJ", "ghp_", "gh", "github_pat_", "xoxb-", "xai-",
+               "pplx-", "r8_", "fw_", "hf_", "gsk_", "ya29.", "earer", "EARER", "Bearer", "=", "@", "_", "-", ".",
+               '"', "\\", "\u212a", "\u0130", "é", "\U0001f600", "x", "plain", " "]
+
+
+@given(st.lists(st.sampled_from(_HINT_PARTS), max_size=16).map("".join), st.booleans())
+def test_the_hint_test_is_a_substring_test_per_hint(text, as_bytes_search):
+    """``mask_json``'s first test (text of up to 1 MiB searched decoded, by ``secrets``'s own
+    searches; larger, per hint in the bytes) says what a substring test per hint says."""
+    import llmtrace.output as output
+
+    output._hints()
+    out = orjson.dumps({"k": text, text: [text]})
+    expected = any(hint in out for hint in output._HINT_BYTES)
+    limit = output._SEARCH_AS_TEXT
+    try:
+        output._SEARCH_AS_TEXT = 0 if as_bytes_search else limit
+        assert output._holds_hints(out) == expected
+        assert output._holds_hints(out + b"\xff") == expected  # a stray byte decodes to U+FFFD
+    finally:
+        output._SEARCH_AS_TEXT = limit
+
+
+@given(st.text(alphabet="a\x7f\x80\u2028\u202e\ufeff\u00e9{}\"\\", max_size=12))
+def test_ascii_output_takes_the_short_way_to_the_same_escapes(text):
+    from llmtrace.output import _JSON_UNSAFE, _escape_match, escape_json
+
+    out = orjson.dumps([text, "plain"])
+    assert escape_json(out) == _JSON_UNSAFE.sub(_escape_match, out)
