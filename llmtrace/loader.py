@@ -214,7 +214,6 @@ def select(data: bytes, kind: str | None = None) -> tuple[Any, Any]:
 
         if spool.sniff_text(data):
             return spool, None
-    text_containers = (m for m in containers.in_order() if containers.is_text(m))
     if kind != "sse":
         try:
             doc = parse_document(data, kind)
@@ -222,7 +221,7 @@ def select(data: bytes, kind: str | None = None) -> tuple[Any, Any]:
             found = _document_lines(data) if kind == "json" else None
             if found is not None:
                 return found
-            mod = next((m for m in text_containers if m.sniff_text(data)), None)
+            mod = _text_container(data)
             if mod is None:
                 if kind == "json":
                     raise  # meant to be JSON: a broken recording
@@ -231,11 +230,19 @@ def select(data: bytes, kind: str | None = None) -> tuple[Any, Any]:
                 error.not_recording = True
                 raise error from None
             return mod, None
-        mod = next((m for m in containers.in_order() if not containers.is_text(m) and m.sniff(doc)), None)
-        if mod is None:
-            raise UnreadableInput(f"not a recording ({_describe(doc)})", not_recording=True)
-        return mod, doc
-    return next(m for m in text_containers if m.sniff_text(data)), None
+        for mod in containers.in_order():
+            if not containers.is_text(mod) and mod.sniff(doc):
+                return mod, doc
+        raise UnreadableInput(f"not a recording ({_describe(doc)})", not_recording=True)
+    return _text_container(data), None
+
+
+def _text_container(data: bytes) -> Any:
+    """The first text container that reads ``data``, else None."""
+    for mod in containers.in_order():
+        if containers.is_text(mod) and mod.sniff_text(data):
+            return mod
+    return None
 
 
 def _select_skimmed(data: bytes, kind: str) -> tuple[Any, Any]:

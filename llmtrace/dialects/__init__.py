@@ -116,18 +116,19 @@ def module_for(dialect: str):
 def sniff(payload: Any) -> str | None:
     if not isinstance(payload, dict):
         return None
-    for name in _candidates(_SNIFF_KEYS.intersection(payload)):
-        found = _module(name).sniff(payload)
+    for candidate in _candidates(_SNIFF_KEYS.intersection(payload)):
+        found = candidate(payload)
         if found:
             return found
     return None
 
 
 @functools.lru_cache(maxsize=256)
-def _candidates(keys: frozenset) -> tuple[str, ...]:
-    """The modules, in sniffing order, that could claim a payload holding these of the index's
-    keys (remembered: payloads come in a few shapes, of the 34 keys the index names)."""
-    return tuple(name for name, needed in _SNIFFED if not needed.isdisjoint(keys))
+def _candidates(keys: frozenset) -> tuple:
+    """The ``sniff`` of each module, in sniffing order, that could claim a payload holding these
+    of the index's keys (remembered: payloads come in a few shapes, of the 34 keys the index
+    names). Those modules are imported on the first payload of the shape."""
+    return tuple(_module(name).sniff for name, needed in _SNIFFED if not needed.isdisjoint(keys))
 
 
 def detect(payloads: list[Any], request_body: Any = None, url: str | None = None) -> str:
