@@ -597,8 +597,24 @@ _NOT_SECRET_FIELD = frozenset(("page", "next", "cursor", "continuation", "cache"
 # text, where such an end follows a ``:`` (in JSON about half as common as ``"``): the search
 # skips from one ``:`` to the next at C speed instead of trying ``_FIELD`` at every ``"``.
 _FIELD_ENDS = sorted(word[::-1] for word in _FIELD_WORDS | set(_SECRET_ENDINGS))
-_SECRET_FIELD_END = _lazy(r':[ \t]*"\\?(?=[' + "".join(sorted({end[0] for end in _FIELD_ENDS})) + "])(?:"
-                          + "|".join(_FIELD_ENDS) + ")", re.IGNORECASE | re.ASCII)
+
+
+def _case_trie(words: list[str]) -> str:
+    """A regex that matches where one of ``words`` (ASCII letters) starts, in any ASCII case:
+    a word that another one starts with stands for both (only whether a match exists counts),
+    and the others are grouped by their first letter, each written ``[yY]``. After a ``:`` that
+    is no field's end the search then costs one test per letter rather than one attempt per
+    word (under ``re.IGNORECASE`` the engine cannot reject an alternative by its first letter)."""
+    words = [w for w in words if not any(o != w and w.startswith(o) for o in words)]
+    groups: dict[str, list[str]] = {}
+    for word in sorted(set(words)):
+        groups.setdefault(word[0].lower(), []).append(word[1:])
+    alternatives = [f"[{first}{first.upper()}]" + (_case_trie(rest) if rest != [""] else "")
+                    for first, rest in groups.items()]
+    return alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"
+
+
+_SECRET_FIELD_END = _lazy(r':[ \t]*"\\?' + _case_trie(_FIELD_ENDS))
 
 
 def is_secret_field(name: str) -> bool:
@@ -684,16 +700,23 @@ def _hint_search(hints: list[str], anchor: str) -> Any:
 _KEY_ANCHORS = "x_A"
 
 
-def _key_hint_searches() -> tuple[tuple[tuple[str, str], ...], tuple[Any, ...]]:
+# Letters a key hint without an anchor is first looked for by (after an upper-case one): rare
+# in LLM traffic (of the corpus' texts, about half hold no ``k``, two thirds no ``9``).
+_RARE_LETTERS = "k9"
+
+
+def _key_hint_searches() -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, Any], ...]]:
     """The key hints by a character each holds (the first of ``_KEY_ANCHORS`` it holds): one
-    search per character rather than one per hint. The others stay substring tests, each after
-    a test for its upper-case letter if it has one (``J`` of ``eyJ``: memory speed, and upper
-    case is rare)."""
+    search per character rather than one per hint, each after a test for that character (at
+    memory speed: many texts hold no ``x`` or ``A``). The others stay substring tests, each
+    after a test for its upper-case letter if it has one, else for its rare letter (``J`` of
+    ``eyJ``, ``k`` of ``sk-``: a one-character test runs at memory speed, a longer one looks at
+    every few characters)."""
     searches = []
     for anchor in _KEY_ANCHORS:
         hints = [h for h in _KEY_HINTS if next((c for c in h if c in _KEY_ANCHORS), None) == anchor]
-        searches.append(_hint_search(hints, anchor))
-    alone = tuple((next((c for c in h if c.isupper()), h), h) for h in _KEY_HINTS
+        searches.append((anchor, _hint_search(hints, anchor)))
+    alone = tuple((next((c for c in h if c.isupper() or c in _RARE_LETTERS), h), h) for h in _KEY_HINTS
                   if not any(c in h for c in _KEY_ANCHORS))
     return alone, tuple(searches)
 
@@ -707,8 +730,8 @@ def _may_hold_keys(text: str) -> bool:
     for gate, hint in _LONE_KEY_HINTS:
         if gate in text and hint in text:
             return True
-    for search in _KEY_HINT_SEARCHES:
-        if search.search(text):
+    for anchor, search in _KEY_HINT_SEARCHES:
+        if anchor in text and search.search(text):
             return True
     return False
 

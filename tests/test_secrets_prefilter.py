@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+import orjson
+
 from hypothesis import given, settings, strategies as st
 
 from llmtrace import secrets as S
@@ -232,3 +234,89 @@ def test_the_base64_cut_keeps_what_is_not_base64():
     cut = _without_base64(data)
     assert cut == _plain_without_base64(data)
     assert cut.startswith(b'{"a":"","b":"') and b" sk- " in cut and re.search(rb'"c":"[A-Za-z0-9+/]+\\"', cut)
+
+
+# --- tests on text that is not plain ASCII ---------------------------------------------------
+
+# The old form of the field-end search: the same alternatives under re.IGNORECASE | re.ASCII.
+_IGNORECASE_FIELD_END = re.compile(r':[ \t]*"\\?(?:' + "|".join(S._FIELD_ENDS) + ")", re.IGNORECASE | re.ASCII)
+# Characters that lower-case to ASCII or stand beside it (Kelvin sign, dotted I, long s,
+# ligatures), wide ones (CJK, emoji), and what JSON writes: escapes, quotes, blanks, colons.
+_ODD = ["\u212a", "\u0130", "\u017f", "\ufb00", "\u00e9", "\u4e2d\u6587", "\U0001f511", "\ufffd", "\\n", "\\u00e9",
+        "\\u0022", '\\"', '"', ":", " ", "\t", "=", "@", "bearer ", "BEARER ", "eyJ", "sk-", "ya29.", "9", "k", "x", "A",
+        "_"]
+_WIDE_TEXTS = st.lists(st.one_of(st.sampled_from(_ODD), st.sampled_from(_NAMES), st.sampled_from(_PARTS),
+                                 st.sampled_from(_KEYS), st.sampled_from(S._KEY_HINTS),
+                                 st.text(alphabet="kKeEyYtToOnNsScCrRwWdDpPaAuUhHlLiIjJbB_-\u212a\u0130\"\\: ",
+                                         max_size=12)),
+                       max_size=24).map("".join)
+
+
+# A field word or a secret ending (or a word one letter short of one), in any case.
+_CASED_WORD = st.sampled_from(sorted(S._FIELD_WORDS | set(S._SECRET_ENDINGS))).flatmap(
+    lambda word: st.tuples(st.sampled_from([word, word[1:], word[:-1]]), st.lists(st.booleans(), min_size=len(word),
+                                                                               max_size=len(word))).map(
+        lambda pair: "".join(c.upper() if up else c for c, up in zip(*pair))))
+_FIELD_END = st.sampled_from(['":', '\\":', '" :', '"\t:', '"', ':', '\\" \t:'])
+_FIELD_TEXTS = st.tuples(_WIDE_TEXTS, _CASED_WORD, _FIELD_END, _WIDE_TEXTS).map("".join)
+
+
+@settings(max_examples=2000)
+@given(st.one_of(_WIDE_TEXTS, _fields(), _FIELD_TEXTS))
+def test_the_field_end_trie_is_the_case_insensitive_search(text):
+    """``[kK]`` is what ``k`` means under ``re.IGNORECASE | re.ASCII``: neither matches the
+    Kelvin sign (nor ``i`` a dotted I)."""
+    reverse = text[::-1]
+    assert bool(S._SECRET_FIELD_END.search(reverse)) == bool(_IGNORECASE_FIELD_END.search(reverse))
+
+
+def test_the_field_end_trie_on_every_word_in_every_case():
+    for word in S._FIELD_WORDS | set(S._SECRET_ENDINGS):
+        for name in (word, word.upper(), word.title(), word.swapcase().title(), f"x_{word}", f"my{word.upper()}"):
+            for end in ('":', '" :', '\\":', '"\t :'):
+                assert S._SECRET_FIELD_END.search((name + end)[::-1]), name + end
+    for name in ("role", "content", "tokens", "max_tokens", "keys", "ey", "oken", "secrets", "pw", "jw", "Authorizatio"):
+        assert not S._SECRET_FIELD_END.search(f'"{name}":'[::-1]), name
+    assert not S._SECRET_FIELD_END.search('"\u212aey":'[::-1])  # a Kelvin sign is no k
+
+
+@settings(max_examples=1500)
+@given(_WIDE_TEXTS)
+def test_key_hints_in_any_text_are_the_substring_tests(text):
+    assert S._may_hold_keys(text) == any(hint in text for hint in S._KEY_HINTS)
+
+
+@st.composite
+def _json_bytes(draw):
+    """Bytes as a recording may hold them: JSON with fields named like credentials, escapes,
+    non-ASCII text, and sometimes invalid UTF-8 (a cut multibyte character, a lone byte)."""
+    text = draw(_WIDE_TEXTS)
+    form = draw(st.sampled_from(['{{"{}":"{}"}}', '{{"messages":[{{"content":"{}"}}],"{}":1}}', "[{}, {}]", "{}{}"]))
+    data = form.format(draw(_NAME), text).encode("utf-8")
+    if draw(st.booleans()):
+        at = draw(st.integers(0, len(data)))
+        data = data[:at] + draw(st.sampled_from([b"\xff", b"\xc3", b"\xe2\x84", b"\x80", b"\xf0\x9f\x94"])) + data[at:]
+    return data
+
+
+@settings(max_examples=1500)
+@given(_json_bytes())
+def test_what_the_bytes_test_passes_over_holds_no_secret(data):
+    """``unmasked-secret`` searches a serialized value without ``might_hold_secrets`` first: it
+    finds the same as before, since what that test says no to, ``find_secrets`` finds nothing in."""
+    text = data.decode("utf-8", "replace")
+    if not S.might_hold_secrets(data):
+        assert not S.find_secrets(text)
+    assert S.might_hold_secrets(data) == S.might_hold_secrets(text) == any(h in text for h in S._ALL_HINTS)
+    assert S.find_secrets(text) == _plain_find_secrets(text)
+
+
+def test_a_serialized_value_is_searched_as_before():
+    from llmtrace.anomalies.secrets import _in_value
+
+    key = _KEYS[0]
+    for value in ({}, [], {"a": 1}, [1.5, -2.0], {"messages": [{"content": f"use {key}"}]},
+                  {"api_key": "a1B2c3D4e5F6g7H8i9J0k1"}, {"\u212aey": "x"}, ["\u4e2d", "sk-"]):
+        data = orjson.dumps(value)
+        before = S.leaks_in_text(data.decode(), "request body") if S.might_hold_secrets(data) else []
+        assert _in_value(value, "request body") == before, value
