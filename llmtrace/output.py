@@ -281,11 +281,37 @@ def stdout_is_terminal() -> bool:
         return False
 
 
+# Lines are gathered into writes of about this size: with ``PYTHONUNBUFFERED`` set (CI systems
+# and containers often do), every ``write`` is a system call.
+_WRITE_BLOCK = 1 << 20
+
+
 def write_out(parts: list[bytes]) -> None:
+    """Each part on a line of its own: short parts gathered into writes of about a mebibyte, a
+    long one written as it is (never copied)."""
     out = sys.stdout.buffer
+    block: list[bytes] = []
+    size = 0
     for part in parts:
-        out.write(part)
-        out.write(b"\n")
+        if len(part) >= _WRITE_BLOCK:
+            if block:
+                out.write(b"\n".join(block))
+                out.write(b"\n")
+                block.clear()
+                size = 0
+            out.write(part)
+            out.write(b"\n")
+            continue
+        block.append(part)
+        size += len(part) + 1
+        if size >= _WRITE_BLOCK:
+            block.append(b"")
+            out.write(b"\n".join(block))
+            block.clear()
+            size = 0
+    if block:
+        block.append(b"")
+        out.write(b"\n".join(block))
     out.flush()
 
 

@@ -244,3 +244,50 @@ def test_ascii_output_takes_the_short_way_to_the_same_escapes(text):
 
     out = orjson.dumps([text, "plain"])
     assert escape_json(out) == _JSON_UNSAFE.sub(_escape_match, out)
+
+
+class _CountingBuffer:
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.writes = 0
+
+    def write(self, data: bytes) -> int:
+        self.writes += 1
+        self.data += data
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+@given(st.lists(st.binary(max_size=12), max_size=40), st.integers(1, 30))
+def test_write_out_writes_each_part_on_its_line_in_few_writes(parts, block):
+    """Whatever the parts and the block size: the parts, each followed by a newline; short parts
+    gathered (with ``PYTHONUNBUFFERED`` each write is a system call), long ones written whole."""
+    import sys
+    import types
+
+    import llmtrace.output as output
+
+    buffer = _CountingBuffer()
+    real_stdout, real_block = sys.stdout, output._WRITE_BLOCK
+    sys.stdout, output._WRITE_BLOCK = types.SimpleNamespace(buffer=buffer), block
+    try:
+        output.write_out(parts)
+    finally:
+        sys.stdout, output._WRITE_BLOCK = real_stdout, real_block
+    assert bytes(buffer.data) == b"".join(part + b"\n" for part in parts)
+    long_parts = sum(len(part) >= block for part in parts)
+    assert buffer.writes <= 1 + 3 * long_parts + sum(len(p) + 1 for p in parts) // block
+
+
+def test_write_out_of_many_rows_is_a_few_writes(monkeypatch):
+    import sys
+    import types
+
+    buffer = _CountingBuffer()
+    monkeypatch.setattr(sys, "stdout", types.SimpleNamespace(buffer=buffer))
+    from llmtrace.output import write_out
+
+    write_out([b'{"file": "x.json", "exchange": 0}'] * 10_000)
+    assert buffer.writes == 1 and bytes(buffer.data).count(b"\n") == 10_000
