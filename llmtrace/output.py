@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import orjson
 
@@ -286,9 +286,9 @@ def stdout_is_terminal() -> bool:
 _WRITE_BLOCK = 1 << 20
 
 
-def write_out(parts: list[bytes]) -> None:
-    """Each part on a line of its own: short parts gathered into writes of about a mebibyte, a
-    long one written as it is (never copied)."""
+def write_out(parts: Iterable[bytes]) -> None:
+    """Each part on a line of its own, written as the parts come: short parts gathered into
+    writes of about a mebibyte, a long one written as it is (never copied)."""
     out = sys.stdout.buffer
     block: list[bytes] = []
     size = 0

@@ -93,7 +93,7 @@ def test_jsonl_rows_are_written_as_the_sweep_goes(tmp_path, monkeypatch, capsysb
     for n, src in enumerate(files):
         shutil.copyfile(src, tmp_path / f"{n:02d}.json")
     (tmp_path / "99.json").write_bytes(b'{"broken": ')
-    monkeypatch.setattr(cmd, "_WRITE_EVERY", 1)
+    monkeypatch.setattr("llmtrace.output._WRITE_BLOCK", 1)  # every row its own write
     for jobs in (1, 2):
         written_before_last: list[int] = []
         real = cmd.scan_each

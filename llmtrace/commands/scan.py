@@ -370,38 +370,29 @@ def _finish(failed: list[dict[str, Any]], worst: str | None, fail_on: str | None
     return 0
 
 
-_WRITE_EVERY = 1 << 18  # bytes of JSON Lines gathered before a write
-
-
 def _stream_jsonl(paths: list[str], fmt: str | None, jobs: int | None, fail_on: str | None) -> int:
     """``scan --jsonl`` on this machine: each file's rows written as its result comes (in input
-    order), so that memory holds one file's rows, not the sweep's; what the exit status needs
-    (the errors, the worst severity) is all that is kept."""
+    order; ``write_out`` gathers them into writes), so that memory holds the rows not written
+    yet, not the sweep's; what the exit status needs (the errors, the worst severity) is all
+    that is kept."""
     sweep_collector()
     inputs = _inputs(paths, fmt, [])
     failed: list[dict[str, Any]] = []
-    worst = -1
-    out = sys.stdout.buffer
-    parts: list[bytes] = []
-    size = 0
-    for result in scan_each(inputs, paths, jobs):
-        if result["error"]:
-            failed.append(result)
-        for severities in result["severities"]:
-            for severity in severities.values():
-                worst = max(worst, SEVERITY_RANK[severity])
-        for row in output_rows(result):
-            part = dumps(row)
-            parts.append(part)
-            size += len(part) + 1
-        if size >= _WRITE_EVERY:
-            parts.append(b"")
-            out.write(b"\n".join(parts))
-            parts.clear()
-            size = 0
-    write_out(parts)
+    worst = [-1]
+
+    def lines() -> Iterator[bytes]:
+        for result in scan_each(inputs, paths, jobs):
+            if result["error"]:
+                failed.append(result)
+            for severities in result["severities"]:
+                for severity in severities.values():
+                    worst[0] = max(worst[0], SEVERITY_RANK[severity])
+            for row in output_rows(result):
+                yield dumps(row)
+
+    write_out(lines())
     names = {rank: name for name, rank in SEVERITY_RANK.items()}
-    return _finish(failed, names.get(worst), fail_on)
+    return _finish(failed, names.get(worst[0]), fail_on)
 
 
 def _with_progress(paths: list[str], fmt: str | None, jobs: int | None) -> dict[str, Any]:
