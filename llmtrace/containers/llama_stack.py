@@ -17,6 +17,8 @@ cassette's is. Secrets in the headers, ``url`` and ``endpoint`` (a Gemini ``endp
 
 from __future__ import annotations
 
+from itertools import repeat
+from operator import contains, itemgetter
 from typing import Any
 
 from llmtrace.containers import recorded
@@ -117,10 +119,25 @@ def _response(resp: dict) -> Response:
     if body and all(isinstance(line, str) for line in body):
         chunks, done, cut_off = sse_payloads(body, "response.body")
         return Response(status=status, streaming=True, chunks=chunks, done_marker=done, cut_off=cut_off)
-    # ``unwrap`` of each chunk, written out: a call per chunk is a good part of reading the file.
-    chunks = [item["__data__"] if type(item) is dict and "__data__" in item and "__type__" in item else item
-              for item in body]
-    return Response(status=status, streaming=True, chunks=chunks)
+    return Response(status=status, streaming=True, chunks=_unwrapped(body))
+
+
+_DATA = itemgetter("__data__")
+
+
+def _unwrapped(body: list) -> list:
+    """``unwrap`` of each chunk. The usual stream, every chunk a wrapped object, is unwrapped in
+    two passes in C: every item holds ``__type__``, and each one's ``__data__`` is taken (of the
+    values a recording parses to, only an object passes both: a string or an array holding
+    ``__type__`` takes no ``["__data__"]``). Any other stream is unwrapped item by item, as
+    ``unwrap`` does it."""
+    try:
+        if all(map(contains, body, repeat("__type__"))):
+            return list(map(_DATA, body))
+    except (KeyError, TypeError):
+        pass
+    return [item["__data__"] if type(item) is dict and "__data__" in item and "__type__" in item else item
+            for item in body]
 
 
 def _http_body(body: Any) -> bool:
