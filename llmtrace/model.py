@@ -34,13 +34,21 @@ class _Made(type(BaseModel)):  # pydantic's model metaclass
         built (``_Model.__init__`` says when), the model is what that validator makes of
         ``data``: what ``__init__`` would make, without a Python ``__init__`` call and without
         validating into an instance made first (a third of the cost of making a model)."""
+        validate = _VALIDATE.get(cls)
+        if validate is not None:
+            return validate(data)
         if cls.__pydantic_complete__:
             fields = _FIELDS.get(cls)
             if fields is None:
                 fields = _FIELDS[cls] = _field_checks(cls)
             if fields:
-                return cls.__pydantic_validator__.validate_python(data)
+                validate = _VALIDATE[cls] = cls.__pydantic_validator__.validate_python
+                return validate(data)
         return super().__call__(**data)
+
+
+# The plain model classes whose validator is built: its ``validate_python``, looked up once.
+_VALIDATE: dict[type, Callable[[dict], Any]] = {}
 
 
 class _Model(BaseModel, metaclass=_Made):
