@@ -288,30 +288,27 @@ _WRITE_BLOCK = 1 << 20
 
 def write_out(parts: Iterable[bytes]) -> None:
     """Each part on a line of its own, written as the parts come: short parts gathered into
-    writes of about a mebibyte, a long one written as it is (never copied)."""
+    writes of about a mebibyte, a long one written as it is (never copied). The gathering is one
+    buffer, not a list of the parts: thousands of small objects kept while a sweep allocates
+    and frees each file's would pin memory the allocator could otherwise give back (scan
+    --jsonl of the bench's 5,000 files peaked 16 MiB higher with a list)."""
     out = sys.stdout.buffer
-    block: list[bytes] = []
-    size = 0
+    block = bytearray()
     for part in parts:
         if len(part) >= _WRITE_BLOCK:
             if block:
-                out.write(b"\n".join(block))
-                out.write(b"\n")
-                block.clear()
-                size = 0
+                out.write(block)
+                block = bytearray()
             out.write(part)
             out.write(b"\n")
             continue
-        block.append(part)
-        size += len(part) + 1
-        if size >= _WRITE_BLOCK:
-            block.append(b"")
-            out.write(b"\n".join(block))
-            block.clear()
-            size = 0
+        block += part
+        block += b"\n"
+        if len(block) >= _WRITE_BLOCK:
+            out.write(block)
+            block = bytearray()  # a new buffer: the written one stays the writer's
     if block:
-        block.append(b"")
-        out.write(b"\n".join(block))
+        out.write(block)
     out.flush()
 
 
