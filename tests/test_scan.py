@@ -98,8 +98,8 @@ def test_jsonl_rows_are_written_as_the_sweep_goes(tmp_path, monkeypatch, capsysb
         written_before_last: list[int] = []
         real = cmd.scan_each
 
-        def watched(inputs, paths, jobs=None, progress=None):
-            for result in real(inputs, paths, jobs, progress):
+        def watched(*args, **kwargs):
+            for result in real(*args, **kwargs):
                 if result["file"].endswith("99.json"):
                     written_before_last.append(len(capsysbinary.readouterr().out.splitlines()))
                 yield result

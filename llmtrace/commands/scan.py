@@ -98,28 +98,20 @@ def scan(paths: list[str], fmt: str | None = None, jobs: int | None = None, prog
     """Scan every input; returns ``{"results": [per-file dict], "skipped": [paths]}``."""
     skipped: list[str] = []
     inputs = _inputs(paths, fmt, skipped)
-    results = list(scan_each(inputs, paths, jobs, progress))
-    skipped.extend(inputs.passed_over)
+    results = list(scan_each(inputs, paths, jobs, progress, skipped))
     return {"results": results, "skipped": skipped, "total": len(inputs)}
 
 
-class _Inputs(list):
-    """The inputs of a scan, and the files among them that ``scan_each`` passed over (walked
-    files that are no recording)."""
-
-    passed_over: list[str]
+def _inputs(paths: list[str], fmt: str | None, skipped: list[str]) -> list[tuple]:
+    return [(inp.path, inp.explicit, fmt, inp.error) for inp in iter_inputs(paths, skipped)]
 
 
-def _inputs(paths: list[str], fmt: str | None, skipped: list[str]) -> _Inputs:
-    inputs = _Inputs((inp.path, inp.explicit, fmt, inp.error) for inp in iter_inputs(paths, skipped))
-    inputs.passed_over = []
-    return inputs
-
-
-def scan_each(inputs: _Inputs, paths: list[str], jobs: int | None = None, progress=None) -> Iterator[dict[str, Any]]:
+def scan_each(inputs: list[tuple], paths: list[str], jobs: int | None = None, progress=None,
+              passed_over: list[str] | None = None) -> Iterator[dict[str, Any]]:
     """The result of each input that was read or failed, in input order, as soon as it is known
     (and the ones before it): a sweep's output is written as it goes, and memory holds a file's
-    result only until it is written. Files passed over are added to ``inputs.passed_over``."""
+    result only until it is written. Files passed over (walked files that are no recording) are
+    appended to ``passed_over`` when it is given."""
     gc.enable()  # a sweep reads thousands of files: see _scan_batch
     if not jobs and len(inputs) >= _POOL_MIN_FILES:
         jobs = default_workers([file_size(item[0]) for item in inputs], os.cpu_count() or 1, _load())
@@ -134,10 +126,10 @@ def scan_each(inputs: _Inputs, paths: list[str], jobs: int | None = None, progre
     for result in results:
         if progress:
             progress(1)
-        if result["skipped"]:
-            inputs.passed_over.append(result["file"])
-        else:
+        if not result["skipped"]:
             yield result
+        elif passed_over is not None:
+            passed_over.append(result["file"])
 
 
 def _scan_item(item: tuple) -> dict[str, Any]:
