@@ -339,9 +339,11 @@ def _dask():
 # profile page, which nobody sees here; and the nanny starts workers with
 # ``MALLOC_TRIM_THRESHOLD_=65536`` (glibc hands freed memory back to the system past 64 KiB, and
 # its dynamic mmap threshold is off), which made the scan of a file 1.5x slower (each read and
-# each parse allocates and frees tens of KiB): None unsets it (bench/bench_distributed.py).
+# each parse allocates and frees tens of KiB): None unsets it (bench/bench_distributed.py); and
+# each worker's cycle collector is set for a sweep (``llmtrace.dask_worker``, preloaded).
 LOCAL_CLUSTER_CONFIG = {"distributed.worker.profile.enabled": False,
-                        "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+                        "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+                        "distributed.worker.preload": ["llmtrace.dask_worker"]}
 # How long connecting to ``--scheduler tcp://…`` may take: Dask's own setting where it differs
 # from Dask's shipped default (``DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=1m`` or a Dask config
 # file), else this.
