@@ -138,8 +138,7 @@ def _holds_hints(out: bytes) -> bool:
         return any(hint in out for hint in _HINT_BYTES)
     from llmtrace import secrets
 
-    text = out.decode("utf-8", "replace")
-    return secrets._may_hold_keys(text) or any(hint in text for hint in secrets._NAME_HINTS)
+    return secrets.holds_hint(out.decode("utf-8", "replace"))
 
 
 def _hints(kind: type = bytes) -> re.Pattern:

@@ -453,8 +453,14 @@ def might_hold_secrets(text: str | bytes) -> bool:
     """Whether ``text`` holds anything a credential could start with (cheap: a few searches
     at memory speed); False means ``find_secrets`` finds nothing in it."""
     if isinstance(text, str):
-        return _FIELD_HINT in text or any(h in text for h in _NAME_HINTS) or _may_hold_keys(text)
+        return _FIELD_HINT in text or holds_hint(text)
     return any(h in text for h in _ALL_HINT_BYTES)
+
+
+def holds_hint(text: str) -> bool:
+    """Whether ``text`` holds one of ``HINTS`` (what every credential ``mask_text`` masks holds):
+    a test per name hint and the key prefixes' anchored searches, not a test per hint."""
+    return any(h in text for h in _NAME_HINTS) or _may_hold_keys(text)
 
 
 def _edge(prefix: str) -> str:

@@ -64,9 +64,7 @@ def scan_file(path: str, explicit: bool = True, fmt: str | None = None, error: s
             out["error"] = exc.line()
         return out
     except MemoryError:  # reading the bytes themselves (parsing and folding say it in load)
-        from llmtrace.limits import out_of_memory
-
-        out["error"] = f"{path}: {out_of_memory(ran_out=True)}"
+        out["error"] = f"{path}: {limits.out_of_memory(ran_out=True)}"
         return out
     except Exception as exc:  # noqa: BLE001 - one bad file must not stop a sweep of thousands
         out["error"] = f"{path}: internal error: {type(exc).__name__}: {exc}"
@@ -77,9 +75,7 @@ def scan_file(path: str, explicit: bool = True, fmt: str | None = None, error: s
             out["rows"].append(row_of(path, recording.container, exchange, [a.code for a in anomalies]))
             out["severities"].append({a.code: a.severity for a in anomalies})
     except MemoryError:
-        from llmtrace.limits import out_of_memory
-
-        out.update(rows=[], severities=[], error=f"{path}: {out_of_memory(ran_out=True)}")
+        out.update(rows=[], severities=[], error=f"{path}: {limits.out_of_memory(ran_out=True)}")
     except Exception as exc:  # noqa: BLE001 - as above
         out.update(rows=[], severities=[], error=f"{path}: internal error: {type(exc).__name__}: {exc}")
     return out

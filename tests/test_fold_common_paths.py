@@ -148,6 +148,20 @@ _CALL = st.fixed_dictionaries({"index": st.integers(0, 1)}, optional={
     "function": st.fixed_dictionaries({}, optional={"name": _TEXT, "arguments": _TEXT})})
 
 
+def _streams(choice: st.SearchStrategy, odd: st.SearchStrategy, kind: str, created: list) -> st.SearchStrategy:
+    """Lists of chunks of ``kind`` (``object``) whose ``choices`` mostly hold one ``choice``."""
+    chunk = _object({
+        "id": st.sampled_from(["a", "a", "b", "", ...]),
+        "object": st.sampled_from([kind, ...]),
+        "created": st.sampled_from([*created, None, ...]),
+        "model": st.sampled_from(["m", "", None, ...]),
+        "choices": _mostly(st.lists(choice, min_size=1, max_size=1),
+                           st.one_of(st.lists(choice, max_size=3), st.none(), st.just(...), odd)),
+        "usage": _absent(st.just({"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3})),
+    })
+    return st.lists(chunk, max_size=8)
+
+
 def chat_chunks(odd: st.SearchStrategy) -> st.SearchStrategy:
     """Lists of chat chunks; ``odd``: the values of a wrong type mixed in (``st.nothing()``: none)."""
     delta = _object({
@@ -170,16 +184,7 @@ def chat_chunks(odd: st.SearchStrategy) -> st.SearchStrategy:
         "text": _absent(_TEXT),
         "content_filter_results": _absent(st.just({"hate": {"filtered": False}})),
     })
-    chunk = _object({
-        "id": st.sampled_from(["a", "a", "b", "", ...]),
-        "object": st.sampled_from(["chat.completion.chunk", ...]),
-        "created": st.sampled_from([0, 1, 2, None, ...]),
-        "model": st.sampled_from(["m", "", None, ...]),
-        "choices": _mostly(st.lists(choice, min_size=1, max_size=1),
-                           st.one_of(st.lists(choice, max_size=3), st.none(), st.just(...), odd)),
-        "usage": _absent(st.just({"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3})),
-    })
-    return st.lists(chunk, max_size=8)
+    return _streams(choice, odd, "chat.completion.chunk", [0, 1, 2])
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -209,16 +214,7 @@ def completion_chunks(odd: st.SearchStrategy) -> st.SearchStrategy:
         "message": _absent(st.just({"content": "x"})),
         "content_filter_results": _absent(st.just({"hate": {"filtered": False}})),
     })
-    chunk = _object({
-        "id": st.sampled_from(["a", "a", "b", "", ...]),
-        "object": st.sampled_from(["text_completion", ...]),
-        "created": st.sampled_from([0, 1, None, ...]),
-        "model": st.sampled_from(["m", "", None, ...]),
-        "choices": _mostly(st.lists(choice, min_size=1, max_size=1),
-                           st.one_of(st.lists(choice, max_size=3), st.none(), st.just(...), odd)),
-        "usage": _absent(st.just({"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3})),
-    })
-    return st.lists(chunk, max_size=8)
+    return _streams(choice, odd, "text_completion", [0, 1])
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

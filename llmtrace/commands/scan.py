@@ -10,6 +10,7 @@ import gc
 import os
 import sys
 from collections import Counter
+from itertools import starmap
 from typing import Any, Iterable, Iterator
 
 from llmtrace.anomalies import SEVERITY_RANK
@@ -117,7 +118,7 @@ def scan_each(inputs: list[tuple], paths: list[str], jobs: int | None = None, pr
         jobs = default_workers([file_size(item[0]) for item in inputs], os.cpu_count() or 1, _load())
     jobs = jobs or 1
     if jobs == 1 or len(inputs) < _POOL_MIN_FILES or "-" in paths:
-        results: Iterable[dict[str, Any]] = map(_scan_item, inputs)
+        results: Iterable[dict[str, Any]] = starmap(scan_file, inputs)
     else:
         # Batches big enough to amortize inter-process traffic, small enough to balance the load.
         size = max(4, min(64, len(inputs) // (jobs * 8) or 1))
@@ -130,10 +131,6 @@ def scan_each(inputs: list[tuple], paths: list[str], jobs: int | None = None, pr
             yield result
         elif passed_over is not None:
             passed_over.append(result["file"])
-
-
-def _scan_item(item: tuple) -> dict[str, Any]:
-    return scan_file(*item)
 
 
 def default_workers(sizes: list[int], cores: int, load: float) -> int:
