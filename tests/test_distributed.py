@@ -307,3 +307,38 @@ def test_plain_paths_import_none_of_the_extra():
     proc = subprocess.run([sys.executable, "-c", code, str(SEED)], capture_output=True, text=True, env=BASE_ENV,
                           timeout=120)
     assert proc.stderr.strip().splitlines()[-1] == "[]", proc.stderr
+
+
+def test_a_task_carries_its_files_and_results_as_bytes(tmp_path):
+    """``scan_task`` is ``scan_group`` with its input and output pickled (Dask walks lists of
+    tuples and dicts object by object): the same results, a file name that is not UTF-8 and a
+    failing file included."""
+    import pickle
+
+    from llmtrace import distributed, limits
+
+    odd = tmp_path / os.fsdecode(b"caf\xe9.json")  # a lone surrogate in the name
+    odd.write_bytes(SEED.read_bytes())
+    (tmp_path / "cut.json").write_bytes(b'{"request": ')
+    items = distributed.list_all([str(tmp_path), str(SEED)], [])
+    assert len(items) == 3
+    packed = distributed.scan_task(pickle.dumps(items), None, {}, limits.max_size(), None)
+    assert isinstance(packed, bytes)
+    results = pickle.loads(packed)
+    assert results == distributed.scan_group(items, None, {}, limits.max_size(), None)
+    assert [r["file"] for r in results] == [item[0] for item in items]
+    assert sum(1 for r in results if r["error"]) == 1 and sum(len(r["rows"]) for r in results) >= 2
+
+
+def test_run_tasks_on_a_cluster_gives_the_results_in_listing_order(cluster):
+    """The files grouped into tasks on two workers: every file's result, in the listing's order,
+    equal to scanning them here."""
+    from dask.distributed import Client
+
+    from llmtrace import distributed, limits
+
+    items = distributed.list_all([str(DATA / "corpus")], [])
+    assert len(items) > 40
+    with Client(cluster) as client:
+        results = distributed.run_tasks(client, items, None, None)
+    assert results == distributed.scan_group(items, None, {}, limits.max_size(), None)
