@@ -15,6 +15,8 @@ Prints:
 - Dask's overhead per file relative to the scan's own time per file (goal <= 10%), in wall time
   and in CPU time (the 1-worker cluster's worker process against this process: steadier than
   wall time when the machine is shared);
+- the same two figures round by round, with their medians (a drift of the machine's speed
+  between rounds cancels out there);
 - the load average, since the machine may be shared.
 
 The clusters get the settings ``scan --scheduler local`` gives its own
@@ -102,6 +104,13 @@ def main() -> None:
     worker_cpu = statistics.median(cpu["1 worker"]) / len(items)
     print(f"CPU per file: {own_cpu * 1e6:.0f} µs in a plain process, {worker_cpu * 1e6:.0f} µs in the worker process = "
           f"{(worker_cpu - own_cpu) / own_cpu:+.1%}")
+    # The same figures round by round (each round runs the three one after the other): a drift of
+    # the machine's speed between rounds cancels out, a burst inside a round does not.
+    speedups = [one / two for one, two in zip(times["1 worker"], times["2 workers"])]
+    overheads = [(one - own) / own for one, own in zip(times["1 worker"], times["plain process"])]
+    print(f"round by round: 2 workers vs 1 {', '.join(f'{v:.2f}x' for v in speedups)} "
+          f"(median {statistics.median(speedups):.2f}x); overhead {', '.join(f'{v:.1%}' for v in overheads)} "
+          f"(median {statistics.median(overheads):.1%})")
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

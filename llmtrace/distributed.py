@@ -350,11 +350,17 @@ def _dask():
 # profile page, which nobody sees here; and the nanny starts workers with
 # ``MALLOC_TRIM_THRESHOLD_=65536`` (glibc hands freed memory back to the system past 64 KiB, and
 # its dynamic mmap threshold is off), which made the scan of a file 1.5x slower (each read and
-# each parse allocates and frees tens of KiB): None unsets it (bench/bench_distributed.py); and
-# each worker's cycle collector is set for a sweep (``llmtrace.dask_worker``, preloaded).
+# each parse allocates and frees tens of KiB): None unsets it (bench/bench_distributed.py); each
+# worker's cycle collector is set for a sweep (``llmtrace.dask_worker``, preloaded); and the
+# event loop's health check (a tick that measures how late the loop is, for a warning after 3 s
+# and the dashboard) runs every 500 ms, as in Dask's own test clusters, not every 20 ms: each
+# tick woke the worker's loop thread, which took the interpreter lock from the scan's thread
+# (a 1-worker cluster's scan of 10,000 files: the loop thread's CPU 0.12-0.13 s -> 0.07-0.08 s,
+# the scan thread's waits for the lock 800-1,100 -> ~500).
 LOCAL_CLUSTER_CONFIG = {"distributed.worker.profile.enabled": False,
                         "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
-                        "distributed.worker.preload": ["llmtrace.dask_worker"]}
+                        "distributed.worker.preload": ["llmtrace.dask_worker"],
+                        "distributed.admin.tick.interval": "500ms"}
 # How long connecting to ``--scheduler tcp://…`` may take: Dask's own setting where it differs
 # from Dask's shipped default (``DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=1m`` or a Dask config
 # file), else this.

@@ -258,8 +258,9 @@ def test_connect_timeout_is_dasks_where_set(monkeypatch, setting, timeout):
 
 def test_local_clusters_run_without_the_profiler(cluster, monkeypatch):
     """``--scheduler local`` starts its workers with Dask's statistical profiler off (it samples
-    the task thread every 10 ms for a dashboard nobody sees) and without the nanny's
-    ``MALLOC_TRIM_THRESHOLD_`` (1.5x slower scans); a user's cluster is left as it is."""
+    the task thread every 10 ms for a dashboard nobody sees), without the nanny's
+    ``MALLOC_TRIM_THRESHOLD_`` (1.5x slower scans) and with the loop's health tick every 500 ms;
+    a user's cluster is left as it is."""
     import dask
     from dask.distributed import Client
 
@@ -272,6 +273,8 @@ def test_local_clusters_run_without_the_profiler(cluster, monkeypatch):
         assert list(profiled.values()) == [False]
         trim = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
         assert list(trim.values()) == [None]  # Dask's 65536 not set
+        ticks = client.run(lambda dask_worker: dask_worker.periodic_callbacks["tick"].callback_time)
+        assert list(ticks.values()) == [500]  # ms; Dask's 20 ms woke the loop thread 50 times a second
     finally:
         client.close()
         local.close()
@@ -279,6 +282,7 @@ def test_local_clusters_run_without_the_profiler(cluster, monkeypatch):
     with Client(cluster) as theirs:
         assert all(theirs.run(lambda dask_worker: "profile" in dask_worker.periodic_callbacks).values())
         assert None not in theirs.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_")).values()
+        assert set(theirs.run(lambda dask_worker: dask_worker.periodic_callbacks["tick"].callback_time).values()) == {20}
 
 
 @pytest.mark.parametrize("blocked, args, says", [
