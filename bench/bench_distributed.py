@@ -2,8 +2,9 @@
 
 Builds its input from the test corpus (as bench_scan.py does), starts two ``LocalCluster``s — one
 of 1 worker process, one of 2 — and times, interleaved, the scan's compute on each: files listed
-once, grouped into tasks, read and scanned on the workers (``llmtrace.distributed.run_tasks``,
-what ``scan --scheduler`` runs; cluster start-up not counted, it is paid once per cluster). It
+once, grouped into tasks, read and scanned on the workers, their ``--jsonl`` lines and tallies
+brought back in order (``llmtrace.distributed.run_tasks``, what ``scan --scheduler … --jsonl``
+runs; cluster start-up not counted, it is paid once per cluster). It
 also times the same tasks called one after the other in a plain process (spawned, its cycle
 collector set as ``scan -j 1`` sets its own), without Dask: the difference to the 1-worker
 cluster is the per-file overhead of running them as Dask tasks. (Not in this process: its heap
@@ -67,7 +68,7 @@ def main() -> None:
         try:
             plain.apply(_in_process, (items[:50],))
             for client in clients.values():  # warm-up: imports on the workers
-                distributed.run_tasks(client, items[:50], None, None)
+                _on_cluster(client, items[:50])
             times: dict[str, list[float]] = {"plain process": [], "1 worker": [], "2 workers": []}
             cpu: dict[str, list[float]] = {"plain process": [], "1 worker": []}
             tasks = {"1 worker": len(distributed.groups(items, 1)), "2 workers": len(distributed.groups(items, 2))}
@@ -78,11 +79,11 @@ def main() -> None:
                 for n in (1, 2):
                     before = sum(clients[n].run(_cpu).values())
                     start = time.perf_counter()
-                    results = distributed.run_tasks(clients[n], items, None, None)
+                    counted = _on_cluster(clients[n], items)
                     times[f"{n} worker{'s' if n > 1 else ''}"].append(time.perf_counter() - start)
                     if n == 1:
                         cpu["1 worker"].append(sum(clients[n].run(_cpu).values()) - before)
-                    assert len(results) == len(items)
+                    assert counted == len(items)
         finally:
             plain.close()
             plain.join()
@@ -120,9 +121,23 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _on_cluster(client, items: list) -> int:
+    """What ``scan --scheduler … --jsonl`` runs (the mode that brings the most back: every row,
+    as JSON lines), the lines dropped here; the number of files counted."""
+    from llmtrace import distributed
+
+    counted = 0
+    for _lines, tally in distributed.run_tasks(client, items, None, None, lines=True):
+        counted += tally.files + tally.skipped
+    return counted
+
+
 def _in_process(items: list) -> tuple[float, float]:
-    """The same tasks, called one after the other in a plain process with its collector set as
-    ``scan``'s: the scan's own time, wall and CPU (seconds)."""
+    """The same tasks (``scan_task``: files in and lines out pickled), called one after the
+    other in a plain process with its collector set as ``scan``'s: the scan's own time, wall and
+    CPU (seconds)."""
+    import pickle
+
     from llmtrace import distributed, limits
     from llmtrace.commands.scan import sweep_collector
 
@@ -130,7 +145,7 @@ def _in_process(items: list) -> tuple[float, float]:
     before = _cpu()
     start = time.perf_counter()
     for group in distributed.groups(items, 1):
-        distributed.scan_group(group, None, {}, limits.max_size(), None)
+        pickle.loads(distributed.scan_task(pickle.dumps(group, protocol=5), None, {}, limits.max_size(), None, True))
     return time.perf_counter() - start, _cpu() - before
 
 

@@ -13,9 +13,10 @@ naming it.
   ``--storage-option KEY=VALUE`` (``set_storage_options``).
 - **On a cluster** (``scan_on_cluster``): the files are listed once, here, and grouped into tasks
   of about ``TASK_BYTES``; each task reads its files on a worker (concurrently, for an object
-  store), calls ``sweep.scan_file`` on each — the function ``llmtrace.rows`` wraps — and writes
-  its rows as one Parquet part straight to the destination. Dask schedules, retries a task whose
-  worker was lost and draws the progress bar: there is no queue or retry of ours.
+  store), calls ``sweep.scan_file`` on each — the function ``llmtrace.rows`` wraps — writes
+  its rows as one Parquet part straight to the destination, and sends back only its ``Tally``
+  (the summary's counts, the errors) and, for ``--jsonl``, its lines. Dask schedules, retries a
+  task whose worker was lost and draws the progress bar: there is no queue or retry of ours.
 - **Parquet** (``write_parquet``): the columns and types of ``sweep.COLUMNS``.
 """
 
@@ -237,7 +238,13 @@ def write_parquet(dest: str, rows: list[dict[str, Any]], options: dict[str, Any]
     import pyarrow.parquet as pq
 
     schema = arrow_schema()
-    table = pa.Table.from_pylist([{name: row.get(name) for name in schema.names} for row in rows], schema=schema)
+    columns = [{name: row.get(name) for name in schema.names} for row in rows]
+    try:
+        table = pa.Table.from_pylist(columns, schema=schema)
+    except UnicodeEncodeError:  # a lone surrogate: a file name whose bytes are not UTF-8
+        from llmtrace.output import without_surrogates
+
+        table = pa.Table.from_pylist(without_surrogates(columns), schema=schema)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     data = sink.getvalue().to_pybytes()
@@ -326,14 +333,29 @@ def scan_group(items: list, fmt: str | None, options: dict[str, Any], max_size: 
     return results
 
 
-def scan_task(packed: bytes, fmt: str | None, options: dict[str, Any], max_size: int, part: str | None) -> bytes:
-    """``scan_group`` as a Dask task: its files in, and its per-file results out, as one pickled
-    ``bytes`` each. As lists of tuples and dicts they cost Dask far more: for 10,000 files on a
-    1-worker cluster, building the tasks took 0.10-0.16 s and fetching the results after the last
-    task 0.5-0.8 s (~35 µs of CPU a file in the worker and again in the client), against 0.01 s and
-    0.04-0.09 s as bytes; 2 workers vs 1 went from 1.48x and 1.52x to 1.65-1.84x
-    (bench/bench_distributed.py). On a worker the bytes are one object, not thousands."""
-    return pickle.dumps(scan_group(pickle.loads(packed), fmt, options, max_size, part), protocol=5)
+def scan_task(packed: bytes, fmt: str | None, options: dict[str, Any], max_size: int, part: str | None,
+              lines: bool) -> bytes:
+    """``scan_group`` as a Dask task. What goes back is what ``scan`` needs of its files: their
+    ``Tally`` (the summary's counts and the errors), and with ``lines`` their ``scan --jsonl``
+    lines, encoded here, as one ``bytes`` (joined by newlines; None without ``lines``). With
+    ``--parquet`` the rows go to the part only: a scan of millions of files does not gather
+    them on the client.
+
+    Files in and results out travel pickled, as one ``bytes`` each. As lists of tuples and
+    dicts they cost Dask far more: for 10,000 files on a 1-worker cluster, building the tasks
+    took 0.10-0.16 s and fetching the per-file results after the last task 0.5-0.8 s (~35 µs of
+    CPU a file in the worker and again in the client), against 0.01 s and 0.04-0.09 s as bytes;
+    2 workers vs 1 went from 1.48x and 1.52x to 1.65-1.84x (bench/bench_distributed.py)."""
+    from llmtrace.output import dumps
+    from llmtrace.sweep import output_rows
+    from llmtrace.tally import Tally
+
+    tally = Tally()
+    results = scan_group(pickle.loads(packed), fmt, options, max_size, part)
+    for result in results:
+        tally.add(result)
+    blob = b"\n".join(dumps(row) for result in results for row in output_rows(result)) if lines else None
+    return pickle.dumps((blob, tally), protocol=5)
 
 
 def _dask():
@@ -402,22 +424,26 @@ def client_for(scheduler: str, workers: int | None):
 
 
 def scan_on_cluster(paths: list[str], scheduler: str, workers: int | None, fmt: str | None, parquet: str | None,
-                    progress: bool) -> dict[str, Any]:
-    """``scan`` on a Dask cluster; the same ``{"results", "skipped", "total"}`` as ``scan.scan``.
+                    progress: bool, lines: bool = False) -> Iterator[tuple[bytes | None, Any]]:
+    """``scan`` on a Dask cluster: ``(lines, tally)`` per task, in listing order (see
+    ``run_tasks``), after a first ``(None, tally)`` counting the files the listing passed over.
     With ``parquet``, each task writes its rows as ``part-NNNNN.parquet`` under it."""
+    from llmtrace.tally import Tally
+
     skipped: list[str] = []
     items = list_all(paths, skipped)
     if parquet:
         _destination(parquet)
+    listed = Tally()
+    listed.skipped = len(skipped)
+    yield None, listed
     client, cluster = client_for(scheduler, workers)
     try:
-        results = run_tasks(client, items, fmt, parquet, progress)
+        yield from run_tasks(client, items, fmt, parquet, progress, lines)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
-    skipped.extend(r["file"] for r in results if r["skipped"])
-    return {"results": [r for r in results if not r["skipped"]], "skipped": skipped, "total": len(items)}
 
 
 def list_all(paths: list[str], skipped: list[str]) -> list[tuple[str, bool, int | None, str | None]]:
@@ -436,31 +462,36 @@ def list_all(paths: list[str], skipped: list[str]) -> list[tuple[str, bool, int 
     return items
 
 
-def run_tasks(client, items: list, fmt: str | None, parquet: str | None, progress: bool = False) -> list[dict]:
-    """The listed files scanned in tasks on the client's cluster; the per-file results in order."""
+def run_tasks(client, items: list, fmt: str | None, parquet: str | None, progress: bool = False,
+              lines: bool = False) -> Iterator[tuple[bytes | None, Any]]:
+    """The listed files scanned in tasks on the client's cluster: ``(lines, tally)`` of each task
+    (``scan_task``), in listing order, each as soon as it and the tasks before it are done."""
     _dask()
+    from dask.distributed import as_completed
+
     from llmtrace import limits
 
     count = len(client.scheduler_info().get("workers", {})) or 1
     options, max_size = storage_options(), limits.max_size()
     futures = [client.submit(scan_task, pickle.dumps(group, protocol=5), fmt, options, max_size,
-                             part_name(parquet, i) if parquet else None, pure=False)
+                             part_name(parquet, i) if parquet else None, lines, pure=False)
                for i, group in enumerate(groups(items, count))]
     if progress:
         from dask.distributed import progress as bar
 
         bar(futures)
-    from dask.distributed import as_completed
-
-    # Each task's results fetched as it ends, while the others run, and let go of on its worker
-    # then: a scan of millions of files does not pile its results up on the workers until the end.
+    # Each task's result fetched as it ends, while the others run, and let go of on its worker
+    # then; held here only until the tasks before it are done.
     order = {future.key: i for i, future in enumerate(futures)}
-    done: list[list[dict]] = [[] for _ in futures]
+    done: dict[int, tuple] = {}
     pending = as_completed(futures, with_results=True)
     futures.clear()
+    emitted = 0
     for future, packed in pending:
-        done[order[future.key]] = pickle.loads(packed)
-    return [result for results in done for result in results]
+        done[order.pop(future.key)] = pickle.loads(packed)
+        while emitted in done:
+            yield done.pop(emitted)
+            emitted += 1
 
 
 def _local_size(path: str) -> int | None:

@@ -38,6 +38,11 @@ _OPTION = orjson.OPT_NON_STR_KEYS
 # orjson's refusals the iterative encoder takes over (depth beyond 254, integers beyond 64 bits).
 _ENCODER_LIMITS = ("Recursion limit", "64-bit")
 
+# orjson's refusal of a string holding a lone surrogate: a file name whose bytes are not UTF-8
+# (``os.fsdecode`` keeps each such byte as one), or a ``\\ud800`` escape a YAML cassette decoded.
+_SURROGATES_REFUSED = "surrogates not allowed"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 # The UTF-8 encodings of the characters escaped in JSON output. UTF-8 is self-synchronizing,
 # so a match is always a whole character, and orjson only writes them raw inside strings.
 _JSON_UNSAFE = re.compile(
@@ -60,12 +65,50 @@ def dumps(value: Any, indent: bool = False, mask: str | None = MASK_ALL) -> byte
     try:
         out = orjson.dumps(value, option=option, default=_default)
     except orjson.JSONEncodeError as exc:
+        if _SURROGATES_REFUSED in str(exc):
+            return dumps(without_surrogates(value), indent, mask)
         if not any(limit in str(exc) for limit in _ENCODER_LIMITS):
             raise
-        out = b"".join(encode(value, indent))
+        try:
+            out = b"".join(encode(value, indent))
+        except orjson.JSONEncodeError as again:  # past orjson's limits and a surrogate too
+            if _SURROGATES_REFUSED not in str(again):
+                raise
+            out = b"".join(encode(without_surrogates(value), indent))
     if mask is not None:
         out = mask_json(out, urls_only=mask == MASK_URLS)
     return escape_json(out)
+
+
+def without_surrogates(value: Any) -> Any:
+    """``value`` with every lone surrogate in its strings (keys too) replaced by U+FFFD, as
+    ``show`` draws an undecodable byte of a file name: JSON and Parquet hold only valid
+    Unicode, and parsers (orjson, DuckDB, jq) refuse or replace such escapes anyway. Lists and
+    dicts are rebuilt (tuples as lists, as JSON has them) without recursion: any depth."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if not isinstance(value, (dict, list, tuple)):
+        return value
+    root: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any]] = [(value, root, 0)]  # (source, target container, key or index)
+    while stack:
+        source, target, slot = stack.pop()
+        if isinstance(source, str):
+            target[slot] = _SURROGATE.sub("\ufffd", source)
+        elif isinstance(source, dict):
+            made: dict[Any, Any] = {}
+            target[slot] = made
+            for key, item in source.items():
+                key = _SURROGATE.sub("\ufffd", key) if isinstance(key, str) else key
+                made[key] = None
+                stack.append((item, made, key))
+        elif isinstance(source, (list, tuple)):
+            items: list[Any] = [None] * len(source)
+            target[slot] = items
+            stack.extend((item, items, i) for i, item in enumerate(source))
+        else:
+            target[slot] = source
+    return root[0]
 
 
 def readable_json(value: Any) -> bytes:

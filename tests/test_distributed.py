@@ -313,36 +313,70 @@ def test_plain_paths_import_none_of_the_extra():
     assert proc.stderr.strip().splitlines()[-1] == "[]", proc.stderr
 
 
-def test_a_task_carries_its_files_and_results_as_bytes(tmp_path):
-    """``scan_task`` is ``scan_group`` with its input and output pickled (Dask walks lists of
-    tuples and dicts object by object): the same results, a file name that is not UTF-8 and a
-    failing file included."""
+def test_a_task_carries_its_files_lines_and_tally_as_bytes(tmp_path):
+    """``scan_task`` takes its files pickled and gives back, pickled, its tally and (with
+    ``lines``) its ``scan --jsonl`` lines: what ``scan_group``'s results give, a file name that
+    is not UTF-8 and a failing file included."""
     import pickle
 
     from llmtrace import distributed, limits
+    from llmtrace.commands.scan import summarize
+    from llmtrace.output import dumps
+    from llmtrace.sweep import output_rows
 
     odd = tmp_path / os.fsdecode(b"caf\xe9.json")  # a lone surrogate in the name
     odd.write_bytes(SEED.read_bytes())
     (tmp_path / "cut.json").write_bytes(b'{"request": ')
     items = distributed.list_all([str(tmp_path), str(SEED)], [])
     assert len(items) == 3
-    packed = distributed.scan_task(pickle.dumps(items), None, {}, limits.max_size(), None)
-    assert isinstance(packed, bytes)
-    results = pickle.loads(packed)
-    assert results == distributed.scan_group(items, None, {}, limits.max_size(), None)
-    assert [r["file"] for r in results] == [item[0] for item in items]
+    results = distributed.scan_group(items, None, {}, limits.max_size(), None)
     assert sum(1 for r in results if r["error"]) == 1 and sum(len(r["rows"]) for r in results) >= 2
+    packed = distributed.scan_task(pickle.dumps(items), None, {}, limits.max_size(), None, True)
+    assert isinstance(packed, bytes)
+    lines, tally = pickle.loads(packed)
+    assert lines == b"\n".join(dumps(row) for result in results for row in output_rows(result))
+    assert tally.summary() == summarize({"results": results, "skipped": []})
+    assert tally.failed == [{"file": r["file"], "error": r["error"]} for r in results if r["error"]]
+    quiet, same = pickle.loads(distributed.scan_task(pickle.dumps(items), None, {}, limits.max_size(), None, False))
+    assert quiet is None and same.summary() == tally.summary()
 
 
-def test_run_tasks_on_a_cluster_gives_the_results_in_listing_order(cluster):
-    """The files grouped into tasks on two workers: every file's result, in the listing's order,
-    equal to scanning them here."""
+def test_run_tasks_on_a_cluster_gives_each_tasks_lines_and_tally_in_listing_order(cluster):
+    """The files grouped into tasks on two workers: the lines in the listing's order, and the
+    tallies merged in that order give the summary of scanning them here."""
     from dask.distributed import Client
 
     from llmtrace import distributed, limits
+    from llmtrace.commands.scan import summarize
+    from llmtrace.output import dumps
+    from llmtrace.sweep import output_rows
+    from llmtrace.tally import Tally
 
     items = distributed.list_all([str(DATA / "corpus")], [])
     assert len(items) > 40
     with Client(cluster) as client:
-        results = distributed.run_tasks(client, items, None, None)
-    assert results == distributed.scan_group(items, None, {}, limits.max_size(), None)
+        got = list(distributed.run_tasks(client, items, None, None, lines=True))
+    assert len(got) == len(distributed.groups(items, 2)) > 8
+    results = distributed.scan_group(items, None, {}, limits.max_size(), None)
+    assert b"\n".join(lines for lines, _ in got if lines) == b"\n".join(
+        dumps(row) for result in results for row in output_rows(result))
+    total = Tally()
+    for _, tally in got:
+        total.merge(tally)
+    assert total.summary() == summarize({"results": [r for r in results if not r["skipped"]],
+                                         "skipped": [r["file"] for r in results if r["skipped"]]})
+
+
+def test_the_summary_on_a_cluster_is_the_local_one(store, cluster):
+    """``scan --json`` of a folder on a cluster prints byte for byte what it prints locally
+    (merged tallies: counts, usage, example files per code, failed files in order); and the
+    default summary for a terminal's reader as well."""
+    env, _, _, local = store
+    here = llmtrace_cli("scan", str(local), "--json", env=env)
+    there = llmtrace_cli("scan", str(local), "--json", "--scheduler", cluster, env=env)
+    assert here.returncode == there.returncode == 2
+    assert there.stdout == here.stdout and there.stderr == here.stderr
+    summary = json.loads(there.stdout)
+    assert summary["files"] > 250 and summary["skipped"] > 0 and summary["failed"] and summary["anomalies"]
+    drawn = llmtrace_cli("scan", str(local), "--scheduler", cluster, env={**env, "COLUMNS": "100"})
+    assert drawn.stdout == llmtrace_cli("scan", str(local), env={**env, "COLUMNS": "100"}).stdout

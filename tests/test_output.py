@@ -291,3 +291,41 @@ def test_write_out_of_many_rows_is_a_few_writes(monkeypatch):
 
     write_out([b'{"file": "x.json", "exchange": 0}'] * 10_000)
     assert buffer.writes == 1 and bytes(buffer.data).count(b"\n") == 10_000
+
+
+def _spoil(value, byte: str, escape: str):
+    """Every string value of ``value`` with ``byte`` and ``escape`` inserted."""
+    if isinstance(value, str):
+        return value[:3] + byte + value[3:] + escape
+    if isinstance(value, dict):
+        return {k: _spoil(v, byte, escape) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_spoil(v, byte, escape) for v in value]
+    return value
+
+
+@given(st.recursive(st.text() | st.integers() | st.none(),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=12))
+def test_lone_surrogates_are_written_as_replacement_characters(value):
+    """Strings holding lone surrogates (a file name whose bytes are not UTF-8, as ``os.fsdecode``
+    keeps them; a ``\\ud800`` a YAML cassette decoded), which orjson refuses: each one is
+    U+FFFD in the output, everything else as it was; valid values are left alone."""
+    from llmtrace.output import without_surrogates
+
+    assert without_surrogates(value) == value
+    spoiled = _spoil(value, "\udce9", "\ud800")
+    assert json.loads(dumps(spoiled, mask=MASK_NONE)) == _spoil(value, "\ufffd", "\ufffd")
+
+
+def test_a_key_with_a_surrogate_too():
+    assert orjson.loads(dumps({"caf\udce9": ["x\udcff"]})) == {"caf\ufffd": ["x\ufffd"]}
+
+
+def test_a_surrogate_deeper_than_orjson_nests():
+    """Past orjson's depth (the iterative encoder's case) and a surrogate at the bottom."""
+    deep: list = ["caf\udce9"]
+    for _ in range(3000):
+        deep = [deep]
+    out = dumps(deep, mask=MASK_NONE)
+    assert out.startswith(b"[" * 3001 + b'"caf\xef\xbf\xbd"')

@@ -113,3 +113,24 @@ def test_jsonl_rows_are_written_as_the_sweep_goes(tmp_path, monkeypatch, capsysb
         assert json.loads(last)["exchange"] is None and json.loads(last)["file"].endswith("99.json")
         assert b"99.json: cut off mid-JSON" in rest.err
         monkeypatch.setattr(cmd, "scan_each", real)
+
+
+def test_a_file_name_that_is_not_utf8(tmp_path):
+    """Its undecodable byte is U+FFFD in every output (it was an internal error of --jsonl and
+    --json): the rows, the summary, the Parquet file."""
+    odd = os.path.join(os.fsencode(tmp_path), b"caf\xe9.json")
+    shutil.copyfile(SEED, odd)
+    expected = str(tmp_path / "caf\ufffd.json")
+    proc = run("--jsonl", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    [row] = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert row["file"] == expected and row["dialect"] == "openai-chat"
+    proc = run("--json", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["anomalies"]["tool-call-in-text"]["files"] == [expected]
+    out = tmp_path / "rows.parquet"
+    proc = run("--parquet", str(out), "--json", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(out).column("file").to_pylist() == [expected]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from collections import Counter
 from itertools import starmap
 from typing import Any, Iterable, Iterator
 
@@ -18,6 +17,7 @@ from llmtrace.commands.per_file import file_size
 from llmtrace.output import dumps, warn, write_out
 from llmtrace.sweep import output_rows, scan_file
 from llmtrace.sources import iter_inputs
+from llmtrace.tally import Tally
 
 # Below this many files a pool costs more than it saves.
 _POOL_MIN_FILES = 24
@@ -29,8 +29,6 @@ _POOL_MIN_FILES = 24
 _POOL_COST_S = 0.15
 _FILE_COST_S = 120e-6
 _BYTE_COST_S = 5e-9
-EXAMPLES_PER_CODE = 3
-USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens")
 
 
 def _scan_batch(batch: list[tuple[str, bool, str | None, str | None]]) -> list[dict[str, Any]]:
@@ -255,56 +253,16 @@ def _death(exitcode: int | None) -> str:
 
 
 def summarize(scanned: dict[str, Any]) -> dict[str, Any]:
-    """The ``scan --json`` summary, folded from the rows."""
-    by: dict[str, Counter] = {k: Counter() for k in ("container", "dialect", "host", "model")}
-    usage: Counter = Counter()
-    reporting: Counter = Counter()  # how many exchanges each total covers
-    with_usage = 0
-    codes: dict[str, dict[str, Any]] = {}
-    failed = []
-    exchanges = 0
-    for result in scanned["results"]:
-        if result["error"]:
-            failed.append({"file": result["file"], "error": result["error"]})
-            continue
-        for row, severities in zip(result["rows"], result["severities"]):
-            exchanges += 1
-            for key, counter in by.items():
-                counter[row[key] or "—"] += 1
-            if row["input_tokens"] is not None or row["output_tokens"] is not None:
-                with_usage += 1
-            for key in USAGE_KEYS:
-                if row[key] is not None:
-                    usage[key] += row[key]
-                    reporting[key] += 1
-            for code, severity in severities.items():
-                entry = codes.setdefault(code, {"count": 0, "severity": severity, "files": []})
-                entry["count"] += 1
-                if SEVERITY_RANK[severity] > SEVERITY_RANK[entry["severity"]]:
-                    entry["severity"] = severity
-                if len(entry["files"]) < EXAMPLES_PER_CODE and row["file"] not in entry["files"]:
-                    entry["files"].append(row["file"])
-    ordered = dict(sorted(codes.items(), key=lambda kv: (-SEVERITY_RANK[kv[1]["severity"]], -kv[1]["count"], kv[0])))
-    return {
-        "files": len(scanned["results"]),
-        "exchanges": exchanges,
-        "skipped": len(scanned["skipped"]),
-        "failed": failed,
-        **{f"by_{key}": dict(counter.most_common()) for key, counter in by.items()},
-        "usage": {**{k: usage[k] for k in USAGE_KEYS}, "exchanges_with_usage": with_usage,
-                  "exchanges_reporting": {k: reporting[k] for k in USAGE_KEYS}},
-        "anomalies": ordered,
-    }
+    """The ``scan --json`` summary of ``scan``'s result."""
+    return _tally(scanned).summary()
 
 
-def worst_severity(scanned: dict[str, Any]) -> str | None:
-    worst = None
+def _tally(scanned: dict[str, Any]) -> Tally:
+    tally = Tally()
     for result in scanned["results"]:
-        for severities in result["severities"]:
-            for severity in severities.values():
-                if worst is None or SEVERITY_RANK[severity] > SEVERITY_RANK[worst]:
-                    worst = severity
-    return worst
+        tally.add(result)
+    tally.skipped += len(scanned["skipped"])
+    return tally
 
 
 def run(paths: list[str], as_json: bool = False, jsonl: bool = False, fail_on: str | None = None,
@@ -316,36 +274,64 @@ def run(paths: list[str], as_json: bool = False, jsonl: bool = False, fail_on: s
 
         arrow_schema()  # pyarrow missing: one line before any file is read
     if scheduler:
-        from llmtrace.distributed import scan_on_cluster
-
-        scanned = scan_on_cluster(paths, scheduler, workers, fmt, parquet, progress=show_progress)
-    elif workers is not None:
+        return _on_cluster(paths, scheduler, workers, fmt, parquet, show_progress, as_json, jsonl, fail_on)
+    if workers is not None:
         from llmtrace.errors import UsageError
 
         raise UsageError("--workers goes with --scheduler local (-j sets the processes of a scan on this machine)")
-    elif jsonl and not parquet:
+    if jsonl and not parquet:
         return _stream_jsonl(paths, fmt, jobs, fail_on)
-    elif show_progress:
+    if show_progress:
         scanned = _with_progress(paths, fmt, jobs)
     else:
         sweep_collector()
         scanned = scan(paths, fmt=fmt, jobs=jobs)
-    if parquet and not scheduler:
+    if parquet:
         from llmtrace.distributed import write_parquet
 
         write_parquet(parquet, [row for result in scanned["results"] for row in output_rows(result)])
-    failed = [r for r in scanned["results"] if r["error"]]
     if jsonl:
         write_out([dumps(row) for result in scanned["results"] for row in output_rows(result)])
+    return _report(_tally(scanned), as_json, jsonl, fail_on)
+
+
+def _on_cluster(paths: list[str], scheduler: str, workers: int | None, fmt: str | None, parquet: str | None,
+                progress: bool, as_json: bool, jsonl: bool, fail_on: str | None) -> int:
+    """``scan --scheduler``: the tasks' tallies merged in listing order; with ``--jsonl`` each
+    task's lines written once it and the tasks before it are done. The rows themselves come
+    back only for ``--jsonl`` (with ``--parquet`` they go from the workers to the parts)."""
+    from llmtrace.distributed import scan_on_cluster
+
+    total = Tally()
+
+    def lines() -> Iterator[bytes]:
+        for blob, tally in scan_on_cluster(paths, scheduler, workers, fmt, parquet, progress, lines=jsonl):
+            total.merge(tally)
+            if blob:
+                yield blob
+
+    if jsonl:
+        write_out(lines())
+    else:
+        for _ in lines():
+            pass
+    return _report(total, as_json, jsonl, fail_on)
+
+
+def _report(tally: Tally, as_json: bool, jsonl: bool, fail_on: str | None) -> int:
+    """The summary (``--json``, or drawn for a terminal; none with ``--jsonl``), then the errors
+    and the exit status."""
+    if jsonl:
+        pass
     elif as_json:
-        write_out([dumps(summarize(scanned))])
+        write_out([dumps(tally.summary())])
     else:
         from rich.console import Console
 
         from llmtrace.render.scan import ScanSummary
 
-        Console().print(ScanSummary(summarize(scanned)))
-    return _finish(failed, worst_severity(scanned), fail_on)
+        Console().print(ScanSummary(tally.summary()))
+    return _finish(tally.failed, tally.worst(), fail_on)
 
 
 def _finish(failed: list[dict[str, Any]], worst: str | None, fail_on: str | None) -> int:
