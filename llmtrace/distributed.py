@@ -17,7 +17,7 @@ naming it.
   its rows as one Parquet part straight to the destination, and sends back only its ``Tally``
   (the summary's counts, the errors) and, for ``--jsonl``, its lines. Dask schedules, retries a
   task whose worker was lost and draws the progress bar: there is no queue or retry of ours.
-- **Parquet** (``write_parquet``): the columns and types of ``sweep.COLUMNS``.
+- **Parquet** (``parquet_rows``): the columns and types of ``sweep.COLUMNS``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from __future__ import annotations
 import os
 import pickle
 import re
-from typing import Any, Iterator
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from llmtrace.errors import UnreadableInput, UsageError
 
@@ -231,30 +232,61 @@ def arrow_schema():
     return pa.schema([(name, types[kind]) for name, kind in COLUMNS])
 
 
-def write_parquet(dest: str, rows: list[dict[str, Any]], options: dict[str, Any] | None = None) -> None:
-    """The rows as one Parquet file at a path or URL, whole or not at all (a local file is written
-    next to it and renamed; an object store makes an object visible only when it is complete)."""
+# Rows per Parquet row group: each group is built from rows held as dicts until then.
+ROW_GROUP_ROWS = 65_536
+
+
+@contextmanager
+def parquet_rows(dest: str, options: dict[str, Any] | None = None) -> Iterator[Callable[[list[dict[str, Any]]], None]]:
+    """A Parquet file at a path or URL, written as rows come: ``add(rows)`` in the block, a row
+    group per ``ROW_GROUP_ROWS`` rows (never all rows as dicts at once). It appears whole when
+    the block ends, or not at all: a local file is written next to it and renamed; for a URL the
+    file is built in memory (compressed: tens of bytes a row) and stored in one go, which an
+    object store makes visible only when complete."""
     pa = _pyarrow(dest)
     import pyarrow.parquet as pq
 
     schema = arrow_schema()
-    columns = [{name: row.get(name) for name in schema.names} for row in rows]
-    try:
-        table = pa.Table.from_pylist(columns, schema=schema)
-    except UnicodeEncodeError:  # a lone surrogate: a file name whose bytes are not UTF-8
-        from llmtrace.output import without_surrogates
+    names = schema.names
+    pending: list[dict[str, Any]] = []
 
-        table = pa.Table.from_pylist(without_surrogates(columns), schema=schema)
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    data = sink.getvalue().to_pybytes()
+    def add(rows: list[dict[str, Any]]) -> None:
+        pending.extend({name: row.get(name) for name in names} for row in rows)
+        if len(pending) >= ROW_GROUP_ROWS:
+            flush()
+
+    def flush() -> None:
+        try:
+            table = pa.Table.from_pylist(pending, schema=schema)
+        except UnicodeEncodeError:  # a lone surrogate: a file name whose bytes are not UTF-8
+            from llmtrace.output import without_surrogates
+
+            table = pa.Table.from_pylist(without_surrogates(pending), schema=schema)
+        writer.write_table(table)
+        pending.clear()
+
     if is_url(dest):
+        sink = pa.BufferOutputStream()
+        writer = pq.ParquetWriter(sink, schema)
+        try:
+            yield add
+            if pending:
+                flush()
+        finally:
+            writer.close()  # on failure too: the writer is done with its sink before it goes
         fs, path = filesystem(dest, options)
-        fs.pipe_file(path, data)
-    else:
-        from llmtrace.output import write_atomically
+        fs.pipe_file(path, sink.getvalue().to_pybytes())
+        return
+    from llmtrace.output import atomic_file
 
-        write_atomically(dest, data)
+    with atomic_file(dest) as fh:
+        writer = pq.ParquetWriter(fh, schema)
+        try:
+            yield add
+            if pending:
+                flush()
+        finally:
+            writer.close()
 
 
 def _destination(dest: str) -> None:
@@ -329,7 +361,9 @@ def scan_group(items: list, fmt: str | None, options: dict[str, Any], max_size: 
     for url, explicit, _size, error in items:
         results.append(scan_file(url, explicit, fmt, error, data=fetched.pop(url, None)))
     if part is not None:
-        write_parquet(part, [row for result in results for row in output_rows(result)], options)
+        with parquet_rows(part, options) as add:
+            for result in results:
+                add(output_rows(result))
     return results
 
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, BinaryIO, Iterable, Iterator
 
 import orjson
 
@@ -401,10 +402,25 @@ def temporary_file(folder: str, data: bytes, mode: int = 0o644) -> str:
 def write_atomically(path: str, data: bytes, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` whole or not at all: into a temporary file in the same folder,
     synced, then renamed over ``path`` (a crash or Ctrl-C leaves the old file or none)."""
-    import os
+    with atomic_file(path, mode) as fh:
+        fh.write(data)
 
-    tmp = temporary_file(os.path.dirname(os.path.abspath(path)) or ".", data, mode)
+
+@contextmanager
+def atomic_file(path: str, mode: int = 0o644) -> Iterator[BinaryIO]:
+    """A file to write ``path`` with, bit by bit, that appears there whole when the block ends
+    (a temporary file in the same folder, synced, renamed over ``path``) and not at all if the
+    block fails, is interrupted, or the process dies (the old file stays)."""
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=".llmtrace-", suffix=".tmp", dir=os.path.dirname(os.path.abspath(path)) or ".")
     try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -380,3 +380,38 @@ def test_the_summary_on_a_cluster_is_the_local_one(store, cluster):
     assert summary["files"] > 250 and summary["skipped"] > 0 and summary["failed"] and summary["anomalies"]
     drawn = llmtrace_cli("scan", str(local), "--scheduler", cluster, env={**env, "COLUMNS": "100"})
     assert drawn.stdout == llmtrace_cli("scan", str(local), env={**env, "COLUMNS": "100"}).stdout
+
+
+def test_parquet_rows_writes_row_groups_whole_or_nothing(tmp_path, monkeypatch):
+    """``parquet_rows``: rows added in pieces become row groups of ``ROW_GROUP_ROWS``; a block
+    that fails leaves the old file as it was and no temporary file behind."""
+    from llmtrace import distributed
+
+    monkeypatch.setattr(distributed, "ROW_GROUP_ROWS", 4)
+    rows = [{"file": f"f{i}", "exchange": i, "anomalies": ["a"] * (i % 3), "streaming": bool(i % 2)} for i in range(10)]
+    dest = tmp_path / "rows.parquet"
+    with distributed.parquet_rows(str(dest)) as add:
+        for start in range(0, 10, 3):
+            add(rows[start:start + 3])
+    meta = pq.ParquetFile(dest).metadata
+    assert meta.num_rows == 10 and meta.num_row_groups == 2  # a group once 4 rows wait: 3 + 3, then 3 + 1
+    table = pq.read_table(dest).to_pylist()
+    assert [(r["file"], r["exchange"], r["anomalies"], r["streaming"]) for r in table] == [
+        (r["file"], r["exchange"], r["anomalies"], r["streaming"]) for r in rows]
+    assert all(r["model"] is None for r in table)
+    before = dest.read_bytes()
+    with pytest.raises(RuntimeError):
+        with distributed.parquet_rows(str(dest)) as add:
+            add(rows * 3)  # row groups written already
+            raise RuntimeError("interrupted")
+    assert dest.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.parquet"]
+
+
+def test_a_local_scan_to_parquet_in_s3(store, local_rows):
+    """Without a scheduler, ``--parquet s3://…/rows.parquet``: one object, the local rows."""
+    env, _, client, local = store
+    proc = llmtrace_cli("scan", str(local), "--parquet", f"s3://{BUCKET}/single/rows.parquet", "--json", env=env)
+    assert proc.returncode == 2, proc.stderr  # the broken file
+    body = client.get_object(Bucket=BUCKET, Key="single/rows.parquet")["Body"].read()
+    assert same_names(pq.read_table(io.BytesIO(body)).to_pylist(), str(local) + "/") == local_rows

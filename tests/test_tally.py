@@ -94,3 +94,28 @@ def test_a_merge_copies_what_it_takes(results):
     merged.merge(second)
     merged.merge(first)
     assert second.summary() == before
+
+
+def test_a_tally_for_the_exit_status_only(results):
+    """``detailed=False`` (``scan --jsonl``): the same counts of files, failures and worst
+    severity, no summary; it merges only with its kind."""
+    light, full = Tally(detailed=False), fold(results)
+    for result in results:
+        light.add(result)
+    assert (light.files, light.skipped, light.failed, light.worst()) == (full.files, full.skipped, full.failed,
+                                                                        full.worst())
+    assert light.exchanges == 0 and not light.codes
+    clean = Tally(detailed=False)
+    clean.add(next(r for r in results if r["rows"] and not any(r["severities"])))
+    assert clean.worst() is None
+    halves = Tally(detailed=False)
+    for part in (results[:150], results[150:]):
+        one = Tally(detailed=False)
+        for result in part:
+            one.add(result)
+        halves.merge(one)
+    assert halves.worst() == full.worst() and halves.failed == full.failed
+    with pytest.raises(ValueError):
+        light.summary()
+    with pytest.raises(ValueError):
+        full.merge(light)

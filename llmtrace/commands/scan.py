@@ -9,8 +9,9 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from contextlib import ExitStack, contextmanager
 from itertools import starmap
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from llmtrace.anomalies import SEVERITY_RANK
 from llmtrace.commands.per_file import file_size
@@ -254,20 +255,19 @@ def _death(exitcode: int | None) -> str:
 
 def summarize(scanned: dict[str, Any]) -> dict[str, Any]:
     """The ``scan --json`` summary of ``scan``'s result."""
-    return _tally(scanned).summary()
-
-
-def _tally(scanned: dict[str, Any]) -> Tally:
     tally = Tally()
     for result in scanned["results"]:
         tally.add(result)
     tally.skipped += len(scanned["skipped"])
-    return tally
+    return tally.summary()
 
 
 def run(paths: list[str], as_json: bool = False, jsonl: bool = False, fail_on: str | None = None,
         fmt: str | None = None, jobs: int | None = None, parquet: str | None = None, scheduler: str | None = None,
         workers: int | None = None) -> int:
+    """``llmtrace scan``. Each file's result is folded into a ``Tally`` (the summary, the exit
+    status), its rows written (``--jsonl``, in input order) and added to the Parquet file as it
+    comes, then let go of: memory holds the rows not written yet, not the sweep's."""
     show_progress = not (as_json or jsonl) and sys.stderr.isatty() and sys.stdout.isatty()
     if parquet:
         from llmtrace.distributed import arrow_schema
@@ -279,20 +279,35 @@ def run(paths: list[str], as_json: bool = False, jsonl: bool = False, fail_on: s
         from llmtrace.errors import UsageError
 
         raise UsageError("--workers goes with --scheduler local (-j sets the processes of a scan on this machine)")
-    if jsonl and not parquet:
-        return _stream_jsonl(paths, fmt, jobs, fail_on)
-    if show_progress:
-        scanned = _with_progress(paths, fmt, jobs)
-    else:
-        sweep_collector()
-        scanned = scan(paths, fmt=fmt, jobs=jobs)
-    if parquet:
-        from llmtrace.distributed import write_parquet
+    sweep_collector()
+    tally = Tally(detailed=not jsonl)  # --jsonl prints no summary
+    skipped: list[str] = []
+    inputs = _inputs(paths, fmt, skipped)
+    with ExitStack() as stack:
+        add_rows = None
+        if parquet:
+            from llmtrace.distributed import parquet_rows
 
-        write_parquet(parquet, [row for result in scanned["results"] for row in output_rows(result)])
-    if jsonl:
-        write_out([dumps(row) for result in scanned["results"] for row in output_rows(result)])
-    return _report(_tally(scanned), as_json, jsonl, fail_on)
+            add_rows = stack.enter_context(parquet_rows(parquet))
+        progress = stack.enter_context(_progress_bar(len(inputs))) if show_progress else None
+
+        def lines() -> Iterator[bytes]:
+            for result in scan_each(inputs, paths, jobs, progress, skipped):
+                tally.add(result)
+                rows = output_rows(result)
+                if add_rows is not None:
+                    add_rows(rows)
+                if jsonl:
+                    for row in rows:
+                        yield dumps(row)
+
+        if jsonl:
+            write_out(lines())
+        else:
+            for _ in lines():
+                pass
+    tally.skipped += len(skipped)
+    return _report(tally, as_json, jsonl, fail_on)
 
 
 def _on_cluster(paths: list[str], scheduler: str, workers: int | None, fmt: str | None, parquet: str | None,
@@ -345,32 +360,9 @@ def _finish(failed: list[dict[str, Any]], worst: str | None, fail_on: str | None
     return 0
 
 
-def _stream_jsonl(paths: list[str], fmt: str | None, jobs: int | None, fail_on: str | None) -> int:
-    """``scan --jsonl`` on this machine: each file's rows written as its result comes (in input
-    order; ``write_out`` gathers them into writes), so that memory holds the rows not written
-    yet, not the sweep's; what the exit status needs (the errors, the worst severity) is all
-    that is kept."""
-    sweep_collector()
-    inputs = _inputs(paths, fmt, [])
-    failed: list[dict[str, Any]] = []
-    worst = [-1]
-
-    def lines() -> Iterator[bytes]:
-        for result in scan_each(inputs, paths, jobs):
-            if result["error"]:
-                failed.append(result)
-            for severities in result["severities"]:
-                for severity in severities.values():
-                    worst[0] = max(worst[0], SEVERITY_RANK[severity])
-            for row in output_rows(result):
-                yield dumps(row)
-
-    write_out(lines())
-    names = {rank: name for name, rank in SEVERITY_RANK.items()}
-    return _finish(failed, names.get(worst[0]), fail_on)
-
-
-def _with_progress(paths: list[str], fmt: str | None, jobs: int | None) -> dict[str, Any]:
+@contextmanager
+def _progress_bar(total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr for a terminal: ``advance(n)`` as files are done."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -380,9 +372,8 @@ def _with_progress(paths: list[str], fmt: str | None, jobs: int | None) -> dict[
         TimeRemainingColumn,
     )
 
-    sweep_collector()
-    total = sum(1 for _ in iter_inputs(paths))
     with Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("scan", total=total)
-        return scan(paths, fmt=fmt, jobs=jobs, progress=lambda n: bar.advance(task, n))
+        yield lambda n: bar.advance(task, n)
+
