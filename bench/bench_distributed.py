@@ -23,7 +23,7 @@ Prints:
 The clusters get the settings ``scan --scheduler local`` gives its own
 (``llmtrace.distributed.LOCAL_CLUSTER_CONFIG``: no statistical profiler on the workers).
 
-Usage: python bench/bench_distributed.py [--files 10000] [--runs 5]
+Usage: python bench/bench_distributed.py [--files 10000] [--runs 7]
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from bench_scan import build  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=10000)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
 
     import dask
