@@ -415,3 +415,57 @@ def test_a_local_scan_to_parquet_in_s3(store, local_rows):
     assert proc.returncode == 2, proc.stderr  # the broken file
     body = client.get_object(Bucket=BUCKET, Key="single/rows.parquet")["Body"].read()
     assert same_names(pq.read_table(io.BytesIO(body)).to_pylist(), str(local) + "/") == local_rows
+
+
+def test_a_worker_lost_mid_scan_is_dasks_to_retry(tmp_path):
+    """A worker process killed while it holds tasks (SIGKILL, as the kernel's out-of-memory
+    killer would): Dask reschedules them, and the scan's lines and tally come out whole, in
+    order, as without the loss. The worker is stopped (SIGSTOP) before the scan starts, so it
+    surely holds its first tasks when it is killed."""
+    import signal
+    import threading
+    import time
+
+    from dask.distributed import Client, LocalCluster
+
+    from llmtrace import distributed, limits
+    from llmtrace.commands.scan import summarize
+    from llmtrace.output import dumps
+    from llmtrace.sweep import output_rows
+    from llmtrace.tally import Tally
+
+    sources = sorted((DATA / "corpus").rglob("*.json"))
+    for i in range(400):
+        src = sources[i % len(sources)]
+        (tmp_path / f"{i:04d}_{src.name}").write_bytes(src.read_bytes())
+    items = distributed.list_all([str(tmp_path)], [])
+    expected = distributed.scan_group(items, None, {}, limits.max_size(), None)
+    held: list[bool] = []
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) as local, Client(local) as client:
+        pids = client.run(os.getpid)
+        victim = sorted(pids)[0]
+        os.kill(pids[victim], signal.SIGSTOP)
+
+        def kill_once_it_holds_tasks() -> None:
+            deadline = time.monotonic() + 60
+            while not client.processing().get(victim) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            held.append(bool(client.processing().get(victim)))
+            os.kill(pids[victim], signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_once_it_holds_tasks)
+        killer.start()
+        try:
+            got = list(distributed.run_tasks(client, items, None, None, lines=True))
+        finally:
+            killer.join(timeout=70)
+        assert pids[victim] not in client.run(os.getpid).values()
+    assert held == [True]  # it was killed holding tasks, which the other worker (or its successor) ran
+    assert len(got) == len(distributed.groups(items, 2))
+    assert b"\n".join(lines for lines, _ in got if lines) == b"\n".join(
+        dumps(row) for result in expected for row in output_rows(result))
+    total = Tally()
+    for _, tally in got:
+        total.merge(tally)
+    assert total.summary() == summarize({"results": expected, "skipped": []})
