@@ -16,14 +16,15 @@ Prints:
 - Dask's overhead per file relative to the scan's own time per file (goal <= 10%), in wall time
   and in CPU time (the 1-worker cluster's worker process against this process: steadier than
   wall time when the machine is shared);
-- the same two figures round by round, with their medians (a drift of the machine's speed
-  between rounds cancels out there);
+- the same figures round by round, with their medians (a drift of the machine's speed between
+  rounds cancels out there), the overhead by wall and by CPU time with its mean and standard error
+  (``--overhead-only``: without the 2-worker cluster, for more rounds in the same time);
 - the load average, since the machine may be shared.
 
 The clusters get the settings ``scan --scheduler local`` gives its own
 (``llmtrace.distributed.LOCAL_CLUSTER_CONFIG``: no statistical profiler on the workers).
 
-Usage: python bench/bench_distributed.py [--files 10000] [--runs 7]
+Usage: python bench/bench_distributed.py [--files 10000] [--runs 7] [--overhead-only]
 """
 
 from __future__ import annotations
@@ -47,7 +48,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=10000)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--overhead-only", action="store_true",
+                        help="no 2-worker cluster: the plain process and the 1-worker cluster alone, for more rounds")
     args = parser.parse_args()
+    sizes = (1,) if args.overhead_only else (1, 2)
 
     import dask
     from dask.distributed import Client, LocalCluster
@@ -62,21 +66,21 @@ def main() -> None:
               f"load average at start {os.getloadavg()[0]:.1f}")
         with dask.config.set(distributed.LOCAL_CLUSTER_CONFIG):
             clusters = {n: LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                        dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) for n in (1, 2)}
+                                        dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) for n in sizes}
         clients = {n: Client(cluster) for n, cluster in clusters.items()}
         plain = multiprocessing.get_context("spawn").Pool(1)
         try:
             plain.apply(_in_process, (items[:50],))
             for client in clients.values():  # warm-up: imports on the workers
                 _on_cluster(client, items[:50])
-            times: dict[str, list[float]] = {"plain process": [], "1 worker": [], "2 workers": []}
+            times: dict[str, list[float]] = {"plain process": [], "1 worker": [], **({} if args.overhead_only else {"2 workers": []})}
             cpu: dict[str, list[float]] = {"plain process": [], "1 worker": []}
             tasks = {"1 worker": len(distributed.groups(items, 1)), "2 workers": len(distributed.groups(items, 2))}
             for _ in range(args.runs):
                 wall, used = plain.apply(_in_process, (items,))
                 times["plain process"].append(wall)
                 cpu["plain process"].append(used)
-                for n in (1, 2):
+                for n in sizes:
                     before = sum(clients[n].run(_cpu).values())
                     start = time.perf_counter()
                     counted = _on_cluster(clients[n], items)
@@ -98,20 +102,25 @@ def main() -> None:
               + ", ".join(f"{v:.2f}" for v in times[name]) + extra)
     own = medians["plain process"] / len(items)
     overhead = (medians["1 worker"] - medians["plain process"]) / len(items)
-    print(f"2 workers vs 1: {medians['1 worker'] / medians['2 workers']:.2f}x (goal >= 1.6x)")
+    if "2 workers" in medians:
+        print(f"2 workers vs 1: {medians['1 worker'] / medians['2 workers']:.2f}x (goal >= 1.6x)")
     print(f"Dask's overhead per file: {overhead * 1e6:.0f} µs against the scan's own {own * 1e6:.0f} µs "
           f"= {overhead / own:.1%} (goal <= 10%)")
     own_cpu = statistics.median(cpu["plain process"]) / len(items)
     worker_cpu = statistics.median(cpu["1 worker"]) / len(items)
     print(f"CPU per file: {own_cpu * 1e6:.0f} µs in a plain process, {worker_cpu * 1e6:.0f} µs in the worker process = "
           f"{(worker_cpu - own_cpu) / own_cpu:+.1%}")
-    # The same figures round by round (each round runs the three one after the other): a drift of
-    # the machine's speed between rounds cancels out, a burst inside a round does not.
-    speedups = [one / two for one, two in zip(times["1 worker"], times["2 workers"])]
-    overheads = [(one - own) / own for one, own in zip(times["1 worker"], times["plain process"])]
-    print(f"round by round: 2 workers vs 1 {', '.join(f'{v:.2f}x' for v in speedups)} "
-          f"(median {statistics.median(speedups):.2f}x); overhead {', '.join(f'{v:.1%}' for v in overheads)} "
-          f"(median {statistics.median(overheads):.1%})")
+    # The same figures round by round (each round runs them one after the other): a drift of the
+    # machine's speed between rounds cancels out, a burst inside a round does not.
+    if "2 workers" in times:
+        speedups = [one / two for one, two in zip(times["1 worker"], times["2 workers"])]
+        print(f"round by round: 2 workers vs 1 {', '.join(f'{v:.2f}x' for v in speedups)} "
+              f"(median {statistics.median(speedups):.2f}x)")
+    for what, values in (("wall", times), ("CPU", cpu)):
+        paired = [(one - own) / own for one, own in zip(values["1 worker"], values["plain process"])]
+        spread = f" ± {statistics.stdev(paired) / len(paired) ** 0.5:.1%}" if len(paired) > 1 else ""
+        print(f"round by round: overhead by {what} {', '.join(f'{v:.1%}' for v in paired)} "
+              f"(median {statistics.median(paired):.1%}, mean {statistics.mean(paired):.1%}{spread})")
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
