@@ -343,8 +343,9 @@ def groups(items: list[tuple[str, bool, int | None, str | None]], workers: int,
 
 
 def scan_group(items: list, fmt: str | None, options: dict[str, Any], max_size: int, part: str | None) -> list[dict]:
-    """One task, on a worker: its files read (a store's concurrently), scanned, and, with
-    ``part``, their rows written there as Parquet. The per-file results go back for the summary."""
+    """One task's work, on a worker: its files read (a store's concurrently), scanned, and, with
+    ``part``, their rows written there as Parquet; the per-file results (``scan_task`` folds them
+    into what goes back)."""
     from llmtrace import limits
     from llmtrace.sweep import output_rows, scan_file
 
