@@ -240,9 +240,8 @@ ROW_GROUP_ROWS = 65_536
 def parquet_rows(dest: str, options: dict[str, Any] | None = None) -> Iterator[Callable[[list[dict[str, Any]]], None]]:
     """A Parquet file at a path or URL, written as rows come: ``add(rows)`` in the block, a row
     group per ``ROW_GROUP_ROWS`` rows (never all rows as dicts at once). It appears whole when
-    the block ends, or not at all: a local file is written next to it and renamed; for a URL the
-    file is built in memory (compressed: tens of bytes a row) and stored in one go, which an
-    object store makes visible only when complete."""
+    the block ends, or not at all (``_stored_whole``; for a URL it is built in memory,
+    compressed: tens of bytes a row)."""
     pa = _pyarrow(dest)
     import pyarrow.parquet as pq
 
@@ -265,8 +264,7 @@ def parquet_rows(dest: str, options: dict[str, Any] | None = None) -> Iterator[C
         writer.write_table(table)
         pending.clear()
 
-    if is_url(dest):
-        sink = pa.BufferOutputStream()
+    with _stored_whole(dest, options) as sink:
         writer = pq.ParquetWriter(sink, schema)
         try:
             yield add
@@ -274,19 +272,25 @@ def parquet_rows(dest: str, options: dict[str, Any] | None = None) -> Iterator[C
                 flush()
         finally:
             writer.close()  # on failure too: the writer is done with its sink before it goes
-        fs, path = filesystem(dest, options)
-        fs.pipe_file(path, sink.getvalue().to_pybytes())
-        return
-    from llmtrace.output import atomic_file
 
-    with atomic_file(dest) as fh:
-        writer = pq.ParquetWriter(fh, schema)
-        try:
-            yield add
-            if pending:
-                flush()
-        finally:
-            writer.close()
+
+@contextmanager
+def _stored_whole(dest: str, options: dict[str, Any] | None) -> Iterator[Any]:
+    """Where to write a file that must appear at ``dest`` whole or not at all: a temporary file
+    renamed over a local path; for a URL, memory stored there in one go when the block ends
+    (an object store makes an object visible only when it is complete)."""
+    if not is_url(dest):
+        from llmtrace.output import atomic_file
+
+        with atomic_file(dest) as fh:
+            yield fh
+        return
+    import pyarrow
+
+    sink = pyarrow.BufferOutputStream()
+    yield sink
+    fs, path = filesystem(dest, options)
+    fs.pipe_file(path, sink.getvalue().to_pybytes())
 
 
 def _destination(dest: str) -> None:

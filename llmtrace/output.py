@@ -86,10 +86,6 @@ def without_surrogates(value: Any) -> Any:
     ``show`` draws an undecodable byte of a file name: JSON and Parquet hold only valid
     Unicode, and parsers (orjson, DuckDB, jq) refuse or replace such escapes anyway. Lists and
     dicts are rebuilt (tuples as lists, as JSON has them) without recursion: any depth."""
-    if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value)
-    if not isinstance(value, (dict, list, tuple)):
-        return value
     root: list[Any] = [None]
     stack: list[tuple[Any, Any, Any]] = [(value, root, 0)]  # (source, target container, key or index)
     while stack:
@@ -383,19 +379,8 @@ _C_NAMES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\v": "\\v", "\x00": "\\x00"}
 def temporary_file(folder: str, data: bytes, mode: int = 0o644) -> str:
     """``data`` in a new temporary file in ``folder`` (the same file system as its target),
     synced to disk; its path. Removed again if writing fails."""
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=".llmtrace-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with _temporary(folder, mode) as (fh, tmp):
+        fh.write(data)
     return tmp
 
 
@@ -412,19 +397,39 @@ def atomic_file(path: str, mode: int = 0o644) -> Iterator[BinaryIO]:
     (a temporary file in the same folder, synced, renamed over ``path``) and not at all if the
     block fails, is interrupted, or the process dies (the old file stays)."""
     import os
+
+    with _temporary(os.path.dirname(os.path.abspath(path)) or ".", mode) as (fh, tmp):
+        yield fh
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+@contextmanager
+def _temporary(folder: str, mode: int) -> Iterator[tuple[BinaryIO, str]]:
+    """A new temporary file in ``folder`` and its path, written in the block, then synced to
+    disk and given ``mode``; removed again if the block or the syncing fails."""
+    import os
     import tempfile
 
-    fd, tmp = tempfile.mkstemp(prefix=".llmtrace-", suffix=".tmp", dir=os.path.dirname(os.path.abspath(path)) or ".")
+    fd, tmp = tempfile.mkstemp(prefix=".llmtrace-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
-            yield fh
+            yield fh, tmp
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _remove(tmp)
         raise
+
+
+def _remove(path: str) -> None:
+    import os
+
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -301,11 +301,7 @@ def run(paths: list[str], as_json: bool = False, jsonl: bool = False, fail_on: s
                     for row in rows:
                         yield dumps(row)
 
-        if jsonl:
-            write_out(lines())
-        else:
-            for _ in lines():
-                pass
+        _emit(lines(), jsonl)
     tally.skipped += len(skipped)
     return _report(tally, as_json, jsonl, fail_on)
 
@@ -325,22 +321,26 @@ def _on_cluster(paths: list[str], scheduler: str, workers: int | None, fmt: str 
             if blob:
                 yield blob
 
-    if jsonl:
-        write_out(lines())
-    else:
-        for _ in lines():
-            pass
+    _emit(lines(), jsonl)
     return _report(total, as_json, jsonl, fail_on)
+
+
+def _emit(lines: Iterator[bytes], jsonl: bool) -> None:
+    """Run the sweep: its lines written with ``--jsonl``, else only consumed (its folding and
+    Parquet writing happen as it goes)."""
+    if jsonl:
+        write_out(lines)
+    else:
+        for _ in lines:
+            pass
 
 
 def _report(tally: Tally, as_json: bool, jsonl: bool, fail_on: str | None) -> int:
     """The summary (``--json``, or drawn for a terminal; none with ``--jsonl``), then the errors
     and the exit status."""
-    if jsonl:
-        pass
-    elif as_json:
+    if as_json and not jsonl:
         write_out([dumps(tally.summary())])
-    else:
+    elif not jsonl:
         from rich.console import Console
 
         from llmtrace.render.scan import ScanSummary
